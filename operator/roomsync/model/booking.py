@@ -1,0 +1,218 @@
+"""The canonical booking every backend is translated into and out of.
+
+A ``Booking`` is one meeting as one side sees it: possibly several rooms, possibly a recurring series with its
+exceptions. It is immutable and normalised on construction (UTC instants, case-folded e-mails, trimmed subject,
+IANA zone) so that comparing two bookings compares what people see, never how a backend spells it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from types import MappingProxyType
+from typing import Final
+
+from roomsync.model.recurrence import Recurrence
+from roomsync.model.zones import require_aware, to_iana
+
+UTC: Final = timezone.utc
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SPACE = re.compile(r"\s+")
+
+
+class Side(str, Enum):
+    """The two systems a RoomSync joins."""
+
+    PLANON = "Planon"
+    CALENDAR = "Calendar"
+
+    @property
+    def other(self) -> Side:
+        return Side.CALENDAR if self is Side.PLANON else Side.PLANON
+
+
+class Status(str, Enum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+def normalise_email(value: str) -> str:
+    """Case-fold and trim an address; raise ``ValueError`` naming it when it is not an address."""
+    email = value.strip().casefold()
+    if not _EMAIL.match(email):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return email
+
+
+def normalise_subject(value: str) -> str:
+    """Trim and fold runs of white space: backends disagree on trailing blanks and line breaks."""
+    return _SPACE.sub(" ", value).strip()
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone on a booking. Identity is the case-folded e-mail; the display name is carried, not compared."""
+
+    email: str
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", normalise_email(self.email))
+        object.__setattr__(self, "name", self.name.strip())
+
+
+@dataclass(frozen=True)
+class RoomPair:
+    """A room as both sides name it; the Planon reservation-unit code is the canonical room key."""
+
+    planon: str
+    calendar: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "planon", self.planon.strip())
+        object.__setattr__(self, "calendar", normalise_email(self.calendar))
+
+    @property
+    def key(self) -> str:
+        return self.planon
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span of time a RoomSync keeps in sync, ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", require_aware(self.start, "window start").astimezone(UTC))
+        object.__setattr__(self, "end", require_aware(self.end, "window end").astimezone(UTC))
+        if self.end <= self.start:
+            raise ValueError("window end must be after its start")
+
+    @classmethod
+    def around(cls, now: datetime, past: timedelta, future: timedelta) -> Window:
+        return cls(now - past, now + future)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return end > self.start and start < self.end
+
+
+@dataclass(frozen=True)
+class Link:
+    """What one side remembers of the other: the peer's id, the fingerprint last synced and a sequence number.
+
+    The sequence number orders links written at different times: a change is propagated with one write to the
+    target only, so the source keeps an older link; the newer one (higher ``seq``) is the baseline.
+    """
+
+    peer_id: str
+    fingerprint: str
+    seq: int = 1
+
+    PREFIX: Final = "rs1"
+
+    def encode(self) -> str:
+        """A compact text for an extended property or a Planon free field."""
+        return f"{self.PREFIX};{self.seq};{self.fingerprint};{self.peer_id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> Link | None:
+        """Parse :meth:`encode` output; ``None`` for empty or foreign values (never raises on user data)."""
+        if not text:
+            return None
+        parts = text.strip().split(";", 3)
+        if len(parts) != 4 or parts[0] != cls.PREFIX or not parts[1].isdigit() or not parts[3]:
+            return None
+        return cls(peer_id=parts[3], fingerprint=parts[2], seq=int(parts[1]))
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One meeting as one side holds it.
+
+    ``id`` is the side's own identity for the whole meeting (Graph: the iCalUId shared by every room's copy;
+    Planon: the reservation group). ``native`` maps room key to the backend's per-room item id, for the
+    connector's own use. ``awaiting_response`` marks a meeting request the room has not answered yet (Planon in
+    the lead decides it).
+    """
+
+    id: str
+    subject: str
+    start: datetime
+    end: datetime
+    timezone: str = "UTC"
+    all_day: bool = False
+    organizer: Person | None = None
+    required: frozenset[Person] = frozenset()
+    optional: frozenset[Person] = frozenset()
+    rooms: frozenset[str] = frozenset()
+    recurrence: Recurrence | None = None
+    status: Status = Status.CONFIRMED
+    ical_uid: str | None = None
+    link: Link | None = None
+    awaiting_response: bool = False
+    native: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    last_modified: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("booking id must not be empty")
+        start = require_aware(self.start, "start").astimezone(UTC)
+        end = require_aware(self.end, "end").astimezone(UTC)
+        if end <= start:
+            raise ValueError(f"booking {self.id}: end {end.isoformat()} must be after start {start.isoformat()}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "timezone", to_iana(self.timezone))
+        object.__setattr__(self, "subject", normalise_subject(self.subject))
+        organizer_email = self.organizer.email if self.organizer else None
+        required = frozenset(p for p in self.required if p.email != organizer_email)
+        optional = frozenset(p for p in self.optional if p.email != organizer_email and p not in required)
+        object.__setattr__(self, "required", required)
+        object.__setattr__(self, "optional", optional)
+        object.__setattr__(self, "rooms", frozenset(r.strip() for r in self.rooms))
+        object.__setattr__(self, "native", MappingProxyType(dict(self.native)))
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is Status.CANCELLED
+
+    def overlaps(self, window: Window) -> bool:
+        """Whether any occurrence of the booking falls in the window."""
+        if self.recurrence is None:
+            return window.overlaps(self.start, self.end)
+        return bool(self.recurrence.occurrences(self.start, self.duration, self.timezone, window.start, window.end))
+
+    def with_link(self, link: Link | None) -> Booking:
+        return replace(self, link=link)
+
+    def with_content_of(self, other: Booking) -> Booking:
+        """This booking's identity and backend data with ``other``'s synced content (what an update writes)."""
+        return replace(
+            self,
+            subject=other.subject,
+            start=other.start,
+            end=other.end,
+            timezone=other.timezone,
+            all_day=other.all_day,
+            organizer=other.organizer,
+            required=other.required,
+            optional=other.optional,
+            rooms=other.rooms,
+            recurrence=other.recurrence,
+            status=Status.CONFIRMED if other.status is Status.CANCELLED else other.status,
+        )
+
+
+def people(emails: Iterable[str | Person]) -> frozenset[Person]:
+    """Convenience for building attendee sets from addresses."""
+    return frozenset(p if isinstance(p, Person) else Person(p) for p in emails)

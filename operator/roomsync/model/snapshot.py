@@ -1,0 +1,34 @@
+"""What one side looked like when it was read: the input of the reconcile engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roomsync.model.booking import Booking
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """A backend item that could not be translated into a booking; reported, never deleted."""
+
+    room: str
+    native_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The bookings of one side within the window.
+
+    ``unreadable_rooms`` lists rooms whose read failed or was partial: nothing there may be deleted on the other
+    side because it is missing here. ``skipped`` items exist but could not be translated; their peers are kept.
+    """
+
+    bookings: tuple[Booking, ...]
+    unreadable_rooms: frozenset[str] = frozenset()
+    skipped: tuple[SkippedItem, ...] = ()
+    full: bool = True
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable_rooms and not self.skipped
