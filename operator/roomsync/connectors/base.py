@@ -10,18 +10,20 @@ does a full read. Sync decisions are never taken here: they belong to :mod:`room
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from roomsync.model import Booking, Link, Side, Snapshot, Window
+from roomsync.model import Booking, Link, Response, Side, Snapshot, Window
 
-
-class Response(str, Enum):
-    """A room's answer to a meeting request."""
-
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    TENTATIVE = "tentativelyAccept"
+__all__ = [
+    "AuthenticationFailed",
+    "BackendError",
+    "BackendUnavailable",
+    "BookingRefused",
+    "BookingStore",
+    "InvalidResponse",
+    "NotFound",
+    "Response",
+]
 
 
 class BackendError(Exception):
@@ -97,7 +99,9 @@ class BookingStore(Protocol):
     async def create(self, booking: Booking) -> Booking:
         """Create ``booking`` (its ``link`` names the peer and is stored with it) and return it as stored.
 
-        Must be idempotent per ``booking.link.peer_id``: a retry after a lost answer never makes a second copy.
+        Must be idempotent per ``(booking.link.peer_id, booking.link.seq)`` (e.g. a Graph ``transactionId`` derived
+        from both): a retry after a lost answer never makes a second copy, while a deliberate re-create after a
+        deletion (a higher ``seq``) is not mistaken for a retry.
         """
         ...
 

@@ -1,9 +1,20 @@
 """The canonical model: what a booking is, independent of any backend. Imports nothing from the rest of RoomSync."""
 
-from roomsync.model.booking import Booking, Link, Person, RoomPair, Side, Status, Window, normalise_email, people
+from roomsync.model.booking import (
+    Booking,
+    Link,
+    Person,
+    Response,
+    RoomPair,
+    Side,
+    Status,
+    Window,
+    normalise_email,
+    people,
+)
 from roomsync.model.fingerprint import changed_fields, fingerprint, synced_fields
-from roomsync.model.snapshot import SkippedItem, Snapshot
 from roomsync.model.recurrence import Frequency, Occurrence, OccurrenceOverride, Recurrence, RecurrenceError
+from roomsync.model.snapshot import SkippedItem, Snapshot
 from roomsync.model.zones import UnknownTimeZone, to_iana, to_windows, zone
 
 __all__ = [
@@ -15,6 +26,7 @@ __all__ = [
     "Person",
     "Recurrence",
     "RecurrenceError",
+    "Response",
     "RoomPair",
     "Side",
     "SkippedItem",

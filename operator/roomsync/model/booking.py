@@ -10,20 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from enum import Enum
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 from roomsync.model.recurrence import Recurrence
 from roomsync.model.zones import require_aware, to_iana
 
-UTC: Final = timezone.utc
+UTC: Final = UTC
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """The two systems a RoomSync joins."""
 
     PLANON = "Planon"
@@ -34,7 +34,15 @@ class Side(str, Enum):
         return Side.CALENDAR if self is Side.PLANON else Side.PLANON
 
 
-class Status(str, Enum):
+class Response(StrEnum):
+    """A room's answer to a meeting request (the values are the Graph action names)."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    TENTATIVE = "tentativelyAccept"
+
+
+class Status(StrEnum):
     CONFIRMED = "confirmed"
     TENTATIVE = "tentative"
     CANCELLED = "cancelled"

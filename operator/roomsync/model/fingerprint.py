@@ -13,7 +13,7 @@ from datetime import datetime
 
 from roomsync.model.booking import Booking, Window
 from roomsync.model.recurrence import Recurrence
-from roomsync.model.zones import zone
+from roomsync.model.zones import to_iana, to_windows, zone
 
 FINGERPRINT_LENGTH = 16
 
@@ -28,7 +28,9 @@ def _instant(booking: Booking, value: datetime) -> str:
 def _recurrence(booking: Booking, recurrence: Recurrence) -> dict[str, object]:
     return {
         "rule": recurrence.rule(),
-        "tz": booking.timezone,
+        # Equivalent zones (Europe/Amsterdam vs the Windows "W. Europe Standard Time" read back as Europe/Berlin)
+        # expand identically; compare them through their Windows name so a spelling never looks like a change.
+        "tz": to_iana(to_windows(booking.timezone)),
         "exdates": sorted(_instant(booking, d) for d in recurrence.exdates),
         "overrides": [
             [_instant(booking, o.original_start), _instant(booking, o.start), _instant(booking, o.end), o.subject]

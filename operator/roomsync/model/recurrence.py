@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from enum import Enum
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Final
 
 from dateutil.rrule import rrulestr
 
 from roomsync.model.zones import require_aware, zone
 
-UTC: Final = timezone.utc
+UTC: Final = UTC
 WEEKDAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 #: A generous ceiling so an absurd rule (FREQ=DAILY for a century) cannot exhaust memory during expansion.
@@ -30,7 +30,7 @@ class RecurrenceError(ValueError):
     """An RRULE outside the supported subset, or inconsistent with itself."""
 
 
-class Frequency(str, Enum):
+class Frequency(StrEnum):
     DAILY = "DAILY"
     WEEKLY = "WEEKLY"
     MONTHLY = "MONTHLY"
@@ -96,9 +96,7 @@ class Recurrence:
         _check_range("BYSETPOS", self.by_set_pos, 366, allow_negative=True)
         if self.until is not None:
             object.__setattr__(self, "until", require_aware(self.until, "UNTIL").astimezone(UTC))
-        object.__setattr__(
-            self, "exdates", frozenset(require_aware(d, "EXDATE").astimezone(UTC) for d in self.exdates)
-        )
+        object.__setattr__(self, "exdates", frozenset(require_aware(d, "EXDATE").astimezone(UTC) for d in self.exdates))
         object.__setattr__(self, "overrides", tuple(sorted(self.overrides)))
 
     @classmethod
@@ -113,7 +111,17 @@ class Recurrence:
             if not sep or not value:
                 raise RecurrenceError(f"RRULE part {chunk!r} is not KEY=VALUE")
             parts[key.strip().upper()] = value.strip().upper()
-        unknown = set(parts) - {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "COUNT", "UNTIL", "WKST"}
+        unknown = set(parts) - {
+            "FREQ",
+            "INTERVAL",
+            "BYDAY",
+            "BYMONTHDAY",
+            "BYMONTH",
+            "BYSETPOS",
+            "COUNT",
+            "UNTIL",
+            "WKST",
+        }
         if unknown:
             raise RecurrenceError(f"RRULE parts not supported: {', '.join(sorted(unknown))}")
         if "FREQ" not in parts:
@@ -141,7 +149,11 @@ class Recurrence:
             parts.append(f"INTERVAL={self.interval}")
         if self.by_day:
             parts.append("BYDAY=" + ",".join(self.by_day))
-        for name, values in (("BYMONTHDAY", self.by_month_day), ("BYMONTH", self.by_month), ("BYSETPOS", self.by_set_pos)):
+        for name, values in (
+            ("BYMONTHDAY", self.by_month_day),
+            ("BYMONTH", self.by_month),
+            ("BYSETPOS", self.by_set_pos),
+        ):
             if values:
                 parts.append(f"{name}=" + ",".join(str(v) for v in values))
         if self.count is not None:
@@ -163,7 +175,9 @@ class Recurrence:
         rule = self.rule()
         if self.until is not None:
             local_until = self.until.astimezone(local_zone).replace(tzinfo=None)
-            rule = rule.replace("UNTIL=" + self.until.strftime("%Y%m%dT%H%M%SZ"), "UNTIL=" + local_until.strftime("%Y%m%dT%H%M%S"))
+            rule = rule.replace(
+                "UNTIL=" + self.until.strftime("%Y%m%dT%H%M%SZ"), "UNTIL=" + local_until.strftime("%Y%m%dT%H%M%S")
+            )
         local_limit = limit.astimezone(local_zone).replace(tzinfo=None)
         result: list[datetime] = []
         for local in rrulestr(rule, dtstart=dtstart):

@@ -15,8 +15,8 @@ from roomsync.connectors.base import BackendUnavailable, BookingRefused, NotFoun
 from roomsync.model import Booking, Link, Side, Snapshot, Status, Window
 
 
-class InjectedCrash(Exception):
-    """Raised after the configured number of writes, standing in for a killed process."""
+class InjectedCrash(BaseException):
+    """Raised after the configured number of writes, standing in for a killed process (so nothing catches it)."""
 
 
 @dataclass
@@ -51,7 +51,7 @@ class MemoryStore:
         self.crash_after_writes: int | None = None
         self._ids = itertools.count(1)
         self._prefix = id_prefix or side.value[0].lower()
-        self._created_for_peer: dict[str, str] = {}
+        self._created_for_peer: dict[tuple[str, int], str] = {}
 
     # -- what a person does on this side -------------------------------------------------------------------------
     def put(self, booking: Booking) -> Booking:
@@ -80,10 +80,10 @@ class MemoryStore:
         return {i: self.bookings[i] for i in ids if i in self.bookings}
 
     async def create(self, booking: Booking) -> Booking:
-        peer = booking.link.peer_id if booking.link else None
-        if peer and peer in self._created_for_peer:  # idempotent create, like Graph's transactionId
-            existing = self.bookings[self._created_for_peer[peer]]
-            return existing
+        peer = (booking.link.peer_id, booking.link.seq) if booking.link else None
+        earlier = self._created_for_peer.get(peer) if peer else None
+        if earlier in self.bookings:  # idempotent create, like Graph's transactionId
+            return self.bookings[earlier]
         self._refuse_if_taken(booking, ignore=None)
         created = replace(booking, id=self.new_id())
         self._write("create", created)
@@ -94,7 +94,9 @@ class MemoryStore:
     async def update(self, current: Booking, desired: Booking, fields: Sequence[str]) -> Booking:
         stored = self._existing(current.id)
         self._refuse_if_taken(desired, ignore=stored.id)
-        updated = replace(stored.with_content_of(desired), link=desired.link, awaiting_response=stored.awaiting_response)
+        updated = replace(
+            stored.with_content_of(desired), link=desired.link, awaiting_response=stored.awaiting_response
+        )
         self._write("update", updated)
         return updated
 

@@ -1,0 +1,91 @@
+"""Which Planon booking is which calendar booking.
+
+Pairs are found, in this order of trust: by the correlation id each side stores for the other; by iCalUId; and,
+only for bookings neither side has linked yet (those that existed on both sides before the first sync), by room
+and exact start and end. Subject and body never take part: room mailboxes rewrite them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from roomsync.model import Booking
+
+
+@dataclass(frozen=True)
+class Pairing:
+    pairs: tuple[tuple[Booking, Booking], ...]
+    planon_only: tuple[Booking, ...]
+    calendar_only: tuple[Booking, ...]
+    adopted: frozenset[str]  # ids of calendar bookings paired by room and time, not by identity
+
+
+def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
+    planon_by_id = {b.id: b for b in planon}
+    calendar_by_id = {b.id: b for b in calendar}
+    matched: dict[str, str] = {}  # planon id -> calendar id
+    taken: set[str] = set()
+
+    def match(p: Booking, c: Booking) -> None:
+        matched[p.id] = c.id
+        taken.add(c.id)
+
+    # 1. mutual or one-way links; a link to an id the other side does not hold is left for the dangling rules.
+    # A link back to someone else only blocks the match when that someone exists (a stale link is fixed later).
+    for p in planon_by_id.values():
+        linked = calendar_by_id.get(p.link.peer_id) if p.link else None
+        if linked is None or linked.id in taken:
+            continue
+        if linked.link is None or linked.link.peer_id == p.id or linked.link.peer_id not in planon_by_id:
+            match(p, linked)
+    for c in calendar_by_id.values():
+        linker = planon_by_id.get(c.link.peer_id) if c.link else None
+        if c.id in taken or linker is None or linker.id in matched:
+            continue
+        if linker.link is None or linker.link.peer_id not in calendar_by_id:
+            match(linker, c)
+
+    # 2. iCalUId: a Planon booking that recorded the meeting's iCalUId (e.g. made by Connect for Calendars before).
+    by_uid = {c.ical_uid: c for c in calendar_by_id.values() if c.ical_uid and c.id not in taken}
+    for p in planon_by_id.values():
+        same_uid = by_uid.get(p.ical_uid) if p.ical_uid and p.id not in matched else None
+        if same_uid is not None and same_uid.id not in taken:
+            match(p, same_uid)
+
+    # 3. adoption: unlinked, live, same start and end, sharing a room.
+    adopted: set[str] = set()
+    free_calendar: dict[tuple[object, object], list[Booking]] = {}
+    for c in calendar_by_id.values():
+        if c.id not in taken and c.link is None and not c.cancelled:
+            free_calendar.setdefault((c.start, c.end), []).append(c)
+    for p in planon_by_id.values():
+        if p.id in matched or p.link is not None or p.cancelled:
+            continue
+        for c in free_calendar.get((p.start, p.end), []):
+            if c.id not in taken and c.rooms & p.rooms:
+                match(p, c)
+                adopted.add(c.id)
+                break
+
+    pairs = tuple((planon_by_id[p], calendar_by_id[c]) for p, c in matched.items())
+    return Pairing(
+        pairs=pairs,
+        planon_only=tuple(b for b in planon_by_id.values() if b.id not in matched),
+        calendar_only=tuple(b for b in calendar_by_id.values() if b.id not in taken),
+        adopted=frozenset(adopted),
+    )
+
+
+def dangling_peer_ids(planon: Iterable[Booking], calendar: Iterable[Booking]) -> tuple[set[str], set[str]]:
+    """Peer ids that bookings link to but the other side's window read did not return.
+
+    The runner looks these up by id before planning: a meeting moved out of the window, or cancelled, must be seen
+    as what it is and not as a deletion.
+    """
+    planon_list, calendar_list = list(planon), list(calendar)
+    planon_ids = {b.id for b in planon_list}
+    calendar_ids = {b.id for b in calendar_list}
+    missing_calendar = {b.link.peer_id for b in planon_list if b.link and b.link.peer_id not in calendar_ids}
+    missing_planon = {b.link.peer_id for b in calendar_list if b.link and b.link.peer_id not in planon_ids}
+    return missing_calendar, missing_planon

@@ -1,0 +1,329 @@
+"""The reconcile decision: from what both sides hold to the writes that make them agree.
+
+Pure: no I/O, no clock (``now`` is an argument), no connector imports. Every decision is a three-way comparison of
+each side's current fingerprint against the last-synced one (the link with the highest sequence number): the side
+whose fingerprint moved is the one that changed. Both moved is a conflict, and the leader wins. The decision table
+is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from roomsync.engine.actions import Action, ActionKind
+from roomsync.engine.pairing import pair
+from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
+from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a person should know that is not a write (kept because a read was incomplete, left alone, ...)."""
+
+    rooms: frozenset[str]
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    notes: tuple[Note, ...] = ()
+    refused: str | None = None  # why the whole plan was refused (MassDeleteRefused)
+    conflicts: int = 0
+    in_sync: int = 0
+    window: Window | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def count(self, kind: ActionKind, side: Side | None = None) -> int:
+        return sum(1 for a in self.actions if a.kind is kind and (side is None or a.side is side))
+
+
+def plan(policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> Plan:
+    """Decide what to write so that both sides hold the same bookings. See the module docstring."""
+    return _Planner(policy, planon, calendar, now).run()
+
+
+class _Planner:
+    def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
+        self.policy = policy
+        self.window = policy.window(now)
+        self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
+        self.actions: list[Action] = []
+        self.notes: list[Note] = []
+        self.conflicts = 0
+        self.in_sync = 0
+
+    # -- driver ------------------------------------------------------------------------------------------------------
+    def run(self) -> Plan:
+        pairing = pair(self.snapshots[Side.PLANON].bookings, self.snapshots[Side.CALENDAR].bookings)
+        for p, c in pairing.pairs:
+            self._pair({Side.PLANON: p, Side.CALENDAR: c}, adopted=c.id in pairing.adopted)
+        for booking in pairing.planon_only:
+            self._alone(Side.PLANON, booking)
+        for booking in pairing.calendar_only:
+            self._alone(Side.CALENDAR, booking)
+        refused = self._mass_delete_refusal()
+        return Plan(
+            actions=() if refused else tuple(self.actions),
+            notes=tuple(self.notes),
+            refused=refused,
+            conflicts=self.conflicts,
+            in_sync=self.in_sync,
+            window=self.window,
+        )
+
+    def fp(self, booking: Booking) -> str:
+        return fingerprint(booking, self.window)
+
+    # -- both sides hold the meeting -------------------------------------------------------------------------------
+    def _pair(self, items: dict[Side, Booking], *, adopted: bool) -> None:
+        p, c = items[Side.PLANON], items[Side.CALENDAR]
+        baseline = _baseline(p, c)
+        seq = (baseline.seq if baseline else 0) + 1
+        cancelled = [side for side, b in items.items() if b.cancelled]
+        if len(cancelled) == 2:
+            return
+        if cancelled:
+            gone = cancelled[0]
+            survivor = items[gone.other]
+            changed = baseline is None or self.fp(survivor) != baseline.fingerprint
+            self._deleted(gone, survivor, survivor_changed=changed, peer=items[gone], seq=seq)
+            return
+        fp_p, fp_c = self.fp(p), self.fp(c)
+        if fp_p == fp_c:
+            self.in_sync += 1
+            self._keep_links_current(items, fp_p, baseline, seq, adopted=adopted)
+            self._answer_pending_request(p, c)
+            return
+        p_changed = baseline is None or fp_p != baseline.fingerprint
+        c_changed = baseline is None or fp_c != baseline.fingerprint
+        source = self.policy.direction.source
+        conflict = source is None and p_changed and c_changed
+        if source is not None:
+            winner = source
+        elif conflict:
+            winner = self.policy.leader
+            self.conflicts += 1
+        else:
+            winner = Side.PLANON if p_changed else Side.CALENDAR
+        loser = winner.other
+        why = (
+            f"changed on both sides; {winner.value} leads"
+            if conflict
+            else f"changed in {winner.value}"
+            if source is None or (p_changed if winner is Side.PLANON else c_changed)
+            else f"{loser.value} differs from {winner.value}, which is the source of this one-way sync"
+        )
+        self._update(loser, items[loser], items[winner], seq, why, conflict=conflict)
+
+    def _keep_links_current(
+        self, items: dict[Side, Booking], fp: str, baseline: Link | None, seq: int, *, adopted: bool
+    ) -> None:
+        """Relink only where a link is missing, points elsewhere, or no longer describes the content.
+
+        Planon carries the link of every pair. A calendar item may lack one (a meeting made in Outlook that Planon
+        registered): Planon's link pairs it, and Planon keeps cancelled reservations, so a Planon cancellation is
+        still seen. That saves a write per meeting request; see docs/architecture.md.
+        """
+        p, c = items[Side.PLANON], items[Side.CALENDAR]
+        stale = baseline is None or baseline.fingerprint != fp
+        targets: list[Side] = []
+        if self._may_write(Side.PLANON):
+            if p.link is None or p.link.peer_id != c.id or stale:
+                targets.append(Side.PLANON)
+        elif stale or (c.link is not None and c.link.peer_id != p.id):
+            targets.append(Side.CALENDAR)
+        if (
+            self._may_write(Side.CALENDAR)
+            and c.link is not None
+            and c.link.peer_id != p.id
+            and Side.CALENDAR not in targets
+        ):
+            targets.append(Side.CALENDAR)
+        reason = "matched by room and time before the first sync" if adopted else "record the last-synced state"
+        for side in targets:
+            link = Link(items[side.other].id, fp, seq)
+            self.actions.append(
+                Action(ActionKind.RELINK, side, reason, items[side].rooms, target=items[side], link=link)
+            )
+
+    def _answer_pending_request(self, p: Booking, c: Booking) -> None:
+        if c.awaiting_response and self.policy.leader is Side.PLANON and self._may_write(Side.CALENDAR):
+            self.actions.append(
+                Action(
+                    ActionKind.RESPOND,
+                    Side.CALENDAR,
+                    "Planon holds this reservation",
+                    c.rooms,
+                    target=c,
+                    response=Response.ACCEPT,
+                    comment="Reserved in Planon.",
+                )
+            )
+
+    def _update(self, side: Side, target: Booking, winner: Booking, seq: int, why: str, *, conflict: bool) -> None:
+        desired = target.with_content_of(winner).with_link(Link(winner.id, self.fp(winner), seq))
+        answer, decline = self._request_decided_by(side, winner)
+        self.actions.append(
+            Action(
+                ActionKind.UPDATE,
+                side,
+                why,
+                target.rooms | winner.rooms,
+                target=target,
+                desired=desired,
+                source=winner,
+                fields=tuple(changed_fields(target, winner, self.window)),
+                backlink=self._needs_backlink(side, winner, target.id),
+                answer=answer,
+                decline_on_refusal=decline,
+                conflict=conflict,
+            )
+        )
+
+    # -- only one side holds the meeting -----------------------------------------------------------------------------
+    def _alone(self, side: Side, booking: Booking) -> None:
+        if booking.cancelled:
+            return
+        if booking.link is not None:
+            peer = booking.link
+            changed = self.fp(booking) != peer.fingerprint
+            self._deleted(side.other, booking, survivor_changed=changed, peer=None, seq=peer.seq + 1)
+            return
+        if not self.policy.direction.allows(side):
+            self.notes.append(Note(booking.rooms, f'"{booking.subject}" exists only in {side.value}; left alone'))
+            return
+        self._create(side.other, booking, seq=1, why=f"new in {side.value}")
+
+    def _create(self, side: Side, source: Booking, *, seq: int, why: str) -> None:
+        if not self._may_write(side):
+            return
+        desired = replace(source, id=f"pending:{source.id}", native={}, awaiting_response=False).with_link(
+            Link(source.id, self.fp(source), seq)
+        )
+        answer, decline = self._request_decided_by(side, source)
+        self.actions.append(
+            Action(
+                ActionKind.CREATE,
+                side,
+                why,
+                source.rooms,
+                desired=desired,
+                source=source,
+                backlink=self._needs_backlink(side, source, None),
+                answer=answer,
+                decline_on_refusal=decline,
+            )
+        )
+
+    def _deleted(
+        self, gone: Side, survivor: Booking, *, survivor_changed: bool, peer: Booking | None, seq: int
+    ) -> None:
+        """The meeting was deleted or cancelled on ``gone`` and still lives on the other side."""
+        survivor_side = gone.other
+        if not self._can_vouch_for_absence(gone, survivor, peer):
+            self.notes.append(
+                Note(survivor.rooms, f'"{survivor.subject}": {gone.value} could not be read completely; kept')
+            )
+            return
+        source = self.policy.direction.source
+        if source is not None:
+            restore = source is survivor_side
+        elif survivor_changed:
+            restore = self.policy.leader is survivor_side
+        else:
+            restore = False
+        if restore:
+            if peer is not None:  # a cancelled item is still there: bring it back by updating it
+                why = f"cancelled in {gone.value} but {survivor_side.value} leads"
+                self._update(gone, peer, survivor, seq, why, conflict=True)
+            else:
+                why = (
+                    f"deleted in {gone.value} but changed in {survivor_side.value}, which leads"
+                    if source is None
+                    else f"deleted in {gone.value}, restored from the source {survivor_side.value}"
+                )
+                self._create(gone, survivor, seq=seq, why=why)
+            if source is None:
+                self.conflicts += 1
+            return
+        if not self._may_write(survivor_side):
+            return
+        why = (
+            f"deleted in {gone.value}; the change in {survivor_side.value} loses because {gone.value} leads"
+            if survivor_changed and source is None
+            else f"cancelled in {gone.value}"
+        )
+        self.actions.append(Action(ActionKind.CANCEL, survivor_side, why, survivor.rooms, target=survivor))
+
+    # -- rules shared by the decisions above -------------------------------------------------------------------------
+    def _may_write(self, side: Side) -> bool:
+        source = self.policy.direction.source
+        return source is None or source is not side
+
+    def _needs_backlink(self, written: Side, source: Booking, target_id: str | None) -> bool:
+        """Whether the source must learn the id of the item written from it (see ``_keep_links_current``)."""
+        if not self._may_write(written.other):
+            return False
+        if source.link is not None and source.link.peer_id == target_id:
+            return False
+        return written.other is Side.PLANON or source.link is not None
+
+    def _can_vouch_for_absence(self, gone: Side, survivor: Booking, peer: Booking | None) -> bool:
+        """A missing item only means "deleted" when that side's read of its rooms was complete."""
+        if peer is not None:  # an explicit cancellation needs no vouching
+            return True
+        snapshot = self.snapshots[gone]
+        unsure = snapshot.unreadable_rooms | {s.room for s in snapshot.skipped}
+        return not (survivor.rooms & unsure) and not (not survivor.rooms and unsure)
+
+    def _request_decided_by(self, side: Side, source: Booking) -> tuple[Booking | None, bool]:
+        """The calendar meeting a write to Planon decides, and whether Planon's refusal declines it.
+
+        In the lead, Planon's answer is the room's answer: accepted when the write succeeds, declined when Planon
+        refuses. Following, a refusal only declines when ``onRefused: Decline``; otherwise it is reported.
+        """
+        if side is not Side.PLANON or not self._may_write(Side.CALENDAR):
+            return None, False
+        if self.policy.leader is Side.PLANON:
+            return source, True
+        decline = self.policy.on_refused is OnRefused.DECLINE
+        return (source, decline) if decline or source.awaiting_response else (None, False)
+
+    def _mass_delete_refusal(self) -> str | None:
+        if self.policy.allow_mass_delete:
+            return None
+        for side in (Side.PLANON, Side.CALENDAR):
+            cancels: Counter[str] = Counter()
+            for action in self.actions:
+                if action.kind is ActionKind.CANCEL and action.side is side:
+                    cancels.update(action.rooms)
+            if not cancels:
+                continue
+            linked: Counter[str] = Counter()
+            for booking in self.snapshots[side].bookings:
+                if booking.link is not None and not booking.cancelled:
+                    linked.update(booking.rooms)
+            for room, count in sorted(cancels.items()):
+                total = max(linked[room], count)
+                if count > MASS_DELETE_FLOOR and count * 100 > self.policy.max_delete_percent * total:
+                    return (
+                        f"would cancel {count} of {total} synced bookings of room {room} in {side.value} "
+                        f"(more than safety.maxDeletePercent={self.policy.max_delete_percent}%); nothing was written. "
+                        "If this is intended, set spec.safety.allowMassDelete (or pass --allow-mass-delete) once."
+                    )
+        return None
+
+
+def _baseline(p: Booking, c: Booking) -> Link | None:
+    """The last-synced state: the newest link that belongs to this pair."""
+    candidates = [link for link, peer in ((p.link, c.id), (c.link, p.id)) if link is not None and link.peer_id == peer]
+    return max(candidates, key=lambda link: link.seq, default=None)
+
+
+__all__ = ["Direction", "Note", "Plan", "plan"]

@@ -1,0 +1,246 @@
+"""The emulator's mailbox contents: events as Exchange keeps them (series masters with exceptions and cancelled
+occurrences, one copy of a meeting per mailbox sharing the iCalUId), and their expansion into instances.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from roomsync.sandbox.graph import recurrence as rec
+
+UTC = UTC
+MIN_TIME = "0001-01-01T00:00:00Z"
+
+
+def new_id(prefix: str = "AAMkAG") -> str:
+    """An opaque, case-sensitive id without ``/`` (real ids are base64; url-safe keeps paths simple)."""
+    return prefix + secrets.token_urlsafe(24)
+
+
+def occurrence_id(master_id: str, original_start: datetime) -> str:
+    raw = f"occ|{master_id}|{original_start.astimezone(UTC).strftime('%Y%m%dT%H%M%S')}"
+    return "AAMkOC" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def parse_occurrence_id(value: str) -> tuple[str, datetime] | None:
+    if not value.startswith("AAMkOC"):
+        return None
+    body = value[6:]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        kind, master_id, stamp = raw.split("|")
+        if kind != "occ":
+            return None
+        return master_id, datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class Attendee:
+    address: str
+    name: str = ""
+    type: str = "required"  # required | optional | resource
+    response: str = "none"
+    time: str = MIN_TIME
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "status": {"response": self.response, "time": self.time},
+            "emailAddress": {"name": self.name or self.address, "address": self.address},
+        }
+
+
+@dataclass
+class ExceptionData:
+    """A modified occurrence of a series (what Graph calls an ``exception``)."""
+
+    start: datetime
+    end: datetime
+    subject: str | None
+    version: int
+
+
+@dataclass
+class StoredEvent:
+    """One item in one mailbox's calendar: a single instance or a series master."""
+
+    id: str
+    ical_uid: str
+    mailbox: str
+    subject: str
+    start: datetime
+    end: datetime
+    tz: str
+    organizer_address: str
+    organizer_name: str
+    is_organizer: bool
+    response: str
+    version: int
+    created: datetime
+    modified: datetime
+    body: str = ""
+    all_day: bool = False
+    location: str = ""
+    attendees: list[Attendee] = field(default_factory=list)
+    show_as: str = "busy"
+    is_cancelled: bool = False
+    recurrence: dict[str, Any] | None = None
+    transaction_id: str | None = None
+    ext: dict[str, str] = field(default_factory=dict)
+    exceptions: dict[datetime, ExceptionData] = field(default_factory=dict)
+    cancelled: dict[datetime, int] = field(default_factory=dict)
+    response_time: str = MIN_TIME
+    change_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+    @property
+    def type(self) -> str:
+        return "seriesMaster" if self.recurrence else "singleInstance"
+
+    def touch(self, version: int, now: datetime) -> None:
+        self.version = version
+        self.modified = now
+        self.change_key = secrets.token_urlsafe(12)
+
+    def instances(self, start: datetime, end: datetime) -> list[Instance]:
+        """Instances overlapping ``[start, end)``; a series expands to occurrences and exceptions."""
+        if not self.recurrence:
+            if self.start < end and self.end > start:
+                return [Instance(self.id, self, None, self.start, self.end, self.subject, self.version)]
+            return []
+        duration = self.end - self.start
+        result = []
+        for original in rec.original_starts(self.recurrence, self.start, self.tz, end + duration):
+            if original in self.cancelled:
+                continue
+            exc = self.exceptions.get(original)
+            if exc is not None:
+                inst = Instance(
+                    occurrence_id(self.id, original),
+                    self,
+                    original,
+                    exc.start,
+                    exc.end,
+                    exc.subject if exc.subject is not None else self.subject,
+                    max(self.version, exc.version),
+                    exception=True,
+                )
+            else:
+                inst = Instance(
+                    occurrence_id(self.id, original),
+                    self,
+                    original,
+                    original,
+                    original + duration,
+                    self.subject,
+                    self.version,
+                )
+            if inst.start < end and inst.end > start:
+                result.append(inst)
+        return result
+
+    def find_occurrence(self, original: datetime) -> bool:
+        if not self.recurrence or original in self.cancelled:
+            return False
+        duration = self.end - self.start
+        return original in rec.original_starts(self.recurrence, self.start, self.tz, original + duration)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A single event, an occurrence or an exception as calendarView and delta return them."""
+
+    id: str
+    event: StoredEvent
+    original_start: datetime | None
+    start: datetime
+    end: datetime
+    subject: str
+    version: int
+    exception: bool = False
+
+    @property
+    def type(self) -> str:
+        if self.original_start is None:
+            return "singleInstance"
+        return "exception" if self.exception else "occurrence"
+
+
+@dataclass
+class Processing:
+    """The Set-CalendarProcessing settings the emulated resource booking assistant honours."""
+
+    automate: str = "AutoAccept"  # AutoAccept | AutoUpdate | None
+    allow_conflicts: bool = False
+    add_organizer_to_subject: bool = True
+    delete_subject: bool = True
+    delete_comments: bool = True
+    remove_canceled_meetings: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], base: Processing | None = None) -> Processing:
+        current = base or cls()
+        keys = {k.lower(): v for k, v in data.items()}
+        mode = str(keys.get("automateprocessing", keys.get("automate", current.automate)))
+        if mode not in ("AutoAccept", "AutoUpdate", "None"):
+            raise ValueError(f"AutomateProcessing {mode!r} is not AutoAccept, AutoUpdate or None")
+        return cls(
+            automate=mode,
+            allow_conflicts=bool(keys.get("allowconflicts", current.allow_conflicts)),
+            add_organizer_to_subject=bool(keys.get("addorganizertosubject", current.add_organizer_to_subject)),
+            delete_subject=bool(keys.get("deletesubject", current.delete_subject)),
+            delete_comments=bool(keys.get("deletecomments", current.delete_comments)),
+            remove_canceled_meetings=bool(keys.get("removecanceledmeetings", current.remove_canceled_meetings)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "AutomateProcessing": self.automate,
+            "AllowConflicts": self.allow_conflicts,
+            "AddOrganizerToSubject": self.add_organizer_to_subject,
+            "DeleteSubject": self.delete_subject,
+            "DeleteComments": self.delete_comments,
+            "RemoveCanceledMeetings": self.remove_canceled_meetings,
+        }
+
+
+@dataclass
+class Mailbox:
+    """A room or a person. Rooms run the booking assistant; people only receive copies."""
+
+    address: str
+    name: str
+    kind: str = "room"  # room | user
+    processing: Processing = field(default_factory=Processing)
+    capacity: int | None = None
+    building: str | None = None
+    events: dict[str, StoredEvent] = field(default_factory=dict)
+    tombstones: dict[str, int] = field(default_factory=dict)
+    transactions: dict[str, str] = field(default_factory=dict)
+    inbox: list[dict[str, Any]] = field(default_factory=list)
+    clock: int = 0
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def copy_of(self, ical_uid: str) -> StoredEvent | None:
+        for event in self.events.values():
+            if event.ical_uid == ical_uid:
+                return event
+        return None
+
+    def remove(self, event_id: str) -> StoredEvent | None:
+        event = self.events.pop(event_id, None)
+        if event is not None:
+            self.tombstones[event_id] = self.tick()
+        return event
+
+    def instances(self, start: datetime, end: datetime) -> list[Instance]:
+        result = [i for event in self.events.values() for i in event.instances(start, end)]
+        return sorted(result, key=lambda i: (i.start, i.id))

@@ -1,0 +1,125 @@
+"""What the sandbox does to traffic rather than to calendars: request counting, the per-mailbox concurrency limit,
+configurable latency, and injected faults (429 storms with fractional Retry-After, 5xx, slow answers, connection
+resets, malformed JSON).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``count`` matching requests."""
+
+    status: int | None = None  # 429 / 500 / 503 / 504 ...; None with ``delay`` = only slow
+    count: int = 1
+    mailbox: str | None = None
+    method: str | None = None
+    path_contains: str | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    reset: bool = False
+    malformed: bool = False
+    code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        fault = cls(
+            status=data.get("status"),
+            count=int(data.get("count", 1)),
+            mailbox=(data.get("mailbox") or None) and str(data["mailbox"]).casefold(),
+            method=(data.get("method") or None) and str(data["method"]).upper(),
+            path_contains=data.get("pathContains") or data.get("path_contains"),
+            retry_after=None if data.get("retryAfter") is None else str(data.get("retryAfter")),
+            delay=float(data.get("delay", 0.0)),
+            reset=bool(data.get("reset", False)),
+            malformed=bool(data.get("malformed", False)),
+            code=data.get("code"),
+            message=data.get("message"),
+        )
+        if fault.status is None and not (fault.delay or fault.reset or fault.malformed):
+            raise ValueError("a fault needs a status, a delay, reset or malformed")
+        return fault
+
+    def matches(self, method: str, path: str, mailbox: str | None) -> bool:
+        if self.count <= 0:
+            return False
+        if self.mailbox and self.mailbox != (mailbox or ""):
+            return False
+        if self.method and self.method != method:
+            return False
+        if self.path_contains:
+            return self.path_contains in path
+        return path.startswith("/v1.0/")
+
+
+@dataclass
+class Traffic:
+    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request."""
+
+    concurrency_limit: int = 4
+    concurrency_retry_after: str = "1"
+    latency: float = 0.0
+    requests: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
+    faults: list[Fault] = field(default_factory=list)
+    log_limit: int = 20000
+
+    def take_fault(self, method: str, path: str, mailbox: str | None) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path, mailbox):
+                fault.count -= 1
+                return fault
+        return None
+
+    def record(self, entry: dict[str, Any]) -> None:
+        key = (entry["mailbox"] or "-", entry["method"], entry["operation"], entry["status"])
+        self.requests[key] += 1
+        self.log.append(entry)
+        if len(self.log) > self.log_limit:
+            del self.log[: len(self.log) - self.log_limit]
+
+    def summary(self) -> dict[str, Any]:
+        per_mailbox: Counter[str] = Counter()
+        for (mailbox, _, _, _), n in self.requests.items():
+            per_mailbox[mailbox] += n
+        return {
+            "total": sum(self.requests.values()),
+            "perMailbox": dict(per_mailbox),
+            "requests": [
+                {"mailbox": m, "method": meth, "operation": op, "status": st, "count": n}
+                for (m, meth, op, st), n in sorted(self.requests.items())
+            ],
+            "maxInFlight": dict(self.max_in_flight),
+        }
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.log.clear()
+        self.max_in_flight.clear()
+
+
+def operation(method: str, segments: list[str]) -> str:
+    """A stable operation name for counting (``calendarView``, ``delta``, ``events.create`` ...)."""
+    if not segments:
+        return "unknown"
+    if segments[0] == "places":
+        return "places"
+    if segments[0] != "users" or len(segments) < 3:
+        return segments[0]
+    rest = segments[2:]
+    if rest[0] == "calendarView":
+        return "delta" if len(rest) > 1 else "calendarView"
+    if rest[0] == "events":
+        if len(rest) == 1:
+            return "events.create" if method == "POST" else "events.list"
+        if len(rest) == 2:
+            return {"GET": "events.get", "PATCH": "events.update", "DELETE": "events.delete"}.get(method, "events")
+        return f"events.{rest[2]}"
+    return rest[0]

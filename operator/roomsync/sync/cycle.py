@@ -1,0 +1,170 @@
+"""One sync cycle of one RoomSync, the same code path for ``roomsync sync``, the demo and the operator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from roomsync.connectors.base import BackendError, BookingStore
+from roomsync.engine import ActionKind, Plan, Policy, dangling_peer_ids, plan
+from roomsync.model import Booking, RoomPair, Side, Snapshot
+from roomsync.sync.apply import ApplyReport, apply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoomSummary:
+    planon: str
+    calendar: str
+    bookings: int = 0
+    pending: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class CycleResult:
+    """What a cycle saw, decided and did; the status and the CLI output are built from it."""
+
+    name: str
+    started: datetime
+    full: bool
+    dry_run: bool
+    duration: float = 0.0
+    snapshots: dict[Side, Snapshot] = field(default_factory=dict)
+    plan: Plan | None = None
+    report: ApplyReport | None = None
+    error: BackendError | None = None
+    error_side: Side | None = None
+    rooms: list[RoomSummary] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """The CamelCase reason the Ready condition shows."""
+        if self.error is not None:
+            return self.error.reason
+        if self.plan is not None and self.plan.refused:
+            return "MassDeleteRefused"
+        if self.report is not None and self.report.failed:
+            return "ActionsFailed"
+        return "Synced"
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "Synced"
+
+    @property
+    def message(self) -> str:
+        if self.error is not None:
+            side = f"{self.error_side.value}: " if self.error_side else ""
+            return f"{side}{self.error}"
+        if self.plan is not None and self.plan.refused:
+            return self.plan.refused
+        if self.report is not None and self.report.failed:
+            first = self.report.failed[0]
+            return f"{len(self.report.failed)} action(s) failed; first: {first.action.describe()}: {first.error}"
+        if self.dry_run and self.plan is not None:
+            return f"dry run: {len(self.plan.actions)} change(s) planned, none written"
+        return "both sides agree"
+
+    @property
+    def counters(self) -> Counter[str]:
+        counters: Counter[str] = Counter(self.report.counters if self.report else {})
+        if self.plan is not None:
+            counters["skipped"] += sum(len(s.skipped) for s in self.snapshots.values())
+        return counters
+
+
+async def run_cycle(
+    name: str,
+    policy: Policy,
+    rooms: list[RoomPair],
+    stores: Mapping[Side, BookingStore],
+    now: datetime,
+    *,
+    full: bool,
+    dry_run: bool = False,
+) -> CycleResult:
+    """Read both sides, resolve dangling links, plan, and (unless dry-run or refused) apply."""
+    result = CycleResult(name=name, started=now, full=full, dry_run=dry_run)
+    clock = time.perf_counter()
+    try:
+        window = policy.window(now)
+        reads = await asyncio.gather(
+            *(stores[side].read(window, full=full) for side in (Side.PLANON, Side.CALENDAR)), return_exceptions=True
+        )
+        for side, read in zip((Side.PLANON, Side.CALENDAR), reads, strict=True):
+            if isinstance(read, BaseException):
+                raise _SideError(side, read)
+            result.snapshots[side] = read
+        await _resolve_dangling_links(result.snapshots, stores)
+        result.plan = plan(policy, result.snapshots[Side.PLANON], result.snapshots[Side.CALENDAR], now)
+        if not dry_run and not result.plan.refused and result.plan.actions:
+            result.report = await apply(result.plan, stores)
+    except _SideError as failure:
+        result.error, result.error_side = failure.as_backend_error(), failure.side
+        log.warning("%s: reading %s failed: %s", name, failure.side.value, result.error)
+    result.rooms = _summaries(rooms, result)
+    result.duration = time.perf_counter() - clock
+    return result
+
+
+class _SideError(Exception):
+    def __init__(self, side: Side, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.side, self.error = side, error
+
+    def as_backend_error(self) -> BackendError:
+        if isinstance(self.error, BackendError):
+            return self.error
+        if isinstance(self.error, Exception):
+            wrapped = BackendError(f"{type(self.error).__name__}: {self.error}")
+            wrapped.reason = "InternalError"
+            return wrapped
+        raise self.error  # KeyboardInterrupt, CancelledError and the like are not ours to swallow
+
+
+async def _resolve_dangling_links(snapshots: dict[Side, Snapshot], stores: Mapping[Side, BookingStore]) -> None:
+    """Point-read linked peers the window read did not return (moved out of the window, or really gone)."""
+    missing_calendar, missing_planon = dangling_peer_ids(
+        snapshots[Side.PLANON].bookings, snapshots[Side.CALENDAR].bookings
+    )
+    for side, ids in ((Side.CALENDAR, missing_calendar), (Side.PLANON, missing_planon)):
+        if not ids:
+            continue
+        try:
+            found = await stores[side].lookup(sorted(ids))
+        except BaseException as error:
+            raise _SideError(side, error) from error
+        if found:
+            extra: tuple[Booking, ...] = tuple(found.values())
+            snapshots[side] = replace(snapshots[side], bookings=snapshots[side].bookings + extra)
+
+
+def _summaries(rooms: list[RoomPair], result: CycleResult) -> list[RoomSummary]:
+    bookings: Counter[str] = Counter()
+    for booking in result.snapshots.get(Side.PLANON, Snapshot(())).bookings:
+        if not booking.cancelled:
+            bookings.update(booking.rooms)
+    pending: Counter[str] = Counter()
+    errors: dict[str, str] = {}
+    if result.plan is not None:
+        applied_ok = {id(o.action) for o in result.report.outcomes if o.ok} if result.report else set()
+        for action in result.plan.actions:
+            if id(action) not in applied_ok and action.kind is not ActionKind.RELINK:
+                pending.update(action.rooms)
+    if result.report is not None:
+        for outcome in result.report.failed:
+            for room in outcome.action.rooms:
+                errors.setdefault(room, f"{outcome.action.describe()}: {outcome.error}")
+    for snapshot in result.snapshots.values():
+        for item in snapshot.skipped:
+            errors.setdefault(item.room, f"skipped item {item.native_id}: {item.reason}")
+        for room in snapshot.unreadable_rooms:
+            errors.setdefault(room, "could not be read completely")
+    return [RoomSummary(r.planon, r.calendar, bookings[r.key], pending[r.key], errors.get(r.key)) for r in rooms]
