@@ -56,8 +56,12 @@ def _constraints(schema: Mapping[str, Any]) -> list[str]:
     for key, label in (("minimum", "min"), ("maximum", "max"), ("minItems", "min items"), ("maxItems", "max items")):
         if key in schema:
             out.append(f"{label} {schema[key]}")
-    if "minLength" in schema or "maxLength" in schema:
-        out.append(f"length {schema.get('minLength', 0)}..{schema.get('maxLength', '')}".rstrip("."))
+    if "minLength" in schema and "maxLength" in schema:
+        out.append(f"{schema['minLength']} to {schema['maxLength']} characters")
+    elif "maxLength" in schema:
+        out.append(f"at most {schema['maxLength']} characters")
+    elif "minLength" in schema:
+        out.append(f"at least {schema['minLength']} characters")
     if schema.get("x-kubernetes-list-type") == "map":
         out.append("unique by " + ", ".join(f"`{k}`" for k in schema.get("x-kubernetes-list-map-keys", [])))
     if "format" in schema:
@@ -88,7 +92,8 @@ def _rows(schema: Mapping[str, Any], prefix: str, required: Sequence[str] = ()) 
 
 def _rules(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str]]:
     for rule in schema.get("x-kubernetes-validations") or []:
-        yield prefix or "(root)", str(rule.get("message") or rule["rule"])
+        where = prefix + str(rule.get("fieldPath", ""))
+        yield where or "(root)", str(rule.get("message") or rule["rule"])
     for name, sub in (schema.get("properties") or {}).items():
         yield from _rules(sub, f"{prefix}.{name}" if prefix else name)
     items = schema.get("items")

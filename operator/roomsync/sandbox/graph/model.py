@@ -144,6 +144,15 @@ class StoredEvent:
                 result.append(inst)
         return result
 
+    def instance_at(self, original: datetime) -> Instance | None:
+        """The occurrence (or exception) whose original start is ``original``; None when cancelled or absent."""
+        if not self.find_occurrence(original):
+            return None
+        exc = self.exceptions.get(original)
+        lo = min(original, exc.start) if exc else original
+        hi = max(original + (self.end - self.start), exc.end) if exc else original + (self.end - self.start)
+        return next((i for i in self.instances(lo, hi) if i.original_start == original), None)
+
     def find_occurrence(self, original: datetime) -> bool:
         if not self.recurrence or original in self.cancelled:
             return False

@@ -1,0 +1,1 @@
+"""The ``roomsync`` command line."""

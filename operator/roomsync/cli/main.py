@@ -1,0 +1,158 @@
+"""``roomsync``: validate, plan, sync, demo, sandbox, rooms, run.
+
+Exit codes: 0 success (plan: both sides agree); 1 invalid input or usage; 2 ``plan`` found pending changes;
+3 a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from roomsync import __version__
+from roomsync.cli import output
+from roomsync.cli.sync_cmd import EXIT_INVALID, EXIT_OK, plan_or_sync
+
+EPILOG = """exit codes:
+  0    success (plan: both sides already agree)
+  1    invalid input: a manifest, a reference or a flag is wrong (every problem is listed with its field)
+  2    plan: changes are pending
+  3    a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed)
+  130  interrupted
+
+Secrets come from kind: Secret documents in the same files, or from ROOMSYNC_SECRET_<NAME>_<KEY> variables."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roomsync",
+        description="Two-way sync of Planon room reservations and room calendars (Exchange Online via Graph).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"roomsync {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_files(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-f",
+            "--filename",
+            dest="files",
+            action="append",
+            required=True,
+            metavar="PATH",
+            help="manifest file or directory (repeatable; - for stdin)",
+        )
+        p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    validate = commands.add_parser("validate", help="check manifests against the CRDs; exit 1 on any error")
+    with_files(validate)
+    plan = commands.add_parser("plan", help="read both sides and show what a sync would change; writes nothing")
+    with_files(plan)
+    plan.add_argument("--allow-mass-delete", action="store_true", help="plan beyond safety.maxDeletePercent")
+    sync = commands.add_parser("sync", help="reconcile the RoomSyncs in the files (every spec.interval)")
+    with_files(sync)
+    sync.add_argument("--once", action="store_true", help="run one cycle and exit")
+    sync.add_argument("--allow-mass-delete", action="store_true", help="allow deletes beyond safety.maxDeletePercent")
+    demo = commands.add_parser("demo", help="run the whole product on the embedded sandbox and show what happened")
+    demo.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    sandbox = commands.add_parser("sandbox", help="run the Planon and Graph emulators and print Connections for them")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--planon-port", type=int, default=0)
+    sandbox.add_argument("--graph-port", type=int, default=0)
+    rooms = commands.add_parser("rooms", help="list room mailboxes (Graph places API) to help write RoomSyncs")
+    rooms.add_argument("--connection", required=True, metavar="FILE", help="file with a graph Connection (+ Secret)")
+    rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    run = commands.add_parser("run", help="run the Kubernetes operator")
+    run.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
+    run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector (sharding)")
+    run.add_argument("--peering", default=None, help="kopf peering name for active/standby replicas")
+    run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    run.add_argument("--metrics-port", type=int, default=9090)
+    run.add_argument("--health-port", type=int, default=8080)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        output.errors.print("interrupted")
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        return _validate(args)
+    if args.command in ("plan", "sync"):
+        from roomsync.config.bundle import load_bundle
+
+        bundle = load_bundle(args.files)
+        if not bundle.ok:
+            output.problems_table(bundle.problems)
+            return EXIT_INVALID
+        if not bundle.roomsyncs:
+            output.errors.print("no RoomSync in the given files; nothing to do")
+            return EXIT_INVALID
+        return asyncio.run(
+            plan_or_sync(
+                bundle,
+                write=args.command == "sync",
+                once=getattr(args, "once", True),
+                allow_mass_delete=args.allow_mass_delete,
+                json_output=args.output == "json",
+            )
+        )
+    if args.command == "demo":
+        from roomsync.cli.demo import run_demo
+
+        return run_demo(json_output=args.output == "json")
+    if args.command == "sandbox":
+        from roomsync.cli.sandbox_cmd import run_sandbox
+
+        return run_sandbox(args.host, args.planon_port, args.graph_port)
+    if args.command == "rooms":
+        from roomsync.cli.rooms_cmd import list_rooms
+
+        return list_rooms(args.connection, json_output=args.output == "json")
+    if args.command == "run":
+        from roomsync.k8s.main import run_operator
+
+        return run_operator(args)
+    raise AssertionError(args.command)  # argparse only lets the commands above through
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from roomsync.config.bundle import load_bundle
+
+    bundle = load_bundle(args.files)
+    if args.output == "json":
+        output.emit_json(
+            {
+                "valid": bundle.ok,
+                "errors": [{"where": p.where, "message": p.message} for p in bundle.problems],
+                "roomsyncs": [c.key for c in bundle.roomsyncs],
+            }
+        )
+    elif bundle.ok:
+        output.console.print(
+            f"[green]valid[/green]: {len(bundle.roomsyncs)} RoomSync(s), {len(bundle.connections)} Connection(s), "
+            f"{len(bundle.secrets)} Secret(s)"
+        )
+    else:
+        output.problems_table(bundle.problems)
+    return EXIT_OK if bundle.ok else EXIT_INVALID
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""What the CLI prints: rich tables for people, JSON for machines. Never a credential."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from roomsync.config.bundle import Problem
+from roomsync.engine import Action
+from roomsync.model import Booking
+from roomsync.sync.cycle import CycleResult
+
+console = Console(highlight=False, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def emit_yaml(data: Any) -> None:
+    print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="")
+
+
+def problems_table(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        errors.print(f"[red]error[/red] {problem}", markup=True, highlight=False)
+    errors.print(f"{len(problems)} error(s); nothing was written.")
+
+
+def action_row(action: Action) -> list[str]:
+    return [action.side.value, action.kind.value, action.subject, ", ".join(sorted(action.rooms)), action.reason]
+
+
+def actions_table(title: str, actions: Iterable[Action]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("Side", "Action", "Subject", "Rooms", "Reason"):
+        table.add_column(column, overflow="fold")
+    for action in actions:
+        table.add_row(*action_row(action))
+    return table
+
+
+def result_json(result: CycleResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "roomsync": result.name,
+        "reason": result.reason,
+        "message": result.message,
+        "full": result.full,
+        "dryRun": result.dry_run,
+        "durationSeconds": round(result.duration, 3),
+        "conflicts": plan.conflicts if plan else 0,
+        "actions": [
+            {
+                "side": a.side.value,
+                "action": a.kind.value,
+                "subject": a.subject,
+                "rooms": sorted(a.rooms),
+                "reason": a.reason,
+            }
+            for a in (plan.actions if plan else ())
+        ],
+        "notes": [n.message for n in (plan.notes if plan else ())],
+        "failed": [
+            {"action": o.action.describe(), "error": o.error} for o in (result.report.failed if result.report else [])
+        ],
+        "counters": dict(result.counters),
+        "rooms": [r.__dict__ for r in result.rooms],
+    }
+
+
+def result_summary(result: CycleResult) -> None:
+    plan = result.plan
+    colour = "green" if result.ok else "red"
+    console.print(f"[bold]{result.name}[/bold]: [{colour}]{result.reason}[/{colour}] - {result.message}")
+    if plan is not None and plan.actions:
+        title = "Planned (dry run, nothing written)" if result.dry_run else "Actions"
+        console.print(actions_table(title, plan.actions))
+    if plan is not None:
+        for note in plan.notes:
+            console.print(f"  note: {note.message}")
+    if result.report is not None:
+        for outcome in result.report.failed:
+            console.print(f"  [red]failed[/red]: {outcome.action.describe()}: {outcome.error}")
+
+
+def bookings_table(title: str, rows: Iterable[tuple[str, Booking]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("Room", "When", "Subject", "Organizer", "Status"):
+        table.add_column(column, overflow="fold")
+    for room, b in rows:
+        when = f"{b.start:%a %H:%M}-{b.end:%H:%M} UTC" + (" (series)" if b.recurrence else "")
+        status = b.status.value + (" (request)" if b.awaiting_response else "")
+        table.add_row(room, when, b.subject, b.organizer.email if b.organizer else "", status)
+    return table

@@ -1,0 +1,302 @@
+"""Admin endpoints under ``/_admin/``, kept apart from the emulated API: seed rooms and processing settings, play "a
+person books rooms in Outlook" (book / edit / cancel / change one occurrence), inspect calendars, the mail Exchange
+would have sent and the request counters, and inject faults. No authentication: the sandbox listens on loopback.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from roomsync.model.zones import zone
+from roomsync.sandbox.graph.calendar import NotFoundError
+from roomsync.sandbox.graph.model import Mailbox, Processing, StoredEvent
+from roomsync.sandbox.graph.render import BadRequest, format_utc
+from roomsync.sandbox.graph.traffic import Fault
+
+if TYPE_CHECKING:
+    from roomsync.sandbox.graph.server import SandboxState
+
+UTC = timezone.utc
+
+
+def _local(value: str, tz: str) -> dict[str, str]:
+    """An ISO instant (with offset) as a Graph dateTimeTimeZone in ``tz``."""
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=zone(tz))
+    local = instant.astimezone(zone(tz))
+    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": tz}
+
+
+def _attendees(data: dict[str, Any]) -> list[dict[str, Any]]:
+    result = []
+    for kind, key in (("resource", "rooms"), ("required", "attendees"), ("optional", "optional")):
+        for item in data.get(key) or []:
+            address = item if isinstance(item, str) else item.get("address")
+            result.append({"type": kind, "emailAddress": {"address": address}})
+    return result
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
+    """A compact view of a stored item for assertions."""
+    return {
+        "id": event.id,
+        "iCalUId": event.ical_uid,
+        "type": event.type,
+        "subject": event.subject,
+        "body": event.body,
+        "start": format_utc(event.start),
+        "end": format_utc(event.end),
+        "timeZone": event.tz,
+        "organizer": event.organizer_address,
+        "isOrganizer": event.is_organizer,
+        "response": event.response,
+        "showAs": event.show_as,
+        "isCancelled": event.is_cancelled,
+        "attendees": [{"address": a.address, "type": a.type, "response": a.response} for a in event.attendees],
+        "recurrence": event.recurrence,
+        "transactionId": event.transaction_id,
+        "extendedProperties": dict(event.ext),
+        "exceptions": {format_utc(k): {"start": format_utc(v.start), "end": format_utc(v.end), "subject": v.subject}
+                       for k, v in sorted(event.exceptions.items())},
+        "cancelledOccurrences": [format_utc(k) for k in sorted(event.cancelled)],
+    }
+
+
+class AdminApi:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/_admin/health", self.health),
+            web.post("/_admin/rooms", self.add_rooms),
+            web.get("/_admin/rooms", self.list_rooms),
+            web.put("/_admin/rooms/{room}/processing", self.set_processing),
+            web.get("/_admin/rooms/{room}/events", self.room_events),
+            web.get("/_admin/rooms/{room}/inbox", self.room_inbox),
+            web.post("/_admin/outlook/book", self.book),
+            web.post("/_admin/outlook/edit", self.edit),
+            web.post("/_admin/outlook/cancel", self.cancel),
+            web.post("/_admin/outlook/occurrence", self.occurrence),
+            web.get("/_admin/requests", self.requests),
+            web.delete("/_admin/requests", self.reset_requests),
+            web.get("/_admin/log", self.log),
+            web.get("/_admin/mail", self.mail),
+            web.post("/_admin/faults", self.add_fault),
+            web.delete("/_admin/faults", self.clear_faults),
+            web.put("/_admin/latency", self.set_latency),
+            web.put("/_admin/concurrency", self.set_concurrency),
+            web.post("/_admin/apps", self.add_app),
+            web.post("/_admin/tokens/expire", self.expire_tokens),
+            web.post("/_admin/credentials/revoke", self.revoke),
+            web.post("/_admin/delta/expire", self.expire_delta),
+            web.put("/_admin/scope", self.set_scope),
+        ]
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        data = await request.json()
+        if not isinstance(data, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return data
+
+    @staticmethod
+    def _fail(exc: Exception, status: int = 400) -> web.Response:
+        return web.json_response({"error": str(exc)}, status=status)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def add_rooms(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        added = []
+        for room in data.get("rooms") or [data]:
+            address = str(room["address"]).strip().casefold()
+            box = self.state.mailboxes.get(address) or Mailbox(address=address, name=room.get("name") or address)
+            box.kind = "room"
+            box.name = room.get("name") or box.name
+            box.capacity = room.get("capacity", box.capacity)
+            box.building = room.get("building", box.building)
+            try:
+                box.processing = Processing.from_json(room.get("processing") or {}, box.processing)
+            except ValueError as exc:
+                return self._fail(exc)
+            self.state.mailboxes[address] = box
+            added.append(address)
+        return web.json_response({"rooms": added}, status=201)
+
+    async def list_rooms(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            [{"address": b.address, "name": b.name, "processing": b.processing.to_json()}
+             for b in self.state.mailboxes.values() if b.kind == "room"]
+        )
+
+    def _room(self, request: web.Request) -> Mailbox:
+        try:
+            return self.state.calendars.mailbox(request.match_info["room"])
+        except NotFoundError:
+            raise web.HTTPNotFound(text=f"no mailbox {request.match_info['room']}") from None
+
+    async def set_processing(self, request: web.Request) -> web.Response:
+        box = self._room(request)
+        try:
+            box.processing = Processing.from_json(await self._body(request), box.processing)
+        except ValueError as exc:
+            return self._fail(exc)
+        return web.json_response(box.processing.to_json())
+
+    async def room_events(self, request: web.Request) -> web.Response:
+        box = self._room(request)
+        return web.json_response([event_json(e) for e in sorted(box.events.values(), key=lambda e: (e.start, e.id))])
+
+    async def room_inbox(self, request: web.Request) -> web.Response:
+        return web.json_response(self._room(request).inbox)
+
+    # -- a person in Outlook ---------------------------------------------------------------------------------------
+    async def book(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        tz = data.get("timeZone") or "UTC"
+        body: dict[str, Any] = {
+            "subject": data.get("subject", ""),
+            "body": {"contentType": "text", "content": data.get("body", "")},
+            "start": _local(data["start"], tz),
+            "end": _local(data["end"], tz),
+            "attendees": _attendees(data),
+            "location": {"displayName": data.get("location", "")},
+        }
+        if data.get("recurrence"):
+            body["recurrence"] = data["recurrence"]
+        try:
+            event = self.state.calendars.outlook_book(data["organizer"], body, data.get("organizerName"))
+        except BadRequest as exc:
+            return self._fail(exc)
+        return web.json_response({"iCalUId": event.ical_uid, "id": event.id, "mailbox": event.mailbox}, status=201)
+
+    async def edit(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        try:
+            box, event = self.state.calendars.meeting(data["iCalUId"])
+        except NotFoundError as exc:
+            return self._fail(exc, 404)
+        tz = data.get("timeZone") or event.tz
+        patch: dict[str, Any] = {}
+        if "subject" in data:
+            patch["subject"] = data["subject"]
+        if "body" in data:
+            patch["body"] = {"contentType": "text", "content": data["body"]}
+        if "start" in data:
+            patch["start"] = _local(data["start"], tz)
+        if "end" in data:
+            patch["end"] = _local(data["end"], tz)
+        if "recurrence" in data:
+            patch["recurrence"] = data["recurrence"]
+        if {"rooms", "attendees", "optional"} & set(data):
+            current = {
+                "rooms": [a.address for a in event.attendees if a.type == "resource"],
+                "attendees": [a.address for a in event.attendees if a.type == "required"],
+                "optional": [a.address for a in event.attendees if a.type == "optional"],
+            }
+            current.update({k: data[k] for k in ("rooms", "attendees", "optional") if k in data})
+            patch["attendees"] = _attendees(current)
+        try:
+            self.state.calendars.update(box, event.id, patch)
+        except BadRequest as exc:
+            return self._fail(exc)
+        return web.json_response(event_json(event))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        try:
+            box, event = self.state.calendars.meeting(data["iCalUId"])
+        except NotFoundError as exc:
+            return self._fail(exc, 404)
+        self.state.calendars.delete(box, event.id, cancel_comment=data.get("comment", ""))
+        return web.json_response({"cancelled": event.ical_uid})
+
+    async def occurrence(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        original = datetime.fromisoformat(data["originalStart"].replace("Z", "+00:00")).astimezone(UTC)
+        body = None
+        if not data.get("cancel"):
+            body = {}
+            if "subject" in data:
+                body["subject"] = data["subject"]
+            for key in ("start", "end"):
+                if key in data:
+                    body[key] = _local(data[key], "UTC")
+        try:
+            self.state.calendars.outlook_occurrence(data["iCalUId"], original, body)
+        except NotFoundError as exc:
+            return self._fail(exc, 404)
+        except BadRequest as exc:
+            return self._fail(exc)
+        return web.json_response({"ok": True})
+
+    # -- traffic --------------------------------------------------------------------------------------------------------
+    async def requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state.traffic.summary())
+
+    async def reset_requests(self, request: web.Request) -> web.Response:
+        self.state.traffic.reset()
+        return web.json_response({"ok": True})
+
+    async def log(self, request: web.Request) -> web.Response:
+        mailbox = request.query.get("mailbox")
+        entries = [e for e in self.state.traffic.log if not mailbox or e["mailbox"] == mailbox.casefold()]
+        return web.json_response(entries)
+
+    async def mail(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state.calendars.assistant.mail)
+
+    async def add_fault(self, request: web.Request) -> web.Response:
+        try:
+            fault = Fault.from_json(await self._body(request))
+        except (ValueError, TypeError) as exc:
+            return self._fail(exc)
+        self.state.traffic.faults.append(fault)
+        return web.json_response({"ok": True}, status=201)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.state.traffic.faults.clear()
+        return web.json_response({"ok": True})
+
+    async def set_latency(self, request: web.Request) -> web.Response:
+        self.state.traffic.latency = float((await self._body(request)).get("seconds", 0.0))
+        return web.json_response({"latency": self.state.traffic.latency})
+
+    async def set_concurrency(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        self.state.traffic.concurrency_limit = int(data.get("limit", self.state.traffic.concurrency_limit))
+        self.state.traffic.concurrency_retry_after = str(data.get("retryAfter", self.state.traffic.concurrency_retry_after))
+        return web.json_response({"limit": self.state.traffic.concurrency_limit})
+
+    async def add_app(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        self.state.identity.register(
+            data["clientId"], secret=data.get("secret"), certificate_pem=data.get("certificatePem"),
+            federated_token=data.get("federatedToken"),
+        )
+        return web.json_response({"ok": True}, status=201)
+
+    async def expire_tokens(self, request: web.Request) -> web.Response:
+        self.state.identity.expire_tokens((await self._body(request)).get("clientId"))
+        return web.json_response({"ok": True})
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        self.state.identity.revoke((await self._body(request)).get("clientId"))
+        return web.json_response({"ok": True})
+
+    async def expire_delta(self, request: web.Request) -> web.Response:
+        mailbox = (await self._body(request)).get("mailbox")
+        return web.json_response({"expired": self.state.delta.expire(mailbox.casefold() if mailbox else None)})
+
+    async def set_scope(self, request: web.Request) -> web.Response:
+        mailboxes = (await self._body(request)).get("mailboxes")
+        self.state.allowed_mailboxes = None if mailboxes is None else {m.casefold() for m in mailboxes}
+        return web.json_response({"mailboxes": mailboxes})

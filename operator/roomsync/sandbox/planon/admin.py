@@ -1,0 +1,204 @@
+"""Admin endpoints under ``/_admin``: seed, act as a person at a touchpoint, inspect, count, inject faults.
+
+They are no part of the emulated Planon API and need no authentication (the sandbox only listens on loopback by
+default). Errors use the API's ``errors`` body so the admin client can show Planon's refusal text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any, Final
+
+from aiohttp import web
+
+from roomsync.sandbox.planon import touchpoint
+from roomsync.sandbox.planon.api import FAULTS_KEY, STATE_KEY, error_response
+from roomsync.sandbox.planon.definitions import ApiError
+from roomsync.sandbox.planon.faults import Fault
+from roomsync.sandbox.planon.seed import apply_seed
+from roomsync.sandbox.planon.state import SandboxState
+
+ADMIN_PREFIX: Final = "/_admin"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _guard(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.description)
+        except (ValueError, KeyError, TypeError) as exc:
+            return error_response(400, "PN_E00400", f"bad admin request: {exc}")
+
+    return wrapped
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+async def seed(request: web.Request) -> web.Response:
+    return web.json_response({"added": apply_seed(request.app[STATE_KEY], await _json(request))})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].__init__()  # type: ignore[misc]  # same object, fresh data: handlers keep their reference
+    request.app[FAULTS_KEY].clear()
+    return web.json_response({"reset": True})
+
+
+async def book(request: web.Request) -> web.Response:
+    body = await _json(request)
+    state = request.app[STATE_KEY]
+    units = body.get("units") or ([body["unit"]] if body.get("unit") else [])
+    created = touchpoint.book(
+        state,
+        units=units,
+        start=touchpoint._instant(body["start"]),
+        end=touchpoint._instant(body["end"]),
+        subject=body.get("subject", ""),
+        requestor=body.get("requestor"),
+        external_requestor=body.get("externalRequestor"),
+        required=body.get("required", []),
+        optional=body.get("optional", []),
+        recurrence=body.get("recurrence"),
+        time_zone=body.get("timeZone"),
+        state_name=body.get("state", "UsrReservationConfirmed"),
+        source=body.get("source", "Kiosk"),
+    )
+    return web.json_response({"reservations": [touchpoint.view(state, r) for r in created]}, status=201)
+
+
+async def edit(request: web.Request) -> web.Response:
+    body = await _json(request)
+    state = request.app[STATE_KEY]
+    changed = [touchpoint.edit(state, int(s), body) for s in _syscodes(state, body)]
+    return web.json_response({"reservations": [touchpoint.view(state, r) for r in changed]})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    body = await _json(request)
+    state = request.app[STATE_KEY]
+    target = body.get("state", "UsrReservationCancelled")
+    changed = touchpoint.transition(state, _syscodes(state, body), target)
+    return web.json_response({"reservations": [touchpoint.view(state, r) for r in changed]})
+
+
+def _syscodes(state: SandboxState, body: dict[str, Any]) -> list[int]:
+    if "syscode" in body:
+        return [int(body["syscode"])]
+    if "syscodes" in body:
+        return [int(s) for s in body["syscodes"]]
+    if "meeting" in body:
+        field = body.get("meetingField", "FreeString1")
+        found = [r.syscode for r in state.reservations.values() if r.free.get(field) == body["meeting"]]
+        live = [s for s in found if state.reservations[s].state != "UsrReservationCancelled"]
+        return live
+    raise ValueError("give syscode, syscodes or meeting")
+
+
+async def reservations(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    query = request.query
+    result = []
+    for r in sorted(state.reservations.values(), key=lambda r: (r.begin, r.syscode)):
+        view = touchpoint.view(state, r)
+        if "unit" in query and view["unit"] != query["unit"]:
+            continue
+        if "state" in query and r.state != query["state"]:
+            continue
+        if "meeting" in query and r.free.get(query.get("meetingField", "FreeString1")) != query["meeting"]:
+            continue
+        result.append(view)
+    return web.json_response({"reservations": result})
+
+
+async def inspect(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return web.json_response(
+        {
+            "properties": [asdict(p) for p in state.properties.values()],
+            "units": [
+                {"syscode": u.syscode, "code": u.code, "name": u.name, "capacity": u.capacity, "maxMinutes": u.max_minutes}
+                for u in state.units.values()
+            ],
+            "persons": [asdict(p) for p in state.persons.values()],
+            "users": [{"account": u.account, "timeZone": u.time_zone} for u in state.users.values()],
+            "reservations": len(state.reservations),
+        }
+    )
+
+
+async def corrupt(request: web.Request) -> web.Response:
+    body = await _json(request)
+    reservation = request.app[STATE_KEY].reservations[int(body["syscode"])]
+    reservation.corrupt[str(body["field"])] = body.get("value")
+    return web.json_response({"corrupted": reservation.syscode})
+
+
+async def requests_get(request: web.Request) -> web.Response:
+    return web.json_response({"requests": dict(request.app[STATE_KEY].requests)})
+
+
+async def requests_reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].requests.clear()
+    return web.json_response({"requests": {}})
+
+
+async def faults_add(request: web.Request) -> web.Response:
+    body = await _json(request)
+    fault = Fault(**body)
+    request.app[FAULTS_KEY].add(fault)
+    return web.json_response({"armed": len(request.app[FAULTS_KEY].armed)}, status=201)
+
+
+async def faults_get(request: web.Request) -> web.Response:
+    return web.json_response({"faults": [asdict(f) for f in request.app[FAULTS_KEY].armed]})
+
+
+async def faults_clear(request: web.Request) -> web.Response:
+    request.app[FAULTS_KEY].clear()
+    return web.json_response({"faults": []})
+
+
+async def latency(request: web.Request) -> web.Response:
+    body = await _json(request)
+    seconds = float(body.get("seconds", 0.0))
+    if seconds < 0:
+        raise ValueError("latency must not be negative")
+    request.app[FAULTS_KEY].latency = seconds
+    return web.json_response({"seconds": seconds})
+
+
+async def expire_tokens(request: web.Request) -> web.Response:
+    return web.json_response({"expired": request.app[STATE_KEY].expire_tokens()})
+
+
+def add_routes(app: web.Application) -> None:
+    p = ADMIN_PREFIX
+    routes: list[tuple[str, str, Handler]] = [
+        ("POST", "/seed", seed),
+        ("POST", "/reset", reset),
+        ("POST", "/book", book),
+        ("POST", "/edit", edit),
+        ("POST", "/cancel", cancel),
+        ("GET", "/reservations", reservations),
+        ("GET", "/state", inspect),
+        ("POST", "/corrupt", corrupt),
+        ("GET", "/requests", requests_get),
+        ("DELETE", "/requests", requests_reset),
+        ("POST", "/faults", faults_add),
+        ("GET", "/faults", faults_get),
+        ("DELETE", "/faults", faults_clear),
+        ("PUT", "/latency", latency),
+        ("POST", "/tokens/expire", expire_tokens),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, p + path, _guard(handler))

@@ -1,0 +1,115 @@
+"""Keeps one RoomSync's stores and decides when a cycle reads everything.
+
+Shared by ``roomsync sync`` and the operator. The only memory it has is *when* the last full read happened; losing
+it (a restart) just means the next cycle is a full read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from roomsync.config.roomsync import RoomSyncConfig
+from roomsync.connectors.base import BookingStore
+from roomsync.connectors.registry import Client, SecretLookup, StoreOptions, open_client
+from roomsync.model import Side
+from roomsync.sync.cycle import CycleResult, run_cycle
+
+
+class ClientPool:
+    """One client per Connection (and credentials), shared by every RoomSync that uses it.
+
+    Sharing is what makes per-mailbox concurrency limits and token caches hold across RoomSyncs. A changed spec or
+    rotated Secret yields a different key, so the next cycle gets a fresh client and the old one is closed.
+    """
+
+    def __init__(self, opener: Callable[..., Client] = open_client) -> None:
+        self._opener = opener
+        self._clients: dict[tuple[str, str], tuple[str, Client]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, namespace: str, name: str, spec: Mapping[str, Any], secrets: SecretLookup) -> Client:
+        fingerprint = _fingerprint(spec, secrets)
+        async with self._lock:
+            current = self._clients.get((namespace, name))
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            client = self._opener(spec, secrets, namespace=namespace)
+            self._clients[(namespace, name)] = (fingerprint, client)
+        if current is not None:
+            await current[1].aclose()
+        return client
+
+    def clients(self) -> list[Client]:
+        return [client for _, client in self._clients.values()]
+
+    async def aclose(self) -> None:
+        clients, self._clients = self.clients(), {}
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+def _fingerprint(spec: Mapping[str, Any], secrets: SecretLookup) -> str:
+    """Spec plus the values of the Secrets it refers to, hashed (secret values never leave this function)."""
+    from roomsync.config.bundle import secret_refs
+
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+    for _, ref in secret_refs(spec, "spec"):
+        try:
+            digest.update(secrets(ref["name"], ref["key"]).encode())
+        except LookupError:
+            digest.update(b"\0missing")
+    return digest.hexdigest()
+
+
+class RoomSyncRunner:
+    """Runs cycles for one RoomSync; decides full vs incremental reads."""
+
+    def __init__(self, config: RoomSyncConfig, stores: Mapping[Side, BookingStore]) -> None:
+        self.config = config
+        self.stores = dict(stores)
+        self.last_full: datetime | None = None
+        self.last_result: CycleResult | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        config: RoomSyncConfig,
+        pool: ClientPool,
+        connections: Mapping[Side, Mapping[str, Any]],
+        secrets: SecretLookup,
+    ) -> RoomSyncRunner:
+        options = StoreOptions(
+            roomsync=config.key, leader=config.policy.leader, send_invitations=config.invitations != "None"
+        )
+        names = {Side.PLANON: config.planon_connection, Side.CALENDAR: config.calendar_connection}
+        stores = {}
+        for side in (Side.PLANON, Side.CALENDAR):
+            client = await pool.get(config.namespace, names[side], connections[side], secrets)
+            stores[side] = client.store(list(config.rooms), options)
+        return cls(config, stores)
+
+    def full_read_due(self, now: datetime) -> bool:
+        return self.last_full is None or now - self.last_full >= self.config.full_resync_interval
+
+    async def cycle(self, now: datetime, *, force_full: bool = False, dry_run: bool | None = None) -> CycleResult:
+        full = force_full or self.full_read_due(now)
+        result = await run_cycle(
+            self.config.key,
+            self.config.policy,
+            list(self.config.rooms),
+            self.stores,
+            now,
+            full=full,
+            dry_run=self.config.dry_run if dry_run is None else dry_run,
+        )
+        if full and result.error is None:
+            self.last_full = now
+        self.last_result = result
+        return result
+
+    def next_due(self, now: datetime) -> timedelta:
+        return self.config.interval
