@@ -11,14 +11,16 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+from tzlocal.windows_tz import tz_win, win_tz
 
 
 class UnknownTimeZone(ValueError):
     """A zone name that is neither IANA nor Windows."""
 
 
-_WINDOWS_TO_IANA: dict[str, str] = {name.casefold(): iana for name, iana in WINDOWS_TO_OLSON.items()}
+# The CLDR windowsZones table as tzlocal ships it: every IANA zone has a Windows name, every Windows name a
+# preferred IANA zone.
+_WINDOWS_TO_IANA: dict[str, str] = {name.casefold(): iana for name, iana in win_tz.items()}
 _WINDOWS_TO_IANA.setdefault("utc", "UTC")
 
 
@@ -49,10 +51,8 @@ def to_windows(iana: str) -> str:
     iana = to_iana(iana)
     if iana == "UTC":
         return "UTC"
-    for windows, olson in WINDOWS_TO_OLSON.items():
-        if olson == iana:
-            return windows
-    return iana
+    windows: str = tz_win.get(iana, iana)
+    return windows
 
 
 def zone(name: str) -> ZoneInfo:
