@@ -50,7 +50,9 @@ def test_emails_are_case_folded_and_attendees_compare_as_sets() -> None:
 
 
 def test_organizer_and_duplicates_are_not_attendees() -> None:
-    b = meeting(required=people(["alice@contoso.com", "bob@contoso.com"]), optional=people(["bob@contoso.com", "dan@x.org"]))
+    b = meeting(
+        required=people(["alice@contoso.com", "bob@contoso.com"]), optional=people(["bob@contoso.com", "dan@x.org"])
+    )
     assert {p.email for p in b.required} == {"bob@contoso.com"}
     assert {p.email for p in b.optional} == {"dan@x.org"}
 

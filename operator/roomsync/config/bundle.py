@@ -19,6 +19,7 @@ from roomsync.config.crds import apply_defaults, validate_object
 from roomsync.config.manifests import Document, ManifestError, load_files
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.registry import CALENDAR_BACKENDS, SecretLookup, SecretNotFound, backend_of
+from roomsync.model import UnknownTimeZone, to_iana
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -91,6 +92,10 @@ def fill(bundle: Bundle, documents: Sequence[Document]) -> Bundle:
             bundle.problems.extend(Problem(document.where, str(e)) for e in errors)
             continue
         body = apply_defaults(document.body)
+        semantic = list(_semantic_problems(body))
+        if semantic:
+            bundle.problems.extend(Problem(document.where, p) for p in semantic)
+            continue
         kind, meta = body["kind"], body.get("metadata", {})
         key = (meta.get("namespace") or "default", meta.get("name", ""))
         if kind == "Secret":
@@ -106,6 +111,19 @@ def fill(bundle: Bundle, documents: Sequence[Document]) -> Bundle:
         if not problems:
             bundle.roomsyncs.append(config)
     return bundle
+
+
+def _semantic_problems(body: Mapping[str, Any]) -> Iterator[str]:
+    """What no schema or CEL rule can check: time-zone names against the tz database."""
+    if body.get("kind") != "Connection":
+        return
+    for backend, settings in (body.get("spec") or {}).items():
+        zone_name = settings.get("timeZone") if isinstance(settings, Mapping) else None
+        if zone_name is not None:
+            try:
+                to_iana(str(zone_name))
+            except UnknownTimeZone as error:
+                yield f"spec.{backend}.timeZone: {error}"
 
 
 def _secret_data(body: Mapping[str, Any]) -> dict[str, str]:

@@ -1,0 +1,152 @@
+"""A Connection's ``spec.graph`` read into settings, credentials and TLS trust.
+
+TLS: the system store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured) plus certifi, plus ``caBundle`` when given;
+verification is never switched off. azure-core's aiohttp transport only takes a CA *file* for custom trust, so
+when ``caBundle`` is set a combined bundle file is written to a private temporary directory for the token calls.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+
+from roomsync.connectors.registry import SecretLookup
+
+PS_PUBLIC_STRINGS = "{00020329-0000-0000-C000-000000000046}"
+DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+
+
+class SettingsError(ValueError):
+    """The Connection spec cannot be used (it names no credential, or a value is out of range)."""
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    tenant_id: str
+    client_id: str
+    auth_kind: str  # clientSecret | certificate | workloadIdentity
+    secret: str | None = None
+    certificate_pem: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    authority_host: str = DEFAULT_AUTHORITY
+    max_concurrent: int = 4
+    ca_bundle: str | None = None
+    page_size: int = 100
+    max_attempts: int = 5
+    max_retry_after: float = 60.0
+    request_timeout: float = 60.0
+    link_property: str = "RoomSyncLink"
+    people_property: str = "RoomSyncPeople"
+
+    @property
+    def scope(self) -> str:
+        """``https://graph.microsoft.com/.default`` for the global cloud, the base URL's origin otherwise."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+    @property
+    def link_property_id(self) -> str:
+        return f"String {PS_PUBLIC_STRINGS} Name {self.link_property}"
+
+    @property
+    def people_property_id(self) -> str:
+        return f"String {PS_PUBLIC_STRINGS} Name {self.people_property}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()  # system store; honours SSL_CERT_FILE / SSL_CERT_DIR
+        if not os.environ.get("SSL_CERT_FILE"):
+            context.load_verify_locations(cafile=certifi.where())
+        if self.ca_bundle:
+            context.load_verify_locations(cadata=self.ca_bundle)
+        return context
+
+    def ca_file(self, directory: str) -> str | None:
+        """A CA bundle file for azure-identity (system + certifi + caBundle), or None to use the defaults."""
+        if not self.ca_bundle:
+            return None
+        parts = [Path(os.environ.get("SSL_CERT_FILE") or certifi.where()).read_text(), self.ca_bundle]
+        path = Path(directory, "ca-bundle.pem")
+        path.write_text("\n".join(parts))
+        return str(path)
+
+
+def _int(spec: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = spec.get(key, default)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise SettingsError(f"graph.{key} must be a whole number from {low} to {high}")
+    return value
+
+
+def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> GraphSettings:
+    """Validate what the CRD cannot (credentials exist) and resolve secret references."""
+    for key in ("tenantId", "clientId"):
+        if not spec.get(key):
+            raise SettingsError(f"graph.{key} is required")
+    auth = spec.get("auth") or {}
+    kinds = [k for k in ("clientSecret", "certificate", "workloadIdentity") if k in auth]
+    if len(kinds) != 1:
+        raise SettingsError("graph.auth needs exactly one of clientSecret, certificate or workloadIdentity")
+    kind = kinds[0]
+    secret = certificate = None
+    if kind in ("clientSecret", "certificate"):
+        ref = (auth[kind] or {}).get("secretRef") or {}
+        if not ref.get("name") or not ref.get("key"):
+            raise SettingsError(f"graph.auth.{kind}.secretRef needs name and key")
+        value = secrets(ref["name"], ref["key"])
+        if kind == "clientSecret":
+            secret = value
+        else:
+            certificate = value
+    base_url = str(spec.get("baseUrl") or DEFAULT_BASE_URL).rstrip("/")
+    authority = str(spec.get("authorityHost") or DEFAULT_AUTHORITY).rstrip("/")
+    if not authority.startswith("https://"):
+        raise SettingsError("graph.authorityHost must be an https:// URL (azure-identity refuses anything else)")
+    return GraphSettings(
+        tenant_id=str(spec["tenantId"]),
+        client_id=str(spec["clientId"]),
+        auth_kind=kind,
+        secret=secret,
+        certificate_pem=certificate,
+        base_url=base_url,
+        authority_host=authority,
+        max_concurrent=_int(spec, "maxConcurrentPerMailbox", 4, 1, 4),
+        ca_bundle=spec.get("caBundle") or None,
+        page_size=_int(spec, "pageSize", 100, 10, 1000),
+        max_attempts=_int(spec, "maxAttempts", 5, 1, 10),
+        max_retry_after=float(_int(spec, "maxRetryAfterSeconds", 60, 1, 600)),
+        request_timeout=float(_int(spec, "requestTimeoutSeconds", 60, 5, 600)),
+        link_property=str(spec.get("linkPropertyName") or "RoomSyncLink"),
+        people_property=str(spec.get("peoplePropertyName") or "RoomSyncPeople"),
+    )
+
+
+def make_credential(settings: GraphSettings, ca_dir: str) -> Any:
+    """An async azure-identity credential (kiota would call a sync one inline on the event loop)."""
+    from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
+
+    kwargs: dict[str, Any] = {"authority": settings.authority_host}
+    ca_file = settings.ca_file(ca_dir)
+    if ca_file:
+        kwargs["connection_verify"] = ca_file
+    if settings.auth_kind == "clientSecret":
+        assert settings.secret is not None
+        return ClientSecretCredential(settings.tenant_id, settings.client_id, settings.secret, **kwargs)
+    if settings.auth_kind == "certificate":
+        assert settings.certificate_pem is not None
+        return CertificateCredential(
+            settings.tenant_id, settings.client_id, certificate_data=settings.certificate_pem.encode(), **kwargs
+        )
+    return WorkloadIdentityCredential(tenant_id=settings.tenant_id, client_id=settings.client_id, **kwargs)
+
+
+def private_tempdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="roomsync-graph-")

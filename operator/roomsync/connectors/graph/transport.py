@@ -1,0 +1,171 @@
+"""The bottom of the SDK's HTTP stack: per-mailbox concurrency, throttling-aware retries, Prefer headers, counting.
+
+Why here and not in kiota's ``RetryHandler``: that handler retries POST and PATCH blindly on 429/503/504 and ignores
+a fractional ``Retry-After`` (``2.128``, the format of Microsoft's own throttling sample) - documented in
+graph-and-ews.md 2.3. So the SDK's retry handler is left out of the middleware pipeline and this transport, which
+every request of the SDK passes through, does the retrying instead:
+
+- at most ``max_concurrent`` requests in flight per mailbox (Exchange Online allows 4 per app and mailbox); the slot
+  is released while waiting for a retry;
+- 429 is always retried (a throttled request was not executed); 503/504 and resets after sending are retried only for
+  idempotent requests (GET, PATCH, DELETE, and a create that carries a ``transactionId``);
+- ``Retry-After`` is honoured (seconds, fractional seconds or an HTTP date), otherwise exponential back-off with
+  full jitter; bounded attempts and a bounded wait;
+- ``Prefer: IdType="ImmutableId"`` and ``outlook.timezone="UTC"`` on every request, nextLinks included;
+- every attempt is counted per (mailbox, operation, status) for metrics and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.utils
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import httpx
+
+#: The mailbox a store is working on; set around SDK calls so nextLinks and odd URLs are attributed correctly.
+current_mailbox: contextvars.ContextVar[str | None] = contextvars.ContextVar("roomsync_graph_mailbox", default=None)
+#: Set by the store around a POST that is safe to repeat (a create with a transactionId).
+retry_safe: contextvars.ContextVar[bool] = contextvars.ContextVar("roomsync_graph_retry_safe", default=False)
+
+PREFER = ('IdType="ImmutableId"', 'outlook.timezone="UTC"')
+RETRYABLE = frozenset({429, 503, 504})
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_USER = re.compile(r"/users/([^/?]+)")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    max_retry_after: float = 60.0  # a longer Retry-After gives up (the next cycle tries again)
+    backoff_base: float = 0.5
+    backoff_cap: float = 20.0
+
+
+def mailbox_of(url: httpx.URL) -> str:
+    match = _USER.search(url.raw_path.decode("ascii", "replace"))
+    return unquote(match.group(1)).casefold() if match else "-"
+
+
+def operation_of(method: str, url: httpx.URL) -> str:
+    """A stable operation name (``delta``, ``calendarView``, ``events.get`` ...) for counters."""
+    path = unquote(url.raw_path.decode("ascii", "replace")).split("?")[0]
+    parts = [p for p in path.split("/") if p]
+    if "users" not in parts:
+        return "places" if "places" in parts else (parts[-1] if parts else "root")
+    rest = parts[parts.index("users") + 2 :]
+    if rest[:1] == ["calendar"]:
+        rest = rest[1:]
+    if not rest:
+        return "user"
+    if rest[0] == "calendarView":
+        return "delta" if len(rest) > 1 else "calendarView"
+    if rest[0] == "events":
+        if len(rest) == 1:
+            return "events.create" if method == "POST" else "events.list"
+        if len(rest) == 2:
+            return {"GET": "events.get", "PATCH": "events.update", "DELETE": "events.delete"}.get(method, "events")
+        return f"events.{rest[2]}"
+    return rest[0]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait: ``2``, ``2.128`` or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+        return max(0.0, seconds) if seconds == seconds else None  # NaN guard
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class MailboxTransport(httpx.AsyncBaseTransport):
+    """Wraps the real transport; one instance per client (shared by all stores of a Connection)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        max_concurrent: int = 4,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.max_concurrent = max_concurrent
+        self.policy = policy or RetryPolicy()
+        self.requests: Counter[tuple[str, str, str]] = Counter()  # (mailbox, operation, status)
+        self.retries: Counter[str] = Counter()  # mailbox -> retried attempts
+        self.throttled_seconds = 0.0
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._sleep = sleep or asyncio.sleep
+
+    def _slot(self, mailbox: str) -> asyncio.Semaphore:
+        slot = self._slots.get(mailbox)
+        if slot is None:
+            slot = self._slots[mailbox] = asyncio.Semaphore(self.max_concurrent)
+        return slot
+
+    @staticmethod
+    def _prefer(request: httpx.Request) -> None:
+        present = ", ".join(request.headers.get_list("Prefer"))
+        wanted = [p for p in PREFER if p.split("=")[0].lower() not in present.lower()]
+        if wanted:
+            request.headers["Prefer"] = ", ".join(filter(None, [present, *wanted]))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._prefer(request)
+        mailbox = current_mailbox.get() or mailbox_of(request.url)
+        op = operation_of(request.method, request.url)
+        repeatable = request.method in IDEMPOTENT or retry_safe.get()
+        attempt = 0
+        while True:
+            attempt += 1
+            wait: float | None = None
+            async with self._slot(mailbox):
+                try:
+                    response = await self.inner.handle_async_request(request)
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                    # Nothing reached the server: always safe to try again.
+                    self.requests[(mailbox, op, "connect-error")] += 1
+                    if attempt >= self.policy.max_attempts:
+                        raise
+                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+                    self.requests[(mailbox, op, "reset")] += 1
+                    if not repeatable or attempt >= self.policy.max_attempts:
+                        raise
+                else:
+                    self.requests[(mailbox, op, str(response.status_code))] += 1
+                    status = response.status_code
+                    if status not in RETRYABLE or attempt >= self.policy.max_attempts:
+                        return response
+                    if status != 429 and not repeatable:
+                        return response  # the server may have acted: the caller decides, never a blind repeat
+                    wait = parse_retry_after(response.headers.get("Retry-After"))
+                    if wait is not None and wait > self.policy.max_retry_after:
+                        return response
+                    await response.aread()
+                    await response.aclose()
+            if wait is None:
+                wait = random.uniform(0, min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1)))
+            else:
+                wait += random.uniform(0, min(0.25, wait * 0.1))  # a little jitter so parallel callers spread out
+            self.retries[mailbox] += 1
+            self.throttled_seconds += wait
+            request.headers["Retry-Attempt"] = str(attempt)
+            await self._sleep(wait)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
