@@ -200,19 +200,23 @@ def test_malformed_manifest_is_rejected_naming_the_field(
     assert main(["sync", "--once", "-f", str(path)]) == 1  # refused before any client is opened
 
 
+def _alias_bomb(levels: int = 9, fan_out: int = 12) -> bytes:
+    """The billion-laughs document: each level repeats the previous one ``fan_out`` times."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol"]']
+    for level in range(1, levels + 1):
+        refs = ",".join([f"*l{level - 1}"] * fan_out)
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+ALIAS_BOMB = _alias_bomb()
+
 RAW_CASES: dict[str, tuple[bytes, str]] = {
     "YAML that is not a mapping": (b"- just\n- a list\n", "not"),
     "a bare string": (b"hello\n", "not"),
     "not UTF-8": (b"kind: RoomSync\nmetadata: {name: caf\xe9}\n", "UTF-8"),
     "broken YAML": (b"kind: RoomSync\n  metadata: [\n", "YAML"),
-    "alias bomb": (
-        b'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
-        + b"".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n".encode()
-            for i in range(9)
-        ),
-        "alias",
-    ),
+    "alias bomb": (ALIAS_BOMB, "alias"),
     "empty file": (b"", "no manifests"),
 }
 

@@ -71,7 +71,7 @@ def test_defaults_are_applied_like_the_apiserver() -> None:
         ("24h", "7d", "730d", "730d"),
         ("1d", "168h", "0d", "17520h"),
         ("1m30s", "1h30m", "36h", "1.5h"),
-        ("90s", "90s", "12h", "52w".replace("52w", "364d")),
+        ("90s", "90s", "12h", "364d"),
     ],
 )
 def test_duration_bounds_accept_the_edges(interval: str, full: str, past: str, future: str) -> None:
