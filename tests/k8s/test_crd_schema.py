@@ -124,17 +124,26 @@ def _rules() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize(("kind", "path", "rule"), _rules(), ids=lambda v: v if isinstance(v, str) else "")
-def test_every_rule_compiles_has_a_message_and_no_nested_comprehension(kind: str, path: str, rule: dict[str, Any]) -> None:
+def test_every_rule_compiles_has_a_message_and_no_nested_comprehension(
+    kind: str, path: str, rule: dict[str, Any]
+) -> None:
     cel.check_rule(rule["rule"])
     assert rule.get("message"), f"{kind}{path}: a rule without message shows users its CEL source"
-    assert len(COMPREHENSIONS.findall(rule["rule"])) <= 1, f"{kind}{path}: O(n^2) rules exceed the apiserver cost budget"
+    assert len(COMPREHENSIONS.findall(rule["rule"])) <= 1, (
+        f"{kind}{path}: O(n^2) rules exceed the apiserver cost budget"
+    )
     for literal in re.findall(r"duration\('([^']*)'\)", rule["rule"]):
         parse_go_duration(literal)  # Kubernetes CEL reads duration() like Go: no 'd' unit
 
 
 def test_there_are_rules_for_what_the_schema_cannot_say() -> None:
     messages = " | ".join(rule["message"] for _, _, rule in _rules())
-    for fragment in ("exactly one of planon, graph", "between 10s and 24h", "between 1m and 7d", "shorter than interval"):
+    for fragment in (
+        "exactly one of planon, graph",
+        "between 10s and 24h",
+        "between 1m and 7d",
+        "shorter than interval",
+    ):
         assert fragment in messages
     assert "between 1h and 730d" in messages and "must not be negative" in messages
 

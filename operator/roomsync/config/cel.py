@@ -8,6 +8,7 @@ which the tests catch for every rule shipped in ``crds/``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -88,7 +89,7 @@ def _join(items: Any, sep: Any = "") -> celtypes.StringType:
 
 def _is_sorted(items: Any) -> celtypes.BoolType:
     seq = list(items)
-    return celtypes.BoolType(all(a <= b for a, b in zip(seq, seq[1:], strict=False)))
+    return celtypes.BoolType(all(a <= b for a, b in itertools.pairwise(seq)))
 
 
 def _duration(value: Any) -> celtypes.DurationType | CELEvalError:

@@ -93,7 +93,9 @@ def _translate(schema: Mapping[str, Any], opaque: frozenset[str] = frozenset()) 
             continue
         if key == "properties":
             out[key] = {name: ({"type": "object"} if name in opaque else _translate(sub)) for name, sub in val.items()}
-        elif (key == "items" and isinstance(val, Mapping)) or (key == "additionalProperties" and isinstance(val, Mapping)):
+        elif (key == "items" and isinstance(val, Mapping)) or (
+            key == "additionalProperties" and isinstance(val, Mapping)
+        ):
             out[key] = _translate(val)
         elif key in ("allOf", "anyOf", "oneOf"):
             out[key] = [_translate(s) for s in val]

@@ -87,8 +87,10 @@ class OidcAuth:
                 if resp.status >= 400:
                     raise BackendUnavailable(f"the token endpoint answered {resp.status}", backend=BACKEND)
                 payload = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise BackendUnavailable(f"the token endpoint cannot be reached: {type(exc).__name__}", backend=BACKEND) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise BackendUnavailable(
+                f"the token endpoint cannot be reached: {type(exc).__name__}", backend=BACKEND
+            ) from None
         except ValueError:
             raise InvalidResponse("the token endpoint answered something that is not JSON", backend=BACKEND) from None
         token, lifetime = (payload or {}).get("access_token"), (payload or {}).get("expires_in", 300)

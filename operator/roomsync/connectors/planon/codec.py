@@ -17,7 +17,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 from roomsync.connectors.base import BookingRefused
@@ -25,7 +25,6 @@ from roomsync.connectors.planon.settings import PlanonSettings
 from roomsync.connectors.planon.texts import SeriesText, format_occurrence, parse_attendees, parse_occurrence
 from roomsync.model import Booking, Link, OccurrenceOverride, Person, Status, Window, normalise_email, zone
 
-UTC: Final = timezone.utc
 BACKEND: Final = "planon"
 #: How far ahead a series is expanded when it is written (it must be bounded: COUNT or UNTIL).
 SERIES_HORIZON: Final = timedelta(days=366 * 10)
@@ -83,7 +82,7 @@ class Codec:
         self.f = settings.reservation_fields
         self.user_zone = zone(settings.time_zone)
 
-    # -- wall clock --------------------------------------------------------------------------------------------------
+    # -- wall clock ------------------------------------------------------------------------------------------------
     def wall(self, moment: datetime) -> dict[str, str]:
         local = moment.astimezone(self.user_zone)
         return {"date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M:%S")}
@@ -103,7 +102,7 @@ class Codec:
             raise RowError(f"{what} is not a date-time: {value!r}") from None
         return datetime.combine(day, clock).replace(tzinfo=self.user_zone).astimezone(UTC)
 
-    # -- records -> rows -----------------------------------------------------------------------------------------------
+    # -- records -> rows ---------------------------------------------------------------------------------------------
     def row(self, record: Any, rooms_by_syscode: Mapping[int, str]) -> Row:
         f = self.f
         if not isinstance(record, dict):
@@ -162,7 +161,7 @@ class Codec:
             return Status.TENTATIVE
         return Status.CONFIRMED
 
-    # -- rows -> booking -------------------------------------------------------------------------------------------------
+    # -- rows -> booking ---------------------------------------------------------------------------------------------
     def booking(
         self,
         booking_id: str,
@@ -178,8 +177,10 @@ class Codec:
         latest = max(ordered, key=lambda r: (r.changed or datetime.min.replace(tzinfo=UTC), r.syscode))
         first = shown[0]
         series = latest.series if latest.series is not None else next((r.series for r in ordered if r.series), None)
-        status = Status.CANCELLED if not live else (
-            Status.TENTATIVE if all(r.status is Status.TENTATIVE for r in live) else Status.CONFIRMED
+        status = (
+            Status.CANCELLED
+            if not live
+            else (Status.TENTATIVE if all(r.status is Status.TENTATIVE for r in live) else Status.CONFIRMED)
         )
         link = max((r.link for r in ordered if r.link), key=lambda k: k.seq, default=None)
         required, optional = parse_attendees(latest.attendees_text)
@@ -255,7 +256,7 @@ class Codec:
         except ValueError:
             return None
 
-    # -- booking -> reservations ---------------------------------------------------------------------------------------
+    # -- booking -> reservations -------------------------------------------------------------------------------------
     def plan(self, booking: Booking, rooms: Collection[str]) -> list[Planned]:
         """The reservations a booking needs in ``rooms``: one per room, times one per occurrence for a series."""
         if booking.recurrence is None:
@@ -267,7 +268,10 @@ class Codec:
                 backend=BACKEND,
             )
         occurrences = booking.recurrence.occurrences(
-            booking.start, booking.duration, booking.timezone, booking.start - timedelta(days=366),
+            booking.start,
+            booking.duration,
+            booking.timezone,
+            booking.start - timedelta(days=366),
             booking.start + SERIES_HORIZON,
         )
         if len(occurrences) * max(1, len(rooms)) > self.settings.max_occurrences:
@@ -353,6 +357,8 @@ def diff(
     by_key: dict[tuple[str, datetime | None], Row] = {}
     for r in sorted(current, key=lambda r: r.syscode):
         by_key.setdefault((r.room, r.occurrence), r)
+    keyed = {r.syscode for r in by_key.values()}
+    cancels: list[Row] = [r for r in current if r.syscode not in keyed]  # a second reservation for one occurrence
     updates: list[tuple[Row, Planned]] = []
     unmatched_plans: dict[str, list[Planned]] = defaultdict(list)
     for p in wanted:
@@ -364,8 +370,6 @@ def diff(
     unmatched_rows: dict[str, list[Row]] = defaultdict(list)
     for row in by_key.values():
         unmatched_rows[row.room].append(row)
-    duplicates = [r for r in current if r not in by_key.values() and all(r is not u for u, _ in updates)]
-    cancels: list[Row] = list(duplicates)
     creates: list[Planned] = []
     for room in sorted(set(unmatched_plans) | set(unmatched_rows)):
         rows = sorted(unmatched_rows.get(room, []), key=lambda r: r.begin)

@@ -153,16 +153,20 @@ class PlanonHttp:
             try:
                 async with self.session().post(url, json=body, headers={"Authorization": header}) as resp:
                     status, text = resp.status, await resp.text()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.info("planon POST %s failed: %s", path, type(exc).__name__)
-                raise BackendUnavailable(f"Planon cannot be reached for {path}: {type(exc).__name__}", backend=BACKEND) from None
+                raise BackendUnavailable(
+                    f"Planon cannot be reached for {path}: {type(exc).__name__}", backend=BACKEND
+                ) from None
         log.debug("planon POST %s -> %s in %.0f ms", path, status, (time.monotonic() - started) * 1000)
         try:
             parsed = json.loads(text) if text.strip() else None
         except ValueError:
             if status >= 500 or status == 429:
                 raise BackendUnavailable(f"Planon answered HTTP {status} on {path}", backend=BACKEND) from None
-            raise InvalidResponse(f"Planon answered HTTP {status} with a body that is not JSON on {path}", backend=BACKEND) from None
+            raise InvalidResponse(
+                f"Planon answered HTTP {status} with a body that is not JSON on {path}", backend=BACKEND
+            ) from None
         return status, parsed
 
     def _result(self, path: str, status: int, parsed: Any) -> list[Record]:

@@ -30,7 +30,6 @@ from typing import Final
 
 from roomsync.model import Person, Recurrence, RecurrenceError, UnknownTimeZone, normalise_email, to_iana, zone
 
-UTC: Final = UTC
 _LOCAL_FORMAT: Final = "%Y%m%dT%H%M%S"
 _UTC_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 

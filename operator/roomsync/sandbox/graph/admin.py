@@ -60,8 +60,10 @@ def event_json(event: StoredEvent) -> dict[str, Any]:
         "recurrence": event.recurrence,
         "transactionId": event.transaction_id,
         "extendedProperties": dict(event.ext),
-        "exceptions": {format_utc(k): {"start": format_utc(v.start), "end": format_utc(v.end), "subject": v.subject}
-                       for k, v in sorted(event.exceptions.items())},
+        "exceptions": {
+            format_utc(k): {"start": format_utc(v.start), "end": format_utc(v.end), "subject": v.subject}
+            for k, v in sorted(event.exceptions.items())
+        },
         "cancelledOccurrences": [format_utc(k) for k in sorted(event.cancelled)],
     }
 
@@ -133,8 +135,11 @@ class AdminApi:
 
     async def list_rooms(self, request: web.Request) -> web.Response:
         return web.json_response(
-            [{"address": b.address, "name": b.name, "processing": b.processing.to_json()}
-             for b in self.state.mailboxes.values() if b.kind == "room"]
+            [
+                {"address": b.address, "name": b.name, "processing": b.processing.to_json()}
+                for b in self.state.mailboxes.values()
+                if b.kind == "room"
+            ]
         )
 
     def _room(self, request: web.Request) -> Mailbox:
@@ -273,13 +278,17 @@ class AdminApi:
     async def set_concurrency(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         self.state.traffic.concurrency_limit = int(data.get("limit", self.state.traffic.concurrency_limit))
-        self.state.traffic.concurrency_retry_after = str(data.get("retryAfter", self.state.traffic.concurrency_retry_after))
+        self.state.traffic.concurrency_retry_after = str(
+            data.get("retryAfter", self.state.traffic.concurrency_retry_after)
+        )
         return web.json_response({"limit": self.state.traffic.concurrency_limit})
 
     async def add_app(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         self.state.identity.register(
-            data["clientId"], secret=data.get("secret"), certificate_pem=data.get("certificatePem"),
+            data["clientId"],
+            secret=data.get("secret"),
+            certificate_pem=data.get("certificatePem"),
             federated_token=data.get("federatedToken"),
         )
         return web.json_response({"ok": True}, status=201)

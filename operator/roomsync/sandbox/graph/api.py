@@ -101,8 +101,11 @@ class GraphApi:
     async def openid(self, request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}/{request.match_info['tenant']}"
         return web.json_response(
-            {"token_endpoint": f"{base}/oauth2/v2.0/token", "issuer": f"{base}/v2.0",
-             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"}
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            }
         )
 
     # -- graph ----------------------------------------------------------------------------------------------------------
@@ -113,8 +116,13 @@ class GraphApi:
         op = operation(request.method, segments)
         traffic = self.state.traffic
         status = 0
-        entry: dict[str, Any] = {"mailbox": mailbox, "method": request.method, "operation": op,
-                                 "path": request.path_qs, "status": 0}
+        entry: dict[str, Any] = {
+            "mailbox": mailbox,
+            "method": request.method,
+            "operation": op,
+            "path": request.path_qs,
+            "status": 0,
+        }
         if mailbox:
             traffic.in_flight[mailbox] += 1
             traffic.max_in_flight[mailbox] = max(traffic.max_in_flight[mailbox], traffic.in_flight[mailbox])
@@ -147,7 +155,10 @@ class GraphApi:
             return graph_error(401, "InvalidAuthenticationToken", problem, request, **headers)
         if mailbox and state.traffic.in_flight[mailbox] > state.traffic.concurrency_limit:
             return graph_error(
-                429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", request,
+                429,
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+                request,
                 **{"Retry-After": state.traffic.concurrency_retry_after},
             )
         fault = state.traffic.take_fault(request.method, request.path, mailbox)
@@ -168,7 +179,9 @@ class GraphApi:
         except NotFoundError as exc:
             return graph_error(404, "ErrorItemNotFound", str(exc), request)
         if fault is not None and fault.malformed:
-            return web.Response(status=response.status, text='{"value": [ {"id": "AAMk', content_type="application/json")
+            return web.Response(
+                status=response.status, text='{"value": [ {"id": "AAMk', content_type="application/json"
+            )
         return response
 
     async def _fault(self, request: web.Request, fault: Any) -> web.Response | None:
@@ -184,7 +197,9 @@ class GraphApi:
         default_code = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(
             fault.status, "InternalServerError"
         )
-        return graph_error(fault.status, fault.code or default_code, fault.message or "Injected fault.", request, **headers)
+        return graph_error(
+            fault.status, fault.code or default_code, fault.message or "Injected fault.", request, **headers
+        )
 
     @staticmethod
     async def _json_body(request: web.Request) -> Any:
@@ -202,7 +217,12 @@ class GraphApi:
         self, request: web.Request, seg: list[str], mailbox: str | None, body: Any
     ) -> web.StreamResponse:
         method = request.method
-        if seg[:1] == ["places"] and len(seg) == 2 and seg[1] in ("microsoft.graph.room", "graph.room") and method == "GET":
+        if (
+            seg[:1] == ["places"]
+            and len(seg) == 2
+            and seg[1] in ("microsoft.graph.room", "graph.room")
+            and method == "GET"
+        ):
             return self._places(request)
         if seg[:1] != ["users"] or len(seg) < 3 or mailbox is None:
             return graph_error(400, "BadRequest", f"Resource not found for the segment '{'/'.join(seg[:1])}'.", request)
@@ -228,8 +248,12 @@ class GraphApi:
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "instances" and method == "GET":
             return self._instances(request, box, rest[1], tz)
         if len(rest) == 3 and rest[0] == "events" and method == "POST":
-            action = {"accept": "accept", "decline": "decline", "tentativelyaccept": "tentativelyAccept",
-                      "cancel": "cancel"}.get(rest[2].lower())
+            action = {
+                "accept": "accept",
+                "decline": "decline",
+                "tentativelyaccept": "tentativelyAccept",
+                "cancel": "cancel",
+            }.get(rest[2].lower())
             if action is None:
                 return graph_error(400, "BadRequest", f"Resource not found for the segment '{rest[2]}'.", request)
             if action == "cancel":
@@ -273,8 +297,9 @@ class GraphApi:
         if skip + top < len(instances):
             params = {k: v for k, v in q.items() if k != "$skip"}
             params["$skip"] = str(skip + top)
-            data["@odata.nextLink"] = f"{self._base(request)}/users/{quote(box.address, safe='')}/calendarView?" + urlencode(
-                params, quote_via=quote
+            data["@odata.nextLink"] = (
+                f"{self._base(request)}/users/{quote(box.address, safe='')}/calendarView?"
+                + urlencode(params, quote_via=quote)
             )
         return self._json(request, data)
 
@@ -325,7 +350,10 @@ class GraphApi:
     def _sync_state_gone(self, request: web.Request, box: Mailbox) -> web.Response:
         location = f"{self._base(request)}/users/{quote(box.address, safe='')}/calendarView/delta"
         return graph_error(
-            410, "syncStateNotFound", "The sync state generation is not found. Start a new sync.", request,
+            410,
+            "syncStateNotFound",
+            "The sync state generation is not found. Start a new sync.",
+            request,
             Location=location,
         )
 
@@ -339,7 +367,9 @@ class GraphApi:
                 events = [e for e in events if e.ical_uid == uid.group(1)]
             elif ext:
                 pid, value = ext.group(2), ext.group(3)
-                events = [e for e in events if e.ext.get(pid, None) is not None and e.ext[pid].casefold() == value.casefold()]
+                events = [
+                    e for e in events if e.ext.get(pid, None) is not None and e.ext[pid].casefold() == value.casefold()
+                ]
             else:
                 raise BadRequest(f"The $filter expression {flt!r} is not supported.", "ErrorInvalidUrlQueryFilter")
         top = self._top(q.get("$top"), 10)
@@ -366,8 +396,17 @@ class GraphApi:
             instance = event.instance_at(original) if original is not None else None
             if original is not None and instance is None:
                 raise NotFoundError("The specified object was not found in the store.")
-            return self._json(request, render_event(event, tz, instance=instance, select=select, ext_ids=ext_ids,
-                                                    with_exceptions=expands(q.get("$expand"), "exceptionOccurrences")))
+            return self._json(
+                request,
+                render_event(
+                    event,
+                    tz,
+                    instance=instance,
+                    select=select,
+                    ext_ids=ext_ids,
+                    with_exceptions=expands(q.get("$expand"), "exceptionOccurrences"),
+                ),
+            )
         if request.method == "PATCH":
             if not isinstance(body, dict):
                 raise BadRequest("The request body must be an event.")
@@ -416,9 +455,10 @@ class GraphApi:
             }
             for b in rooms[skip : skip + top]
         ]
-        data: dict[str, Any] = {"@odata.context": f"{self._base(request)}/$metadata#places/microsoft.graph.room",
-                                "value": value}
+        data: dict[str, Any] = {
+            "@odata.context": f"{self._base(request)}/$metadata#places/microsoft.graph.room",
+            "value": value,
+        }
         if skip + top < len(rooms):
             data["@odata.nextLink"] = f"{self._base(request)}/places/microsoft.graph.room?$top={top}&$skip={skip + top}"
         return self._json(request, data)
-

@@ -49,10 +49,14 @@ class SandboxAdmin:
             self._session = None
 
     # -- rooms -----------------------------------------------------------------------------------------------------
-    async def add_room(self, address: str, name: str | None = None, *, capacity: int | None = None,
-                       **processing: Any) -> None:
-        await self._call("POST", "rooms", {"address": address, "name": name, "capacity": capacity,
-                                           "processing": _processing(processing)})
+    async def add_room(
+        self, address: str, name: str | None = None, *, capacity: int | None = None, **processing: Any
+    ) -> None:
+        await self._call(
+            "POST",
+            "rooms",
+            {"address": address, "name": name, "capacity": capacity, "processing": _processing(processing)},
+        )
 
     async def set_processing(self, room: str, mode: str | None = None, **settings: Any) -> dict[str, Any]:
         """``mode`` is AutomateProcessing (AutoAccept / AutoUpdate / None); settings e.g. allow_conflicts=True."""
@@ -121,8 +125,9 @@ class SandboxAdmin:
         await self._call("POST", "outlook/occurrence", body)
 
     async def cancel_occurrence(self, ical_uid: str, original_start: datetime) -> None:
-        await self._call("POST", "outlook/occurrence", {"iCalUId": ical_uid, "originalStart": _iso(original_start),
-                                                        "cancel": True})
+        await self._call(
+            "POST", "outlook/occurrence", {"iCalUId": ical_uid, "originalStart": _iso(original_start), "cancel": True}
+        )
 
     # -- traffic and faults ------------------------------------------------------------------------------------------
     async def requests(self) -> dict[str, Any]:
@@ -140,15 +145,35 @@ class SandboxAdmin:
         result: list[dict[str, Any]] = await self._call("GET", "mail")
         return result
 
-    async def inject(self, status: int | None = None, *, count: int = 1, mailbox: str | None = None,
-                     method: str | None = None, path_contains: str | None = None, retry_after: str | float | None = None,
-                     delay: float = 0.0, reset: bool = False, malformed: bool = False) -> None:
+    async def inject(
+        self,
+        status: int | None = None,
+        *,
+        count: int = 1,
+        mailbox: str | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
+        retry_after: str | float | None = None,
+        delay: float = 0.0,
+        reset: bool = False,
+        malformed: bool = False,
+    ) -> None:
         """Make the next ``count`` matching requests fail (429/503/504...), stall, reset or answer broken JSON."""
-        await self._call("POST", "faults", {
-            "status": status, "count": count, "mailbox": mailbox, "method": method, "pathContains": path_contains,
-            "retryAfter": None if retry_after is None else str(retry_after), "delay": delay, "reset": reset,
-            "malformed": malformed,
-        })
+        await self._call(
+            "POST",
+            "faults",
+            {
+                "status": status,
+                "count": count,
+                "mailbox": mailbox,
+                "method": method,
+                "pathContains": path_contains,
+                "retryAfter": None if retry_after is None else str(retry_after),
+                "delay": delay,
+                "reset": reset,
+                "malformed": malformed,
+            },
+        )
 
     async def clear_faults(self) -> None:
         await self._call("DELETE", "faults")
@@ -159,10 +184,24 @@ class SandboxAdmin:
     async def set_concurrency(self, limit: int, retry_after: str = "1") -> None:
         await self._call("PUT", "concurrency", {"limit": limit, "retryAfter": retry_after})
 
-    async def register_app(self, client_id: str, *, secret: str | None = None, certificate_pem: str | None = None,
-                           federated_token: str | None = None) -> None:
-        await self._call("POST", "apps", {"clientId": client_id, "secret": secret, "certificatePem": certificate_pem,
-                                          "federatedToken": federated_token})
+    async def register_app(
+        self,
+        client_id: str,
+        *,
+        secret: str | None = None,
+        certificate_pem: str | None = None,
+        federated_token: str | None = None,
+    ) -> None:
+        await self._call(
+            "POST",
+            "apps",
+            {
+                "clientId": client_id,
+                "secret": secret,
+                "certificatePem": certificate_pem,
+                "federatedToken": federated_token,
+            },
+        )
 
     async def expire_tokens(self, client_id: str | None = None) -> None:
         await self._call("POST", "tokens/expire", {"clientId": client_id})

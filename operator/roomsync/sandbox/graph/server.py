@@ -1,8 +1,8 @@
 """Run the Graph sandbox in-process on loopback with an ephemeral port, over HTTPS with a fresh CA.
 
-    async with GraphSandbox(rooms=["mr-1@contoso.com"]) as sb:
-        spec, secrets = sb.connection_spec()          # a Connection ``spec.graph`` and its secret values
-        await sb.admin.book_in_outlook(...)
+async with GraphSandbox(rooms=["mr-1@contoso.com"]) as sb:
+    spec, secrets = sb.connection_spec()          # a Connection ``spec.graph`` and its secret values
+    await sb.admin.book_in_outlook(...)
 """
 
 from __future__ import annotations
@@ -45,11 +45,21 @@ class SandboxState:
     def __post_init__(self) -> None:
         self.calendars = Calendars(self.mailboxes, lambda: datetime.now(timezone.utc))
 
-    def add_room(self, address: str, name: str | None = None, processing: Mapping[str, Any] | None = None,
-                 capacity: int | None = None) -> Mailbox:
+    def add_room(
+        self,
+        address: str,
+        name: str | None = None,
+        processing: Mapping[str, Any] | None = None,
+        capacity: int | None = None,
+    ) -> Mailbox:
         key = address.strip().casefold()
-        box = Mailbox(address=key, name=name or key.split("@")[0], kind="room", capacity=capacity,
-                      processing=Processing.from_json(dict(processing or {})))
+        box = Mailbox(
+            address=key,
+            name=name or key.split("@")[0],
+            kind="room",
+            capacity=capacity,
+            processing=Processing.from_json(dict(processing or {})),
+        )
         self.mailboxes[key] = box
         return box
 

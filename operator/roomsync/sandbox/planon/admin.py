@@ -99,8 +99,7 @@ def _syscodes(state: SandboxState, body: dict[str, Any]) -> list[int]:
     if "meeting" in body:
         field = body.get("meetingField", "FreeString1")
         found = [r.syscode for r in state.reservations.values() if r.free.get(field) == body["meeting"]]
-        live = [s for s in found if state.reservations[s].state != "UsrReservationCancelled"]
-        return live
+        return [s for s in found if state.reservations[s].state != "UsrReservationCancelled"]
     raise ValueError("give syscode, syscodes or meeting")
 
 
@@ -126,7 +125,13 @@ async def inspect(request: web.Request) -> web.Response:
         {
             "properties": [asdict(p) for p in state.properties.values()],
             "units": [
-                {"syscode": u.syscode, "code": u.code, "name": u.name, "capacity": u.capacity, "maxMinutes": u.max_minutes}
+                {
+                    "syscode": u.syscode,
+                    "code": u.code,
+                    "name": u.name,
+                    "capacity": u.capacity,
+                    "maxMinutes": u.max_minutes,
+                }
                 for u in state.units.values()
             ],
             "persons": [asdict(p) for p in state.persons.values()],

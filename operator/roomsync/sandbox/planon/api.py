@@ -12,7 +12,7 @@ import base64
 import json
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,6 @@ from roomsync.sandbox.planon.faults import Fault, Faults
 from roomsync.sandbox.planon.model import Reservation, User
 from roomsync.sandbox.planon.state import SandboxState, WarningsRequired, definition
 
-UTC: Final = timezone.utc
 API_PREFIX: Final = "/sdk/system/rest"
 TOKEN_PATH: Final = "/auth/realms/{realm}/protocol/openid-connect/token"
 VERSIONS: Final = frozenset({"v1", "v2"})
@@ -33,7 +32,12 @@ FAULTS_KEY: Final = web.AppKey("planon_faults", Faults)
 
 
 def error_body(code: str, description: str) -> dict[str, Any]:
-    return {"records": None, "warnings": None, "confirmations": None, "errors": [{"code": code, "description": description}]}
+    return {
+        "records": None,
+        "warnings": None,
+        "confirmations": None,
+        "errors": [{"code": code, "description": description}],
+    }
 
 
 def error_response(status: int, code: str, description: str) -> web.Response:
@@ -177,7 +181,9 @@ def run(
     assert all(isinstance(t, Reservation) for t in targets)
     typed_targets: list[Reservation] = [t for t in targets if isinstance(t, Reservation)]
     if op == "update":
-        return 200, {"records": reservation_records(state.update(typed_targets, body.get("values"), user_zone, answered))}
+        return 200, {
+            "records": reservation_records(state.update(typed_targets, body.get("values"), user_zone, answered))
+        }
     if op == "changeState":
         if argument is None:
             raise ApiError(404, "PN_E00405", "changeState needs a state name")

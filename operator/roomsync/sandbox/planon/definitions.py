@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from roomsync.sandbox.planon.model import FREE_FIELDS, STATES, Reservation
 
-UTC: Final = UTC
 #: The longest ``in``/``nin`` list the emulator accepts (Planon's limit is not public; a bound keeps clients honest).
 MAX_IN_VALUES: Final = 1000
 OPERATORS: Final = frozenset({"exists", "contains", "eq", "ne", "lt", "le", "gt", "ge", "in", "nin"})
@@ -44,7 +43,7 @@ def business_error(code: str, description: str) -> ApiError:
     return ApiError(422, code, description)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INT = "int"
     STR = "str"
     BOOL = "bool"

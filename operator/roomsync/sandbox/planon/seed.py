@@ -69,9 +69,14 @@ def apply_seed(state: SandboxState, seed: Mapping[str, Any]) -> dict[str, int]:
         for item in seed.get("units", []):
             state.add_unit(_unit(state, item))
         for item in seed.get("persons", []):
-            state.add_person(item["email"], item.get("firstName", ""), item.get("lastName", ""), item.get("active", True))
+            state.add_person(
+                item["email"], item.get("firstName", ""), item.get("lastName", ""), item.get("active", True)
+            )
         for item in seed.get("users", []):
-            keys = [AccessKey(k["key"], _instant(k["expires"]) if k.get("expires") else None) for k in item.get("accessKeys", [])]
+            keys = [
+                AccessKey(k["key"], _instant(k["expires"]) if k.get("expires") else None)
+                for k in item.get("accessKeys", [])
+            ]
             state.add_user(item["account"], item.get("timeZone", "UTC"), keys)
         for item in seed.get("oidcClients", []):
             state.add_oidc_client(item["clientId"], item["secret"])
@@ -126,7 +131,9 @@ def _unit(state: SandboxState, item: Mapping[str, Any]) -> Unit:
         opening = None
         if raw is not None:
             days = frozenset(WEEKDAYS.index(d.strip().upper()) for d in raw.get("days", "MO,TU,WE,TH,FR").split(","))
-            opening = OpeningHours(days, time.fromisoformat(raw.get("from", "07:00")), time.fromisoformat(raw.get("to", "20:00")))
+            opening = OpeningHours(
+                days, time.fromisoformat(raw.get("from", "07:00")), time.fromisoformat(raw.get("to", "20:00"))
+            )
     return Unit(
         syscode=state.next_syscode(),
         code=item["code"],

@@ -84,7 +84,7 @@ class PlanonSandbox:
         return self._admin
 
     def connection_spec(self, auth: str = "accessKey", *, time_zone: str = "Europe/London") -> dict[str, Any]:
-        """A ``spec.planon`` for the demo credentials (Secret ``planon-sandbox``, keys ``accessKey``/``clientSecret``)."""
+        """A ``spec.planon`` for the demo credentials (Secret ``planon-sandbox``: ``accessKey``, ``clientSecret``)."""
         if auth == "accessKey":
             auth_spec: dict[str, Any] = {"accessKey": {"secretRef": {"name": "planon-sandbox", "key": "accessKey"}}}
         else:
@@ -100,7 +100,10 @@ class PlanonSandbox:
 
     @staticmethod
     def demo_secrets() -> dict[tuple[str, str], str]:
-        return {("planon-sandbox", "accessKey"): DEMO_ACCESS_KEY, ("planon-sandbox", "clientSecret"): DEMO_CLIENT_SECRET}
+        return {
+            ("planon-sandbox", "accessKey"): DEMO_ACCESS_KEY,
+            ("planon-sandbox", "clientSecret"): DEMO_CLIENT_SECRET,
+        }
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     async def start(self) -> PlanonSandbox:

@@ -44,7 +44,6 @@ from roomsync.sandbox.planon.model import (
     touch,
 )
 
-UTC: Final = UTC
 RESERVATION_DEFINITION: Final = "UsrReservationMeetingRoom"
 #: Fields BomAdd needs (reference §1.10: "five required fields: start, end, order group, property, reservation unit").
 REQUIRED_ON_ADD: Final = ("BeginDateTime", "EndDateTime", "OrderGroupRef", "PropertyRef", "ReservationUnitRef")
@@ -325,14 +324,14 @@ class SandboxState:
                     f"(opening hours {_opening_text(unit)}, {zone.key})",
                 )
         for other in self.reservations.values():
-            if other.unit_ref == unit.syscode and other.holds_unit and other.syscode not in ignore:
-                if other.overlaps(begin, end):
-                    local = other.begin.astimezone(zone), other.end.astimezone(zone)
-                    raise business_error(
-                        "PN_R00101",
-                        f"{unit.code} is not available: already reserved {local[0]:%Y-%m-%d %H:%M}-"
-                        f"{local[1]:%H:%M} ({zone.key})",
-                    )
+            taken = other.unit_ref == unit.syscode and other.holds_unit and other.syscode not in ignore
+            if taken and other.overlaps(begin, end):
+                local = other.begin.astimezone(zone), other.end.astimezone(zone)
+                raise business_error(
+                    "PN_R00101",
+                    f"{unit.code} is not available: already reserved {local[0]:%Y-%m-%d %H:%M}-"
+                    f"{local[1]:%H:%M} ({zone.key})",
+                )
 
     def _check_among(self, updated: list[Reservation]) -> None:
         for i, a in enumerate(updated):

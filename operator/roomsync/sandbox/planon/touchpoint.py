@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
@@ -19,8 +19,6 @@ from roomsync.model import Recurrence, people
 from roomsync.sandbox.planon.definitions import business_error
 from roomsync.sandbox.planon.model import CANCELLED, EDITABLE, STATES, TRANSITIONS, Reservation, touch
 from roomsync.sandbox.planon.state import SandboxState
-
-UTC: Final = timezone.utc
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,9 @@ def book(
             raise business_error("PN_R00110", "A recurring reservation needs an end date or a number of occurrences")
         slots = [
             (o.original_start, o.start, o.end)
-            for o in rule.occurrences(start, end - start, zone_name, start - timedelta(days=1), start + timedelta(days=3660))
+            for o in rule.occurrences(
+                start, end - start, zone_name, start - timedelta(days=1), start + timedelta(days=3660)
+            )
         ]
         free[fields.series] = SeriesText(zone_name, start, end - start, rule).format()
     if len(units) > 1 or recurrence:

@@ -1,0 +1,56 @@
+"""``roomsync sandbox``: keep the Planon and Graph emulators running, seeded with the demo building.
+
+Prints the manifests (Connections, Secrets, RoomSyncs) that point at them, so ``roomsync plan/sync -f`` and people
+with curl can poke at a realistic Planon and Exchange Online without a tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from roomsync.cli import output
+from roomsync.sandbox import building
+from roomsync.sandbox.graph import GraphSandbox
+from roomsync.sandbox.planon import PlanonSandbox
+
+
+@dataclass
+class Sandboxes:
+    planon: PlanonSandbox
+    graph: GraphSandbox
+
+    def manifests(self) -> list[dict[str, Any]]:
+        graph_spec, graph_secrets = self.graph.connection_spec()
+        secrets = {**self.planon.demo_secrets(), **graph_secrets}
+        return building.manifests(self.planon.connection_spec(), graph_spec, secrets)
+
+
+@contextlib.asynccontextmanager
+async def running_sandboxes(
+    host: str = "127.0.0.1", planon_port: int = 0, graph_port: int = 0
+) -> AsyncIterator[Sandboxes]:
+    async with (
+        PlanonSandbox(seed=building.planon_seed(), host=host, port=planon_port) as planon,
+        GraphSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
+    ):
+        yield Sandboxes(planon, graph)
+
+
+def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:
+    async def serve() -> None:
+        async with running_sandboxes(host, planon_port, graph_port) as boxes:
+            output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
+            output.errors.print(f"Microsoft Graph:  {boxes.graph.base_url}   (admin: {boxes.graph.origin}/_admin)")
+            output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
+            output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
+            print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
+            await asyncio.Event().wait()
+
+    asyncio.run(serve())
+    return 0

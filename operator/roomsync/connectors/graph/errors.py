@@ -1,0 +1,87 @@
+"""SDK, azure-identity and httpx exceptions translated into the port's errors, so nothing raw leaves a store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from kiota_abstractions.api_error import APIError
+
+from roomsync.connectors.base import (
+    AuthenticationFailed,
+    BackendError,
+    BackendUnavailable,
+    BookingRefused,
+    InvalidResponse,
+    NotFound,
+)
+
+BACKEND = "graph"
+SYNC_STATE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+
+
+class MailboxAccessDenied(AuthenticationFailed):
+    """403 for one mailbox: the app is not scoped to it (RBAC for Applications / access policy)."""
+
+
+class DeltaExpired(Exception):
+    """The delta token is gone (410 / syncStateNotFound): the caller starts a full read."""
+
+
+def _code(exc: APIError) -> str:
+    error = getattr(exc, "error", None)
+    return str(getattr(error, "code", "") or "")
+
+
+def _message(exc: APIError) -> str:
+    error = getattr(exc, "error", None)
+    return str(getattr(error, "message", "") or exc.message or exc.__class__.__name__)
+
+
+def translate(exc: BaseException, what: str) -> BaseException:
+    """The port error for ``exc`` raised while doing ``what``."""
+    if isinstance(exc, BackendError | DeltaExpired):
+        return exc
+    if isinstance(exc, ClientAuthenticationError):
+        text = str(exc.message or exc).splitlines()[0][:300]
+        return AuthenticationFailed(f"{what}: token request refused: {text}", backend=BACKEND)
+    if isinstance(exc, APIError):
+        status = exc.response_status_code or 0
+        code, message = _code(exc), _message(exc)
+        detail = f"{what}: {status} {code}: {message}".strip()
+        if status == 410 or code.casefold() in SYNC_STATE_CODES:
+            return DeltaExpired(detail)
+        if status == 401:
+            return AuthenticationFailed(detail, backend=BACKEND)
+        if status == 403:
+            return MailboxAccessDenied(
+                detail + " (is the app scoped to this room mailbox? see docs/exchange-online.md)", backend=BACKEND
+            )
+        if status == 404:
+            return NotFound(detail, backend=BACKEND)
+        if status in (400, 409, 422):
+            return BookingRefused(detail, code=code, backend=BACKEND)
+        if status == 429 or status >= 500 or status == 0:
+            return BackendUnavailable(detail, backend=BACKEND)
+        return InvalidResponse(detail, backend=BACKEND)
+    if isinstance(exc, httpx.TransportError):
+        return BackendUnavailable(f"{what}: {exc.__class__.__name__}: {exc}", backend=BACKEND)
+    if isinstance(exc, AzureError):
+        return BackendUnavailable(f"{what}: {exc}", backend=BACKEND)
+    if isinstance(exc, json.JSONDecodeError | ValueError | TypeError | KeyError | AttributeError):
+        return InvalidResponse(f"{what}: unreadable answer: {exc.__class__.__name__}: {exc}", backend=BACKEND)
+    return exc
+
+
+@asynccontextmanager
+async def graph_errors(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        translated = translate(exc, what)
+        if translated is exc:
+            raise
+        raise translated from exc

@@ -1,0 +1,132 @@
+"""The demo building, shared by ``roomsync demo``, ``roomsync sandbox`` and the docs.
+
+Amsterdam HQ, two floors, six meeting rooms. The boardroom (AMS-2.01) runs with Planon *in the lead*: its mailbox
+leaves meeting requests to RoomSync (AutomateProcessing AutoUpdate), and Planon's availability rules decide. The
+other five *follow*: Exchange accepts or declines (AutoAccept) and Planon registers what it decided.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Final
+
+from roomsync.sandbox.planon.seed import DEMO
+
+DOMAIN: Final = "contoso.example"
+
+
+@dataclass(frozen=True)
+class Room:
+    code: str
+    name: str
+    floor: int
+    capacity: int
+    leads: bool = False
+    max_minutes: int | None = None
+
+    @property
+    def mailbox(self) -> str:
+        return f"{self.code.lower().replace('.', '')}@{DOMAIN}"
+
+
+ROOMS: Final = (
+    Room("AMS-1.01", "Rembrandt", 1, 8),
+    Room("AMS-1.02", "Vermeer", 1, 4),
+    Room("AMS-1.03", "Hals", 1, 6),
+    Room("AMS-2.01", "Boardroom", 2, 20, leads=True, max_minutes=240),
+    Room("AMS-2.02", "Mondriaan", 2, 10),
+    Room("AMS-2.03", "Escher", 2, 4),
+)
+
+
+def planon_seed() -> dict[str, Any]:
+    """The Planon demo environment with the building's reservation units (opening hours 07:00-20:00 on weekdays)."""
+    seed = copy.deepcopy(DEMO)
+    seed["units"] = [
+        {
+            "code": room.code,
+            "name": f"Amsterdam {room.code[4:]} {room.name}",
+            "property": "AMS",
+            "capacity": room.capacity,
+            "maxMinutes": room.max_minutes or 600,
+            "opening": {"days": "MO,TU,WE,TH,FR", "from": "07:00", "to": "20:00"},
+        }
+        for room in ROOMS
+    ]
+    seed["persons"] = [
+        *seed.get("persons", []),
+        {"email": f"anna@{DOMAIN}", "firstName": "Anna", "lastName": "de Vries"},
+        {"email": f"ben@{DOMAIN}", "firstName": "Ben", "lastName": "Smith"},
+        {"email": f"carla@{DOMAIN}", "firstName": "Carla", "lastName": "Jansen"},
+        {"email": f"dev@{DOMAIN}", "firstName": "Dev", "lastName": "Patel"},
+    ]
+    return seed
+
+
+def graph_rooms() -> list[dict[str, Any]]:
+    return [
+        {
+            "address": room.mailbox,
+            "name": f"Amsterdam {room.code[4:]} {room.name}",
+            "capacity": room.capacity,
+            "processing": {
+                "AutomateProcessing": "AutoUpdate" if room.leads else "AutoAccept",
+                "AddOrganizerToSubject": False,
+                "DeleteSubject": False,
+                "DeleteComments": False,
+                "RemovePrivateProperty": False,
+            },
+        }
+        for room in ROOMS
+    ]
+
+
+def manifests(
+    planon_spec: dict[str, Any], graph_spec: dict[str, Any], secrets: dict[tuple[str, str], str]
+) -> list[dict[str, Any]]:
+    """Connections, Secrets and the two RoomSyncs (boardroom in the lead, the rest following)."""
+    by_secret: dict[str, dict[str, str]] = {}
+    for (name, key), value in secrets.items():
+        by_secret.setdefault(name, {})[key] = value
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": "facilities"},
+            "stringData": data,
+        }
+        for name, data in sorted(by_secret.items())
+    ]
+    docs += [
+        _connection("planon", {"planon": planon_spec}),
+        _connection("exchange-online", {"graph": graph_spec}),
+        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ROOMS if r.leads]),
+        _roomsync("amsterdam-follows", "Calendar", [r for r in ROOMS if not r.leads]),
+    ]
+    return docs
+
+
+def _connection(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "roomsync.io/v1alpha1",
+        "kind": "Connection",
+        "metadata": {"name": name, "namespace": "facilities"},
+        "spec": spec,
+    }
+
+
+def _roomsync(name: str, leader: str, rooms: list[Room]) -> dict[str, Any]:
+    return {
+        "apiVersion": "roomsync.io/v1alpha1",
+        "kind": "RoomSync",
+        "metadata": {"name": name, "namespace": "facilities", "generation": 1},
+        "spec": {
+            "planon": {"connectionRef": "planon"},
+            "calendar": {"connectionRef": "exchange-online"},
+            "leader": leader,
+            "rooms": [{"planon": r.code, "calendar": r.mailbox} for r in rooms],
+            "interval": "30s",
+            "window": {"past": "1d", "future": "90d"},
+        },
+    }

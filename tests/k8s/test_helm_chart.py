@@ -1,0 +1,202 @@
+"""The Helm chart, rendered in-process (helm-python-sdk embeds the Helm Go SDK; no helm binary, no cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+import roomsync
+from roomsync.cli.main import build_parser
+from tests.k8s.support import CHART, validate_builtin
+from tests.k8s.test_manifests import EXPECTED_RULES
+
+helm_python.disable_logging()
+
+NON_DEFAULT: dict[str, Any] = {
+    "image": {"repository": "registry.example.com/roomsync", "tag": "0.1.0-rc1", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "registry"}],
+    "replicaCount": 2,
+    "watch": {"namespaces": ["facilities", "hq"], "selector": "roomsync.io/shard=hq"},
+    "peering": {"enabled": True, "name": "roomsync-hq"},
+    "serviceAccount": {"annotations": {"azure.workload.identity/client-id": "11111111-1111-1111-1111-111111111111"}},
+    "logVerbosity": 2,
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "networkPolicy": {
+        "enabled": True,
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "egressCIDRs": ["10.0.0.0/8", "0.0.0.0/0"],
+    },
+    "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+    "podAnnotations": {"example.com/team": "facilities"},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+    "priorityClassName": "system-cluster-critical",
+}
+WITHOUT_METRICS: dict[str, Any] = {"metrics": {"enabled": False}, "rbac": {"create": True}}
+
+#: Kinds kubernetes-validate does not know (CRDs of other projects): checked by shape below instead.
+FOREIGN_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+
+
+@pytest.fixture(scope="module")
+def chart() -> helm_python.Chart:
+    return helm_python.Chart.load(CHART)
+
+
+def render(chart: helm_python.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
+    chart.validate_schema(values)
+    out = chart.render(values, name="roomsync", namespace="roomsync-system", is_install=True)
+    docs: list[dict[str, Any]] = []
+    for path, text in sorted(out.items()):
+        if path.endswith(".yaml"):
+            docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def deployment_args(docs: list[dict[str, Any]]) -> list[str]:
+    (deployment,) = by_kind(docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args: list[str] = container["args"]
+    return args
+
+
+@pytest.mark.parametrize("values", [{}, NON_DEFAULT, WITHOUT_METRICS], ids=["default", "non-default", "no-metrics"])
+def test_rendered_output_is_valid_kubernetes_in_strict_mode(chart: helm_python.Chart, values: dict[str, Any]) -> None:
+    docs = render(chart, values)
+    assert docs
+    for doc in docs:
+        if doc["kind"] not in FOREIGN_KINDS:
+            validate_builtin(doc)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "roomsync"
+
+
+def test_default_render(chart: helm_python.Chart) -> None:
+    docs = render(chart, {})
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(
+        [
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+            "ServiceAccount",
+        ]
+    )
+    args = build_parser().parse_args(deployment_args(docs))
+    assert args.command == "run" and args.all_namespaces and args.standalone and args.peering is None
+    (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/roomsync/roomsync:{roomsync.__version__}"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    granted: dict[tuple[str, str], set[str]] = {}
+    for role in by_kind(docs, "ClusterRole"):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == EXPECTED_RULES, "the chart grants exactly what the plain manifests grant"
+
+
+def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
+    docs = render(chart, NON_DEFAULT)
+    args = build_parser().parse_args(deployment_args(docs))
+    assert args.verbose == 2
+    assert args.namespace == ["facilities", "hq"] and not args.all_namespaces
+    assert args.selector == "roomsync.io/shard=hq"
+    assert args.peering == "roomsync-hq" and not args.standalone
+    (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/roomsync:0.1.0-rc1"
+    # Resource access only inside the watched namespaces; nothing about secrets cluster-wide.
+    roles = by_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["facilities", "hq"]
+    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["facilities", "hq"]
+    for role in by_kind(docs, "ClusterRole"):
+        resources = {r for rule in role["rules"] for r in rule["resources"]}
+        assert "secrets" not in resources and "roomsyncs" not in resources
+    peerings = by_kind(docs, "KopfPeering")
+    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings) == [
+        ("facilities", "roomsync-hq"),
+        ("hq", "roomsync-hq"),
+    ]
+    assert all(any(rule["resources"] == ["kopfpeerings"] for rule in role["rules"]) for role in roles), (
+        "peering needs kopfpeerings in every watched namespace"
+    )
+    (monitor,) = by_kind(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (policy,) = by_kind(docs, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert by_kind(docs, "PodDisruptionBudget")[0]["spec"]["minAvailable"] == 1
+    (account,) = by_kind(docs, "ServiceAccount")
+    assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
+
+
+def test_cluster_wide_peering_uses_a_cluster_peering(chart: helm_python.Chart) -> None:
+    docs = render(chart, {"peering": {"enabled": True}, "replicaCount": 2})
+    assert [p["metadata"]["name"] for p in by_kind(docs, "ClusterKopfPeering")] == ["roomsync"]
+    rules = [rule for role in by_kind(docs, "ClusterRole") for rule in role["rules"]]
+    assert any(rule["resources"] == ["clusterkopfpeerings"] for rule in rules)
+
+
+def test_no_metrics_means_no_service_and_port(chart: helm_python.Chart) -> None:
+    docs = render(chart, WITHOUT_METRICS)
+    assert by_kind(docs, "Service") == []
+    assert "--metrics-port=0" in deployment_args(docs)
+
+
+def test_chart_ships_the_crds_and_kopf_peerings(chart: helm_python.Chart) -> None:
+    names = sorted(c["name"] for c in chart.crds)
+    assert names == [
+        "crds/kopf.dev_peerings.yaml",
+        "crds/roomsync.io_connections.yaml",
+        "crds/roomsync.io_roomsyncs.yaml",
+    ]
+    for crd in chart.crds:
+        for doc in yaml.safe_load_all(crd["data"]):
+            validate_builtin(doc)
+
+
+def test_chart_lints_clean() -> None:
+    result = helm_python.lint(str(CHART), strict=True, kube_version="1.31.0")
+    assert result["errors"] == []
+    assert [m for m in result["messages"] if m["severity"] > 1] == []
+
+
+def test_notes_render(chart: helm_python.Chart) -> None:
+    out = chart.render(NON_DEFAULT, name="roomsync", namespace="roomsync-system")
+    notes = next(text for path, text in out.items() if path.endswith("NOTES.txt"))
+    assert "facilities, hq" in notes and "roomsync.io/shard=hq" in notes and "roomsync.io/sync-requested-at" in notes
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"replicaCount": "two"}, "replicaCount"),
+        ({"replicaCount": 2}, "maximum"),  # more than one replica needs peering
+        ({"replicas": 1}, "replicas"),
+        ({"image": {"repository": "x", "pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({"watch": {"namespaces": ["Bad_NS"]}}, "namespaces"),
+        ({"metrics": {"port": 70000}}, "port"),
+        ({"logVerbosity": 5}, "logVerbosity"),
+        ({"networkPolicy": {"egressCIDRs": ["10.0.0.0"]}}, "egressCIDRs"),
+        ({"peering": {"enabled": "yes"}}, "enabled"),
+        ({"serviceAccount": {"annotations": {"a": 1}}}, "annotations"),
+    ],
+)
+def test_values_schema_rejects_bad_values(chart: helm_python.Chart, values: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError, match=fragment):
+        chart.validate_schema(values)
