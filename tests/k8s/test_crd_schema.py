@@ -140,7 +140,7 @@ def test_there_are_rules_for_what_the_schema_cannot_say() -> None:
     messages = " | ".join(rule["message"] for _, _, rule in _rules())
     for fragment in (
         "exactly one of planon, graph",
-        "between 10s and 24h",
+        "between 2s and 24h",
         "between 1m and 7d",
         "shorter than interval",
     ):

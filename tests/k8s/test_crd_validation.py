@@ -182,16 +182,16 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, str, str]] = [
     (
         "interval-too-short",
         ("RoomSync", "hq-floor-3"),
-        _set("spec.interval", "5s"),
+        _set("spec.interval", "1500ms"),
         "spec.interval",
-        "interval must be between 10s and 24h",
+        "interval must be between 2s and 24h",
     ),
     (
         "interval-too-long-in-days",
         ("RoomSync", "hq-floor-3"),
         _set("spec.interval", "2d"),
         "spec.interval",
-        "interval must be between 10s and 24h",
+        "interval must be between 2s and 24h",
     ),
     (
         "interval-not-a-duration",
@@ -401,3 +401,30 @@ def test_a_schema_error_suppresses_meaningless_rule_errors() -> None:
     errors = validate_object(doc)
     assert [e.path for e in errors] == ["spec.interval"]
     assert "could not be evaluated" not in errors[0].message
+
+
+def test_status_written_by_the_operator_validates() -> None:
+    """What sync/status.py writes must fit the status schema, or the apiserver would prune it silently."""
+    from datetime import UTC, datetime
+
+    from roomsync.sync.status import failure_status
+
+    doc = _example("RoomSync", "hq-floor-3")
+    doc["status"] = {
+        **failure_status(None, "ConnectionNotFound", "Connection planon not found", datetime.now(UTC), 3),
+        "lastSyncTime": "2026-01-05T09:00:00Z",
+        "lastFullSyncTime": "2026-01-05T08:00:00Z",
+        "lastHandledRequestedAt": "2026-01-05T08:59:00Z",
+        "roomCount": 3,
+        "rooms": [
+            {"planon": "MR-3.14", "calendar": "mr-314@contoso.com", "bookings": 12, "pending": 1, "lastError": "x"}
+        ],
+        "counters": {"created": 4, "updated": 2, "cancelled": 1, "accepted": 3, "declined": 0, "conflicts": 1},
+        "lastCycle": {"full": True, "durationSeconds": 1.234, "planned": 2, "failed": 0},
+    }
+    assert validate_object(doc) == []
+    doc["status"]["conditions"][0]["lastTransitionTime"] = "yesterday"
+    doc["status"]["conditions"][1]["status"] = "Maybe"
+    doc["status"]["phase"] = "Running"
+    paths = {e.path for e in validate_object(doc)}
+    assert paths == {"status.conditions[0].lastTransitionTime", "status.conditions[1].status", "status.phase"}

@@ -27,7 +27,7 @@ def test_configuration_reference_documents_every_spec_field() -> None:
     assert '`"180d"`' in text and "**required**" in text
 
 
-def test_docs_module_runs_as_a_script_and_checks(tmp_path: object) -> None:
+def test_docs_module_runs_as_a_script_and_checks() -> None:
     target = REPO / "docs" / "configuration.md"
     result = subprocess.run(
         [sys.executable, "-m", "roomsync.config.docs", "--check", "-o", str(target)],

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector (sharding)")
     run.add_argument("--peering", default=None, help="kopf peering name for active/standby replicas")
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
-    run.add_argument("--metrics-port", type=int, default=9090)
+    run.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
+    run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics; 0 turns metrics off")
     run.add_argument("--health-port", type=int, default=8080)
     return parser
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from roomsync.config.durations import parse_go_duration
@@ -125,7 +127,7 @@ _ENV = celpy.Environment()
 def _program(rule: str) -> celpy.Runner:
     try:
         ast = _ENV.compile(rule)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         raise CelError(f"rule does not parse: {exc}") from exc
     return _ENV.program(ast, functions=KUBERNETES_FUNCTIONS)
 
@@ -139,7 +141,7 @@ def evaluate(rule: str, self_value: Any) -> bool:
     """Evaluate ``rule`` with ``self`` bound to ``self_value`` (plain JSON data); raise CelError on errors."""
     program = _program(rule)
     try:
-        result = program.evaluate({"self": celpy.json_to_cel(self_value)})
+        result = program.evaluate({"self": json_to_cel(self_value)})
     except CELEvalError as exc:
         raise CelError(_short(exc)) from exc
     except (TypeError, ValueError, IndexError, KeyError) as exc:

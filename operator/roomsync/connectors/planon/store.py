@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from roomsync.connectors.base import (
@@ -213,11 +213,11 @@ class PlanonStore:
         """Every reservation (any time, any state) of the given meetings in this store's rooms."""
         definition = self.settings.definitions.reservation
         records: list[Record] = []
-        for chunk in chunks(sorted(ids), self.settings.chunk_size):
-            records += await self.http.read(definition, {self.f.meeting_id: {"in": chunk}})
+        for names in chunks(sorted(ids), self.settings.chunk_size):
+            records += await self.http.read(definition, {self.f.meeting_id: {"in": names}})
         singles = sorted(int(i[1:]) for i in ids if i.startswith("R") and i[1:].isdigit())
-        for chunk in chunks(singles, self.settings.chunk_size):
-            records += await self.http.read(definition, {self.f.syscode: {"in": chunk}})
+        for syscodes in chunks(singles, self.settings.chunk_size):
+            records += await self.http.read(definition, {self.f.syscode: {"in": syscodes}})
         rows, _ = self._rows(_unique(records, self.f.syscode), {u.syscode: c for c, u in units.items()})
         return [r for r in rows if r.booking_id in ids]
 

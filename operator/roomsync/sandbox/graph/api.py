@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
 UTC = timezone.utc
+REQUEST_ID = web.RequestKey("request_id", str)
 _ANY = re.compile(
     r"^singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id\s+eq\s+'([^']*)'\s+and\s+\1/value\s+eq\s+'([^']*)'\s*\)$",
     re.IGNORECASE,
@@ -42,9 +43,9 @@ def graph_error(status: int, code: str, message: str, request: web.Request, **he
             "code": code,
             "message": message,
             "innerError": {
-                "request-id": request.get("request_id", ""),
+                "request-id": request.get(REQUEST_ID, ""),
                 "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "client-request-id": request.headers.get("client-request-id", request.get("request_id", "")),
+                "client-request-id": request.headers.get("client-request-id", request.get(REQUEST_ID, "")),
             },
         }
     }
@@ -110,7 +111,7 @@ class GraphApi:
 
     # -- graph ----------------------------------------------------------------------------------------------------------
     async def graph(self, request: web.Request) -> web.StreamResponse:
-        request["request_id"] = str(uuid.uuid4())
+        request[REQUEST_ID] = str(uuid.uuid4())
         segments = segments_of(request)
         mailbox = segments[1].casefold() if len(segments) >= 2 and segments[0] == "users" else None
         op = operation(request.method, segments)
@@ -164,7 +165,7 @@ class GraphApi:
         fault = state.traffic.take_fault(request.method, request.path, mailbox)
         if state.traffic.latency:
             await asyncio.sleep(state.traffic.latency)
-        if fault is not None:
+        if fault is not None and not fault.after:
             response = await self._fault(request, fault)
             if response is not None:
                 return response
@@ -172,12 +173,16 @@ class GraphApi:
             return graph_error(403, "ErrorAccessDenied", "Access to OData is disabled.", request)
         try:
             body = await self._json_body(request)
-            entry["transactionId"] = body.get("transactionId") if isinstance(body, dict) else None
+            if isinstance(body, dict) and body:
+                entry["transactionId"] = body.get("transactionId")
+                entry["keys"] = sorted(body)
             response = await self._dispatch(request, segments, mailbox, body)
         except BadRequest as exc:
             return graph_error(400, exc.code, str(exc), request)
         except NotFoundError as exc:
             return graph_error(404, "ErrorItemNotFound", str(exc), request)
+        if fault is not None and fault.after:
+            await self._fault(request, fault)
         if fault is not None and fault.malformed:
             return web.Response(
                 status=response.status, text='{"value": [ {"id": "AAMk', content_type="application/json"
@@ -269,7 +274,7 @@ class GraphApi:
 
     # -- handlers ----------------------------------------------------------------------------------------------------
     def _json(self, request: web.Request, data: dict[str, Any], status: int = 200) -> web.Response:
-        headers = {"request-id": request["request_id"]}
+        headers = {"request-id": request[REQUEST_ID]}
         pref = prefer(request)
         applied = [f'outlook.timezone="{pref["outlook.timezone"]}"'] if "outlook.timezone" in pref else []
         if "idtype" in pref:

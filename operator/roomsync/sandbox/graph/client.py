@@ -156,6 +156,7 @@ class SandboxAdmin:
         retry_after: str | float | None = None,
         delay: float = 0.0,
         reset: bool = False,
+        after: bool = False,
         malformed: bool = False,
     ) -> None:
         """Make the next ``count`` matching requests fail (429/503/504...), stall, reset or answer broken JSON."""
@@ -171,6 +172,7 @@ class SandboxAdmin:
                 "retryAfter": None if retry_after is None else str(retry_after),
                 "delay": delay,
                 "reset": reset,
+                "after": after,
                 "malformed": malformed,
             },
         )

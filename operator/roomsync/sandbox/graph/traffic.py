@@ -22,6 +22,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     reset: bool = False
+    after: bool = False  # with ``reset``: process the request first, then drop the answer (a lost response)
     malformed: bool = False
     code: str | None = None
     message: str | None = None
@@ -37,6 +38,7 @@ class Fault:
             retry_after=None if data.get("retryAfter") is None else str(data.get("retryAfter")),
             delay=float(data.get("delay", 0.0)),
             reset=bool(data.get("reset", False)),
+            after=bool(data.get("after", False)),
             malformed=bool(data.get("malformed", False)),
             code=data.get("code"),
             message=data.get("message"),

@@ -41,11 +41,13 @@ class SandboxAdmin:
         self._session = session
         self._own_session = session is None
 
-    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, **query: str) -> Any:
+    async def _call(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, query: Mapping[str, str] | None = None
+    ) -> Any:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
             self._own_session = True
-        async with self._session.request(method, f"{self.root_url}/_admin{path}", json=body, params=query) as resp:
+        async with self._session.request(method, f"{self.root_url}/_admin{path}", json=body, params=query or {}) as resp:
             payload = await resp.json(content_type=None)
             if resp.status >= 400:
                 error = (payload or {}).get("errors") or [{"code": str(resp.status), "description": resp.reason}]
@@ -133,7 +135,7 @@ class SandboxAdmin:
         self, unit: str | None = None, *, state: str | None = None, meeting: str | None = None
     ) -> list[dict[str, Any]]:
         query = {k: v for k, v in (("unit", unit), ("state", state), ("meeting", meeting)) if v is not None}
-        return list((await self._call("GET", "/reservations", **query))["reservations"])
+        return list((await self._call("GET", "/reservations", query=query))["reservations"])
 
     # -- set-up, inspection, faults --------------------------------------------------------------------------------
     async def seed(self, seed: Mapping[str, Any]) -> dict[str, int]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Final
 
-
 #: Reservation states by system name with the syscode the emulator gives them. Planon's example shows the
 #: initial state's syscode 229 and the system name pattern ``UsrReservationCompleted``; the others are chosen.
 STATES: Final[dict[str, int]] = {

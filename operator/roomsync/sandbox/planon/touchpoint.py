@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
 from roomsync.model import Recurrence, people

@@ -1,0 +1,9 @@
+"""Exchange Online through Microsoft Graph (msgraph-sdk + azure-identity, application permissions on room mailboxes).
+
+``open_client(spec, secrets, namespace=)`` is the registry entry point; see :mod:`.store` for the BookingStore and
+docs/exchange-online.md for the tenant set-up.
+"""
+
+from roomsync.connectors.graph.client import GraphClient, open_client
+
+__all__ = ["GraphClient", "open_client"]

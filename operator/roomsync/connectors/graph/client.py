@@ -1,0 +1,92 @@
+"""The shared Graph client of one Connection: credential and token cache, the HTTP stack, per-mailbox state.
+
+The SDK's HTTP stack is kept (kiota middleware: redirects, parameter-name decoding, user agent, telemetry) except
+its RetryHandler, which is replaced by :class:`~roomsync.connectors.graph.transport.MailboxTransport` at the bottom
+of the same stack (see that module for why). Everything that RoomSyncs sharing the Connection share lives here:
+the token cache, the per-mailbox concurrency slots and request counters, and each mailbox's deltaLink and cache.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import RetryHandler
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
+
+from roomsync.connectors.graph.cache import MailboxState
+from roomsync.connectors.graph.calls import MailboxCalls
+from roomsync.connectors.graph.settings import GraphSettings, make_credential, private_tempdir, read_settings
+from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
+from roomsync.connectors.registry import SecretLookup, StoreOptions
+from roomsync.model import RoomPair
+
+
+class GraphClient:
+    backend = "graph"
+
+    def __init__(self, settings: GraphSettings, *, namespace: str = "default") -> None:
+        self.settings = settings
+        self.namespace = namespace
+        self._tmp = private_tempdir()
+        self.credential = make_credential(settings, self._tmp.name)
+        self.transport = MailboxTransport(
+            httpx.AsyncHTTPTransport(verify=settings.ssl_context(), http2=True, retries=0),
+            max_concurrent=settings.max_concurrent,
+            policy=RetryPolicy(max_attempts=settings.max_attempts, max_retry_after=settings.max_retry_after),
+        )
+        http = httpx.AsyncClient(
+            transport=self.transport,
+            base_url=settings.base_url,
+            timeout=httpx.Timeout(settings.request_timeout, connect=min(30.0, settings.request_timeout)),
+        )
+        middleware = [m for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RetryHandler)]
+        middleware.append(GraphTelemetryHandler())
+        http = GraphClientFactory.create_with_custom_middleware(middleware=middleware, client=http)
+        auth = AzureIdentityAuthenticationProvider(self.credential, scopes=[settings.scope])
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = settings.base_url
+        self.graph = GraphServiceClient(request_adapter=adapter)
+        self._http = http
+        self._mailboxes: dict[str, MailboxState] = {}
+
+    @property
+    def requests(self) -> Counter[tuple[str, str, str]]:
+        """Every HTTP attempt, per (mailbox, operation, status): for metrics and benchmarks."""
+        return self.transport.requests
+
+    def requests_for(self, mailbox: str) -> int:
+        return sum(n for (m, _, _), n in self.transport.requests.items() if m == mailbox.casefold())
+
+    def mailbox_state(self, mailbox: str) -> MailboxState:
+        key = mailbox.casefold()
+        state = self._mailboxes.get(key)
+        if state is None:
+            s = self.settings
+            calls = MailboxCalls(self.graph, key, [s.link_property_id, s.people_property_id], s.page_size)
+            state = self._mailboxes[key] = MailboxState(calls, s.link_property_id, s.people_property_id)
+        return state
+
+    def calls(self, mailbox: str) -> MailboxCalls:
+        return self.mailbox_state(mailbox).calls
+
+    def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> Any:
+        from roomsync.connectors.graph.store import GraphStore
+
+        return GraphStore(self, rooms, options)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self.credential.close()
+        self._tmp.cleanup()
+
+
+def open_client(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> GraphClient:
+    """The registry entry point: ``spec`` is a Connection's ``spec.graph``."""
+    return GraphClient(read_settings(spec, secrets), namespace=namespace)

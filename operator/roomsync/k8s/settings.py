@@ -1,0 +1,52 @@
+"""kopf settings for RoomSync: our own persistence prefix, peering, and server-side sharding selectors.
+
+kopf keeps its bookkeeping on the objects themselves. By default it writes ``kopf.zalando.org/...`` annotations and
+a ``kopf.zalando.org/KopfFinalizerMarker`` finalizer, which would collide with any other kopf operator in the
+cluster and tells a person nothing; everything kopf writes is put under ``roomsync.io`` instead. These names are
+part of the stored state: changing them later needs kopf's ``Multi*Storage`` transition.
+"""
+
+from __future__ import annotations
+
+import kopf
+
+from roomsync.k8s.options import OperatorOptions
+
+GROUP = "roomsync.io"
+VERSION = "v1alpha1"
+FINALIZER = f"{GROUP}/finalizer"
+#: kopf's diff-base (last handled spec) annotation: ``roomsync.io/last-handled-configuration``.
+DIFFBASE_KEY = "last-handled-configuration"
+#: The key the label selector is registered under. Not ``roomsync.io/roomsyncs``: kopf parses that form as
+#: group ``io/roomsyncs`` and silently matches nothing (kopf 1.45 pitfall).
+ROOMSYNC_SELECTOR_KEY = (GROUP, "roomsyncs")
+
+
+def make_settings(options: OperatorOptions) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP, v1=False)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key=DIFFBASE_KEY, v1=False)
+
+    # Events: only the ones we post explicitly (kopf.event), never log lines; named after us.
+    settings.posting.loggers = False
+    settings.posting.reporting_component = "roomsync"
+    settings.posting.reporting_instance = options.instance
+    settings.posting.event_name_prefix = "roomsync-event-"
+
+    # Active/standby: kopf peering when a peering name is given, standalone otherwise.
+    settings.peering.standalone = options.standalone
+    if options.peering is not None:
+        settings.peering.name = options.peering
+        settings.peering.mandatory = True
+        settings.peering.priority = options.priority
+        settings.peering.clusterwide = options.clusterwide
+
+    # Sharding by label: filtered by the apiserver, so other shards' RoomSyncs never reach this replica. Only
+    # RoomSyncs are selected: Connections and Secrets carry no shard label and must stay visible.
+    if options.selector:
+        settings.watching.label_selectors[ROOMSYNC_SELECTOR_KEY] = options.selector
+
+    # Cycles are long-lived daemons; give them time to finish writing status when the operator stops.
+    settings.process.ultimate_exiting_timeout = 30
+    return settings

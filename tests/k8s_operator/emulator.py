@@ -1,0 +1,298 @@
+"""A kmock Kubernetes emulator with the apiserver semantics kopf relies on and kmock 0.8 lacks.
+
+kmock's ``KubernetesEmulator`` stores objects and streams watch events, but it never bumps ``resourceVersion``,
+has no ``generation``, lets a PATCH on the main URL change ``status`` (and one on ``/status`` change ``spec``),
+answers a failed JSON-patch ``test`` with 500 instead of 422, replays every object on every watch, and ignores
+label selectors. kopf's consistency tracking and our status-subresource discipline depend on all of these, so this
+subclass replaces kmock's object-mutating step with one that behaves like the apiserver:
+
+* every change bumps a cluster-wide ``resourceVersion``; a no-op patch changes nothing and sends no event;
+* ``metadata.generation`` starts at 1 and grows when anything outside ``metadata`` and ``status`` changes;
+* for resources with a ``status`` subresource, the main URL ignores ``status`` and ``/status`` changes only
+  ``status`` (also on create, where ``status`` is dropped);
+* a JSON-patch whose ``test`` fails is a 422 conflict;
+* ``DELETE`` on an object with finalizers only sets ``deletionTimestamp``; it is removed once they are gone;
+* list answers carry the current ``resourceVersion``; a watch from a ``resourceVersion`` only replays what changed
+  after it; ``labelSelector`` (equality, inequality and existence terms) filters list and watch.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import attrs
+import jsonpatch
+import kmock
+from kmock._internal import enums, rendering
+
+Body = dict[str, Any]
+
+RESOURCES: dict[str, kmock.ResourceInfo] = {
+    "roomsync.io/v1alpha1/roomsyncs": kmock.ResourceInfo(
+        kind="RoomSync",
+        namespaced=True,
+        verbs={"get", "list", "watch", "patch", "create", "delete"},
+        subresources={"status"},
+    ),
+    "roomsync.io/v1alpha1/connections": kmock.ResourceInfo(
+        kind="Connection",
+        namespaced=True,
+        verbs={"get", "list", "watch", "patch", "create", "delete"},
+        subresources={"status"},
+    ),
+    "v1/secrets": kmock.ResourceInfo(
+        kind="Secret", namespaced=True, verbs={"get", "list", "watch", "patch", "create", "delete"}
+    ),
+    "v1/events": kmock.ResourceInfo(kind="Event", namespaced=True, verbs={"create", "list"}),
+    "v1/namespaces": kmock.ResourceInfo(kind="Namespace", namespaced=False, verbs={"list", "watch"}),
+    "apiextensions.k8s.io/v1/customresourcedefinitions": kmock.ResourceInfo(
+        kind="CustomResourceDefinition", namespaced=False, verbs={"list", "watch"}
+    ),
+    "kopf.dev/v1/kopfpeerings": kmock.ResourceInfo(
+        kind="KopfPeering", namespaced=True, verbs={"get", "list", "watch", "patch", "create"}
+    ),
+}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: dicts merge, ``None`` deletes, everything else (lists too) replaces."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def matches_selector(labels: Mapping[str, str], selector: str) -> bool:
+    """The equality-based label selector grammar (``a=b,c!=d,e,!f``); set-based terms are not needed here."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _spec_part(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("metadata", "status")}
+
+
+@attrs.define(kw_only=True)
+class ApiServer(kmock.KubernetesEmulator):
+    """kmock's emulator with resourceVersion, generation, status subresource and selector semantics."""
+
+    _versions: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _current: int = attrs.field(default=0, init=False)
+    _created: dict[int, Any] = attrs.field(factory=dict, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        for key, info in RESOURCES.items():
+            self.resources[key] = info
+
+    # -- helpers for tests -------------------------------------------------------------------------------------------
+    def read(self, resource: str, namespace: str | None, name: str) -> Body | None:
+        """The stored object, or None when it does not exist (never created, deleted, or garbage-collected)."""
+        key = (kmock.resource(resource), namespace, name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return copy.deepcopy(self.objects[key].raw)
+
+    def _bump(self) -> str:
+        self._current = next(self._versions)
+        return str(self._current)
+
+    def _has_status(self, resource: Any) -> bool:
+        info = self.resources.get(resource) if resource in self.resources else None
+        return bool(info is not None and "status" in info.subresources)
+
+    # -- the object-changing requests ---------------------------------------------------------------------------------
+    async def _handle(self, request: rendering.Request) -> Any:
+        gc_key = None
+        if request.resource is not None and request.action in (
+            enums.action.CREATE,
+            enums.action.UPDATE,
+            enums.action.DELETE,
+        ):
+            async with self._lock:
+                gc_key = await self._mutate(request)
+        try:
+            return await kmock.KubernetesScaffold._handle(self, request)
+        finally:
+            if gc_key is not None:
+                async with self._lock:
+                    obj = self.objects[gc_key]
+                    raw = copy.deepcopy(obj.raw)
+                    raw["metadata"]["resourceVersion"] = self._bump()
+                    obj.delete()
+                    await self._buses[request.resource].put({"type": "DELETED", "object": raw})
+
+    async def _mutate(self, request: rendering.Request) -> Any:
+        resource = request.resource
+        if request.action == enums.action.CREATE:
+            body = copy.deepcopy(request.data or {})
+            meta = body.setdefault("metadata", {})
+            namespace = request.namespace or meta.get("namespace")
+            if meta.get("generateName") and not meta.get("name"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            key = (resource, namespace, meta.get("name"))
+            if key in self.objects and not self.objects[key].deleted:
+                raise kmock.KubernetesError(status=409, reason="AlreadyExists", message=f"{meta.get('name')} exists")
+            if namespace:
+                meta["namespace"] = namespace
+            meta.update(
+                uid=str(uuid.uuid4()),
+                resourceVersion=self._bump(),
+                generation=1,
+                creationTimestamp=_now(),
+            )
+            if self._has_status(resource):
+                body.pop("status", None)
+            if key in self.objects:
+                self.objects[key].create(body)
+            else:
+                self.objects[key] = body
+            await self._buses[resource].put({"type": "ADDED", "object": copy.deepcopy(body)})
+            self._created[request.id] = key
+            return None
+
+        key = (resource, request.namespace, request.name)
+        if request.name is None:
+            return None
+        if key not in self.objects or self.objects[key].deleted:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+        obj = self.objects[key]
+        old = copy.deepcopy(obj.raw)
+
+        if request.action == enums.action.DELETE:
+            if old["metadata"].get("deletionTimestamp"):
+                return None
+            if old["metadata"].get("finalizers"):
+                new = copy.deepcopy(old)
+                new["metadata"]["deletionTimestamp"] = _now()
+                new["metadata"]["resourceVersion"] = self._bump()
+                obj.history.append(new)
+                await self._buses[resource].put({"type": "MODIFIED", "object": copy.deepcopy(new)})
+                return None
+            old["metadata"]["resourceVersion"] = self._bump()
+            obj.delete()
+            await self._buses[resource].put({"type": "DELETED", "object": old})
+            return None
+
+        # PATCH (merge or JSON patch), on the main URL or the status subresource.
+        patched = self._apply_patch(old, request)
+        if self._has_status(resource):
+            if request.subresource == "status":
+                new = copy.deepcopy(old)
+                if "status" in patched:
+                    new["status"] = patched["status"]
+                else:
+                    new.pop("status", None)
+            else:
+                new = patched
+                new.pop("status", None)
+                if "status" in old:
+                    new["status"] = old["status"]
+        else:
+            new = patched
+        for immutable in ("uid", "creationTimestamp", "deletionTimestamp", "generation", "namespace", "name"):
+            if immutable in old["metadata"]:
+                new.setdefault("metadata", {})[immutable] = old["metadata"][immutable]
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if new == old:
+            return None  # the apiserver neither bumps nor notifies on a no-op
+        if _spec_part(new) != _spec_part(old):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        new["metadata"]["resourceVersion"] = self._bump()
+        obj.history.append(new)
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            return key  # released: garbage-collected once the response is out
+        await self._buses[resource].put({"type": "MODIFIED", "object": copy.deepcopy(new)})
+        return None
+
+    @staticmethod
+    def _apply_patch(old: Body, request: rendering.Request) -> Body:
+        content_type = request.headers.get("Content-Type", request.headers.get("content-type", ""))
+        data = request.data
+        if isinstance(data, list) or "json-patch" in content_type:
+            try:
+                result: Body = jsonpatch.apply_patch(old, data or [], in_place=False)
+            except jsonpatch.JsonPatchTestFailed as failed:
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=f"the patch test failed: {failed}")
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as bad:
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=str(bad))
+            return result
+        return merge_patch(old, data or {})  # type: ignore[no-any-return]
+
+    # -- reads --------------------------------------------------------------------------------------------------------
+    def _visible(self, request: rendering.Request) -> list[Body]:
+        selector = request.params.get("labelSelector", "")
+        found = []
+        for (resource, namespace, _name), obj in self.objects.items():
+            if resource != request.resource or obj.deleted:
+                continue
+            if request.namespace is not None and namespace != request.namespace:
+                continue
+            if request.name is not None and _name != request.name:
+                continue
+            raw = obj.raw
+            if selector and not matches_selector(raw.get("metadata", {}).get("labels") or {}, selector):
+                continue
+            found.append(copy.deepcopy(raw))
+        return found
+
+    async def _serve_create(self, request: rendering.Request) -> Any:
+        async with self._lock:
+            return copy.deepcopy(self.objects[self._created.pop(request.id)].raw)
+
+    async def _serve_list(self, request: rendering.Request) -> Any:
+        if request.resource not in self._get_resources():
+            raise kmock.KubernetesResourceNotFoundError()
+        async with self._lock:
+            items = self._visible(request)
+            version = str(self._current)
+        return {"metadata": {"resourceVersion": version}, "items": items}
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[Any]:
+        yield b""
+        since = int(request.params.get("resourceVersion") or 0)
+        selector = request.params.get("labelSelector", "")
+        bus = self._buses[request.resource]
+        async with self._lock:
+            mark = await bus.mark()
+            replay = [
+                o for o in self._visible(request) if int(o["metadata"].get("resourceVersion", 0)) > since
+            ]
+        for obj in replay:
+            yield {"type": "ADDED" if since == 0 else "MODIFIED", "object": obj}
+        async for event in bus.stream(since=mark):
+            meta = event.get("object", {}).get("metadata", {})
+            if request.namespace is not None and meta.get("namespace") != request.namespace:
+                continue
+            if int(meta.get("resourceVersion", 0)) <= since:
+                continue
+            if selector and not matches_selector(meta.get("labels") or {}, selector):
+                continue
+            yield event
+
+
+def _now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

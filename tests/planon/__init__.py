@@ -1,0 +1,1 @@
+"""The Planon connector against the Planon sandbox, over real HTTP on loopback."""
