@@ -123,8 +123,12 @@ def test_follows_refusal_is_reported_not_declined_unless_asked() -> None:
         h.planon.put(booking("p1"))
         h.calendar.put(booking("c1", minutes=30))
         result = h.cycle()
-        assert result.reason == "ActionsFailed" and "already reserved" in result.message
         assert ("c1" in h.calendar.responses) is declined
+        assert result.counters["refused"] == 1 and result.counters["declined"] == int(declined)
+        if declined:  # the decline is the decision: the cycle did what it should
+            assert result.reason == "Synced"
+        else:  # reported, never a silent divergence
+            assert result.reason == "ActionsFailed" and "already reserved" in result.message
 
 
 def test_pre_existing_identical_bookings_are_adopted_not_duplicated() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from roomsync.connectors.registry import StoreOptions
 from roomsync.model import RoomPair, Side, Window
 from roomsync.sandbox.graph import GraphSandbox
 
-UTC = timezone.utc
+UTC = UTC
 ROOM1, ROOM2, ROOM3 = "mr-1@contoso.com", "mr-2@contoso.com", "mr-3@contoso.com"
 ROOMS = [RoomPair("MR-1", ROOM1), RoomPair("MR-2", ROOM2), RoomPair("MR-3", ROOM3)]
 #: A fixed Monday in the future, so nothing depends on today's date.
@@ -68,7 +68,9 @@ async def client(make_client: ClientFactory) -> GraphClient:
 
 
 def store_of(client: GraphClient, *, leader: Side = Side.PLANON, send_invitations: bool = True) -> GraphStore:
-    store = client.store(ROOMS, StoreOptions(roomsync="default/rooms", leader=leader, send_invitations=send_invitations))
+    store = client.store(
+        ROOMS, StoreOptions(roomsync="default/rooms", leader=leader, send_invitations=send_invitations)
+    )
     assert isinstance(store, GraphStore)
     return store
 

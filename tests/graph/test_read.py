@@ -18,8 +18,14 @@ def delta_requests(client: GraphClient) -> int:
 
 async def test_full_read_groups_room_copies_into_one_booking(sandbox: GraphSandbox, store: GraphStore) -> None:
     uid = await sandbox.admin.book_in_outlook(
-        "alice@contoso.com", [ROOM1, ROOM2], "Quarterly review", at(hours=1), at(hours=2),
-        ["bob@contoso.com"], optional=["carol@contoso.com"], organizer_name="Alice",
+        "alice@contoso.com",
+        [ROOM1, ROOM2],
+        "Quarterly review",
+        at(hours=1),
+        at(hours=2),
+        ["bob@contoso.com"],
+        optional=["carol@contoso.com"],
+        organizer_name="Alice",
     )
     snap = await store.read(WINDOW, full=True)
     assert snap.complete and len(snap.bookings) == 1
@@ -44,8 +50,9 @@ async def test_auto_update_room_holds_request_awaiting_response(sandbox: GraphSa
     assert booking.subject == "Pending"  # only the Calendar Attendant ran: no subject rewrite
 
 
-async def test_steady_state_costs_one_delta_request_per_room(sandbox: GraphSandbox, client: GraphClient,
-                                                              store: GraphStore) -> None:
+async def test_steady_state_costs_one_delta_request_per_room(
+    sandbox: GraphSandbox, client: GraphClient, store: GraphStore
+) -> None:
     for i in range(3):
         await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1], f"M{i}", at(days=i), at(days=i, hours=1))
     first = await store.read(WINDOW, full=True)
@@ -61,8 +68,9 @@ async def test_steady_state_costs_one_delta_request_per_room(sandbox: GraphSandb
     assert sum(client.requests.values()) - before == 3
 
 
-async def test_incremental_read_sees_add_change_and_removal(sandbox: GraphSandbox, client: GraphClient,
-                                                            store: GraphStore) -> None:
+async def test_incremental_read_sees_add_change_and_removal(
+    sandbox: GraphSandbox, client: GraphClient, store: GraphStore
+) -> None:
     await sandbox.admin.set_processing(ROOM1, add_organizer_to_subject=False, delete_subject=False)
     keep = await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1], "Keep", at(hours=1), at(hours=2))
     gone = await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1], "Gone", at(hours=3), at(hours=4))
@@ -80,7 +88,9 @@ async def test_incremental_read_sees_add_change_and_removal(sandbox: GraphSandbo
     assert by_id[gone].status is Status.CANCELLED
     # one delta request per room, plus one GET (with $expand) for the one item not seen before
     assert spent == {
-        (ROOM1, "delta", "200"): 1, (ROOM2, "delta", "200"): 1, (ROOM3, "delta", "200"): 1,
+        (ROOM1, "delta", "200"): 1,
+        (ROOM2, "delta", "200"): 1,
+        (ROOM3, "delta", "200"): 1,
         (ROOM1, "events.get", "200"): 1,
     }
     await sandbox.admin.set_processing(ROOM1, remove_canceled_meetings=True)
@@ -89,8 +99,9 @@ async def test_incremental_read_sees_add_change_and_removal(sandbox: GraphSandbo
     assert new not in {b.id for b in snap.bookings}  # @removed
 
 
-async def test_expired_delta_token_falls_back_to_a_full_read(sandbox: GraphSandbox, client: GraphClient,
-                                                             store: GraphStore) -> None:
+async def test_expired_delta_token_falls_back_to_a_full_read(
+    sandbox: GraphSandbox, client: GraphClient, store: GraphStore
+) -> None:
     uid = await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1], "Stay", at(hours=1), at(hours=2))
     await store.read(WINDOW, full=True)
     assert await sandbox.admin.expire_delta_tokens(ROOM1) >= 1
@@ -101,8 +112,9 @@ async def test_expired_delta_token_falls_back_to_a_full_read(sandbox: GraphSandb
     assert client.mailbox_state(ROOM1).full_reads == 2
 
 
-async def test_out_of_window_change_is_not_in_snapshot_but_found_by_lookup(sandbox: GraphSandbox,
-                                                                           store: GraphStore) -> None:
+async def test_out_of_window_change_is_not_in_snapshot_but_found_by_lookup(
+    sandbox: GraphSandbox, store: GraphStore
+) -> None:
     uid = await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1, ROOM2], "Moves", at(hours=1), at(hours=2))
     snap = await store.read(WINDOW, full=True)
     assert [b.id for b in snap.bookings] == [uid]
@@ -131,14 +143,20 @@ async def test_link_property_is_read_with_expand_and_survives_organizer_edits(
     assert all("singleValueExtendedProperties" in e["path"] for e in view)
 
 
-async def test_recurring_series_with_exception_and_cancelled_occurrence(sandbox: GraphSandbox,
-                                                                        store: GraphStore) -> None:
+async def test_recurring_series_with_exception_and_cancelled_occurrence(
+    sandbox: GraphSandbox, store: GraphStore
+) -> None:
     recurrence = {
         "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "monday"},
         "range": {"type": "numbered", "startDate": "2031-03-03", "numberOfOccurrences": 6},
     }
     uid = await sandbox.admin.book_in_outlook(
-        "alice@contoso.com", [ROOM1], "Weekly", at(hours=1), at(hours=2), recurrence=recurrence,
+        "alice@contoso.com",
+        [ROOM1],
+        "Weekly",
+        at(hours=1),
+        at(hours=2),
+        recurrence=recurrence,
         time_zone="Europe/Amsterdam",
     )
     await sandbox.admin.cancel_occurrence(uid, at(days=14, hours=1))
@@ -149,10 +167,14 @@ async def test_recurring_series_with_exception_and_cancelled_occurrence(sandbox:
     assert rule is not None and rule.rule() == "FREQ=WEEKLY;BYDAY=MO;COUNT=6"
     assert rule.exdates == {at(days=14, hours=1)}
     (override,) = rule.overrides
-    assert (override.original_start, override.start, override.end) == (at(days=7, hours=1), at(days=8, hours=3),
-                                                                        at(days=8, hours=4))
-    starts = [o.start for o in rule.occurrences(booking.start, booking.duration, booking.timezone,
-                                                WINDOW.start, WINDOW.end)]
+    assert (override.original_start, override.start, override.end) == (
+        at(days=7, hours=1),
+        at(days=8, hours=3),
+        at(days=8, hours=4),
+    )
+    starts = [
+        o.start for o in rule.occurrences(booking.start, booking.duration, booking.timezone, WINDOW.start, WINDOW.end)
+    ]
     # 11:00 in Amsterdam stays 11:00 across the DST change of 2031-03-30: 10:00 UTC becomes 09:00 UTC
     assert starts == [at(hours=1), at(days=8, hours=3), at(days=21, hours=1), at(days=28), at(days=35)]
     # an occurrence cancelled later arrives through delta and refreshes the master once
@@ -161,8 +183,9 @@ async def test_recurring_series_with_exception_and_cancelled_occurrence(sandbox:
     assert booking.recurrence is not None and booking.recurrence.exdates == {at(days=14, hours=1), at(days=21, hours=1)}
 
 
-async def test_unreadable_room_is_reported_not_emptied(sandbox: GraphSandbox, client: GraphClient,
-                                                       store: GraphStore) -> None:
+async def test_unreadable_room_is_reported_not_emptied(
+    sandbox: GraphSandbox, client: GraphClient, store: GraphStore
+) -> None:
     await sandbox.admin.book_in_outlook("alice@contoso.com", [ROOM1], "Visible", at(hours=1), at(hours=2))
     await sandbox.admin.set_scope([ROOM1, ROOM2])  # the app is not allowed into ROOM3
     snap = await store.read(WINDOW, full=True)

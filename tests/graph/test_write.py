@@ -39,7 +39,7 @@ async def test_create_single_and_read_back_equal(sandbox: GraphSandbox, store: G
     assert changed_fields(read, booking) == []  # what a person sees round-trips exactly
     assert read.link == Link("RES-1", "fp1")
     (item,) = await sandbox.admin.room_events(ROOM1)
-    assert item["isOrganizer"] and item["transactionId"] == transaction_id("default/rooms", "RES-1")
+    assert item["isOrganizer"] and item["transactionId"] == transaction_id("default/rooms", "RES-1", 1)
     # OrganizerOnly: the organizer is invited (so it reaches her Outlook); nobody else gets mail
     assert [(m["kind"], m["to"]) for m in await sandbox.admin.mail()] == [("invitation", "carol@contoso.com")]
 
@@ -61,7 +61,9 @@ async def test_multi_room_booking_is_one_meeting_reaching_every_room(sandbox: Gr
     assert not read.awaiting_response and read.status is Status.CONFIRMED
     organizer_item = (await sandbox.admin.room_events(ROOM1))[0]
     assert {a["address"]: a["response"] for a in organizer_item["attendees"] if a["type"] == "resource"} == {
-        ROOM2: "accepted", ROOM3: "accepted"}
+        ROOM2: "accepted",
+        ROOM3: "accepted",
+    }
 
 
 async def test_retried_post_never_duplicates(sandbox: GraphSandbox, client: GraphClient, store: GraphStore) -> None:
@@ -82,14 +84,20 @@ async def test_update_patches_only_changed_fields_and_relink_sends_nothing(
 ) -> None:
     created = await store.create(planon_booking())
     (current,) = (await store.read(WINDOW, full=False)).bookings
-    desired = replace(current, subject="Board meeting (moved)", start=at(days=2), end=at(days=2, hours=1),
-                      link=Link("RES-1", "fp2", seq=2))
+    desired = replace(
+        current,
+        subject="Board meeting (moved)",
+        start=at(days=2),
+        end=at(days=2, hours=1),
+        link=Link("RES-1", "fp2", seq=2),
+    )
     fields = changed_fields(current, desired)
     assert fields == ["subject", "start", "end"]
     await store.update(current, desired, fields)
     patches = [e for e in await sandbox.admin.log(ROOM1) if e["method"] == "PATCH"]
-    assert [p["keys"] for p in patches] == [["@odata.type", "end", "isAllDay", "singleValueExtendedProperties",
-                                             "start", "subject"]]
+    assert [p["keys"] for p in patches] == [
+        ["@odata.type", "end", "isAllDay", "singleValueExtendedProperties", "start", "subject"]
+    ]
     mail_before = len(await sandbox.admin.mail())
     (current,) = (await store.read(WINDOW, full=False)).bookings
     assert current.subject == "Board meeting (moved)" and current.link == Link("RES-1", "fp2", seq=2)
@@ -122,7 +130,8 @@ async def test_cancel_planon_meeting_and_decline_outlook_meeting(sandbox: GraphS
     assert copy["iCalUId"] == planon.id and copy["isCancelled"]
     mail = await sandbox.admin.mail()
     assert {"kind": "declined", "to": "alice@contoso.com", "comment": "Room not available"}.items() <= next(
-        m for m in mail if m["kind"] == "declined").items()
+        m for m in mail if m["kind"] == "declined"
+    ).items()
     snap = await store.read(WINDOW, full=False)
     assert [(b.id, b.status) for b in snap.bookings] == [(planon.id, Status.CANCELLED)]
 

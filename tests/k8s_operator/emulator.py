@@ -18,6 +18,7 @@ subclass replaces kmock's object-mutating step with one that behaves like the ap
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import itertools
@@ -28,6 +29,7 @@ from typing import Any
 import attrs
 import jsonpatch
 import kmock
+from aiohttp import web
 from kmock._internal import enums, rendering
 
 Body = dict[str, Any]
@@ -123,6 +125,22 @@ class ApiServer(kmock.KubernetesEmulator):
     def _has_status(self, resource: Any) -> bool:
         info = self.resources.get(resource) if resource in self.resources else None
         return bool(info is not None and "status" in info.subresources)
+
+    # -- namespaces ---------------------------------------------------------------------------------------------------
+    async def __call__(self, raw_request: web.BaseRequest) -> web.StreamResponse:
+        """kmock 0.8 cannot parse ``/api/v1/namespaces`` (it takes ``namespaces`` for the namespaced-path prefix);
+        kopf lists and watches it when the operator is restricted to namespaces. Namespaces are implied by the
+        objects stored in them, as on a cluster where they all exist."""
+        if raw_request.path != "/api/v1/namespaces":
+            return await super().__call__(raw_request)
+        if raw_request.query.get("watch") != "true":
+            names = sorted({"default"} | {ns for (_, ns, _), o in self.objects.items() if ns and not o.deleted})
+            items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
+            return web.json_response({"metadata": {"resourceVersion": str(self._current)}, "items": items})
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(raw_request)
+        await asyncio.Event().wait()  # no namespace ever changes; kopf cancels the watch on exit
+        return response
 
     # -- the object-changing requests ---------------------------------------------------------------------------------
     async def _handle(self, request: rendering.Request) -> Any:
@@ -236,9 +254,11 @@ class ApiServer(kmock.KubernetesEmulator):
             try:
                 result: Body = jsonpatch.apply_patch(old, data or [], in_place=False)
             except jsonpatch.JsonPatchTestFailed as failed:
-                raise kmock.KubernetesError(status=422, reason="Invalid", message=f"the patch test failed: {failed}")
+                raise kmock.KubernetesError(
+                    status=422, reason="Invalid", message=f"the patch test failed: {failed}"
+                ) from None
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as bad:
-                raise kmock.KubernetesError(status=422, reason="Invalid", message=str(bad))
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=str(bad)) from None
             return result
         return merge_patch(old, data or {})  # type: ignore[no-any-return]
 
@@ -278,9 +298,7 @@ class ApiServer(kmock.KubernetesEmulator):
         bus = self._buses[request.resource]
         async with self._lock:
             mark = await bus.mark()
-            replay = [
-                o for o in self._visible(request) if int(o["metadata"].get("resourceVersion", 0)) > since
-            ]
+            replay = [o for o in self._visible(request) if int(o["metadata"].get("resourceVersion", 0)) > since]
         for obj in replay:
             yield {"type": "ADDED" if since == 0 else "MODIFIED", "object": obj}
         async for event in bus.stream(since=mark):

@@ -16,15 +16,21 @@ KEY = {"Authorization": f"PLANONKEY accesskey={DEMO_ACCESS_KEY}"}
 
 
 async def post(sb: PlanonSandbox, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{sb.url}/{path}", json=body, headers=KEY if headers is None else headers) as r:
-            return r.status, await r.json(content_type=None)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sb.url}/{path}", json=body, headers=KEY if headers is None else headers) as r,
+    ):
+        return r.status, await r.json(content_type=None)
 
 
 async def ids(sb: PlanonSandbox) -> dict[str, int]:
     _, units = await post(sb, "read/ReservationUnit", {"filter": {"Code": {"eq": "AMS-1.01"}}})
     (unit,) = units["records"]
-    return {"ReservationUnitRef": unit["Syscode"], "PropertyRef": unit["PropertyRef"], "OrderGroupRef": unit["OrderGroupRef"]}
+    return {
+        "ReservationUnitRef": unit["Syscode"],
+        "PropertyRef": unit["PropertyRef"],
+        "OrderGroupRef": unit["OrderGroupRef"],
+    }
 
 
 def create_body(refs: dict[str, int], day: str, begin: str = "14:00:00", end: str = "16:00:00") -> dict[str, Any]:
@@ -117,7 +123,9 @@ async def test_malformed_requests_are_400(sandbox: PlanonSandbox, body: dict[str
 
 async def test_delete_returns_the_cascade_warning_until_it_is_answered(sandbox: PlanonSandbox) -> None:
     _, created = await post(
-        sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(await ids(sandbox), monday().strftime("%Y-%m-%d"))
+        sandbox,
+        "execute/UsrReservationMeetingRoom/BomAdd",
+        create_body(await ids(sandbox), monday().strftime("%Y-%m-%d")),
     )
     flt = {"Syscode": {"eq": created["records"][0]["Syscode"]}}
     status, answer = await post(sandbox, "delete/UsrReservationMeetingRoom", {"filter": flt})
@@ -132,7 +140,9 @@ async def test_delete_returns_the_cascade_warning_until_it_is_answered(sandbox: 
 
 async def test_change_state_follows_the_documented_transitions(sandbox: PlanonSandbox) -> None:
     _, created = await post(
-        sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(await ids(sandbox), monday().strftime("%Y-%m-%d"))
+        sandbox,
+        "execute/UsrReservationMeetingRoom/BomAdd",
+        create_body(await ids(sandbox), monday().strftime("%Y-%m-%d")),
     )
     flt = {"filter": {"Syscode": {"eq": created["records"][0]["Syscode"]}}}
     status, answer = await post(sandbox, "changeState/UsrReservationMeetingRoom/UsrReservationCompleted", flt)
@@ -145,21 +155,32 @@ async def test_change_state_follows_the_documented_transitions(sandbox: PlanonSa
 
 async def test_update_changes_matching_records_and_keeps_history_states(sandbox: PlanonSandbox) -> None:
     _, created = await post(
-        sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(await ids(sandbox), monday().strftime("%Y-%m-%d"))
+        sandbox,
+        "execute/UsrReservationMeetingRoom/BomAdd",
+        create_body(await ids(sandbox), monday().strftime("%Y-%m-%d")),
     )
     flt = {"Syscode": {"eq": created["records"][0]["Syscode"]}}
-    status, answer = await post(sandbox, "update/UsrReservationMeetingRoom", {"filter": flt, "values": {"Description": "x"}})
+    status, answer = await post(
+        sandbox, "update/UsrReservationMeetingRoom", {"filter": flt, "values": {"Description": "x"}}
+    )
     assert status == 200 and answer["records"][0]["Description"] == "x"
     status, answer = await post(sandbox, "update/UsrReservationMeetingRoom", {"filter": flt, "values": {"Syscode": 1}})
     assert status == 400 and answer["errors"][0]["code"] == "PN_E00011"
     await post(sandbox, "changeState/UsrReservationMeetingRoom/UsrReservationCancelled", {"filter": flt})
-    status, answer = await post(sandbox, "update/UsrReservationMeetingRoom", {"filter": flt, "values": {"Description": "y"}})
+    status, answer = await post(
+        sandbox, "update/UsrReservationMeetingRoom", {"filter": flt, "values": {"Description": "y"}}
+    )
     assert status == 422 and answer["errors"][0]["code"] == "PN_E00310"
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "PLANONKEY accesskey=wrong"}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic x"}],
+    [
+        {},
+        {"Authorization": "PLANONKEY accesskey=wrong"},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic x"},
+    ],
 )
 async def test_401_without_or_with_bad_credentials(sandbox: PlanonSandbox, headers: dict[str, str]) -> None:
     status, answer = await post(sandbox, "read/Property", {}, headers)
@@ -175,8 +196,12 @@ async def test_404_for_unknown_version_definition_and_bom(sandbox: PlanonSandbox
         async with session.get(f"{sandbox.url}/read/Property", headers=KEY) as r:
             assert r.status == 405  # only POST is used
     assert (await post(sandbox, "read/NoSuchDefinition", {}))[0] == 404
-    assert (await post(sandbox, "execute/UsrReservationMeetingRoom/BomSave", {"values": {"Description": "x"}}))[0] == 404
-    assert (await post(sandbox, "update/Person", {"filter": {"Syscode": {"eq": 1}}, "values": {"Email": "x"}}))[0] == 404
+    assert (await post(sandbox, "execute/UsrReservationMeetingRoom/BomSave", {"values": {"Description": "x"}}))[
+        0
+    ] == 404
+    assert (await post(sandbox, "update/Person", {"filter": {"Syscode": {"eq": 1}}, "values": {"Email": "x"}}))[
+        0
+    ] == 404
 
 
 async def test_v2_serves_the_same_api(sandbox: PlanonSandbox) -> None:
@@ -216,7 +241,9 @@ async def test_token_endpoint_client_credentials(sandbox: PlanonSandbox) -> None
         ("07:00:00", "16:00:00", "PN_R00102"),  # over 480 minutes
     ],
 )
-async def test_availability_rules_refuse_with_business_errors(sandbox: PlanonSandbox, begin: str, end: str, code: str) -> None:
+async def test_availability_rules_refuse_with_business_errors(
+    sandbox: PlanonSandbox, begin: str, end: str, code: str
+) -> None:
     body = create_body(await ids(sandbox), monday().strftime("%Y-%m-%d"), begin, end)
     status, answer = await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", body)
     assert status == 422 and answer["errors"][0]["code"] == code
@@ -231,7 +258,9 @@ async def test_overlap_in_the_same_unit_is_refused(sandbox: PlanonSandbox) -> No
     assert status == 422 and answer["errors"][0]["code"] == "PN_R00101"
     assert "not available" in answer["errors"][0]["description"]
     # back to back is fine
-    assert (await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(refs, day, "16:00:00", "17:00:00")))[0] == 201
+    assert (
+        await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(refs, day, "16:00:00", "17:00:00"))
+    )[0] == 201
 
 
 async def test_request_counters_and_faults(sandbox: PlanonSandbox) -> None:
@@ -239,7 +268,10 @@ async def test_request_counters_and_faults(sandbox: PlanonSandbox) -> None:
     assert (await post(sandbox, "read/Property", {}))[0] == 502
     assert (await post(sandbox, "read/Property", {}))[0] == 200  # fired once
     await sandbox.admin.fault("malformed", "read")
-    async with aiohttp.ClientSession() as session, session.post(f"{sandbox.url}/read/Property", json={}, headers=KEY) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.url}/read/Property", json={}, headers=KEY) as r,
+    ):
         with pytest.raises(ValueError):
             await r.json(content_type=None)
     counts = await sandbox.admin.requests()

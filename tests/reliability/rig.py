@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import copy
 import secrets
+import ssl
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -43,6 +44,7 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 NAMESPACE = "facilities"
 LEAD = building.ROOMS[3]  # AMS-2.01, the boardroom: its mailbox leaves requests to RoomSync (Planon decides)
 FOLLOW = (building.ROOMS[0], building.ROOMS[1])  # AMS-1.01, AMS-1.02: Exchange accepts, Planon registers
+ANSWERS = ("events.accept", "events.decline", "events.tentativelyAccept")
 PLANON_WRITES = ("/execute/", "/update/", "/changeState/", "/delete/")
 
 
@@ -73,6 +75,8 @@ class WriteGate:
     count: int = 0
     writes: list[tuple[str, str, str, int]] = field(default_factory=list)  # (backend, method, path, status)
     tripped: threading.Event = field(default_factory=threading.Event)
+    #: called before every request reaches an emulator (e.g. to expire tokens in the middle of a cycle)
+    before: Callable[[str, web.Request], None] | None = None
     _released: asyncio.Event | None = None
 
     def arm(self, n: int | None) -> None:
@@ -90,6 +94,8 @@ class WriteGate:
     def middleware(self, backend: str, is_write: Callable[[web.Request], bool]) -> Any:
         @web.middleware
         async def gate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+            if self.before is not None:
+                self.before(backend, request)
             if not is_write(request):
                 return await handler(request)
             if self.tripped.is_set():
@@ -122,16 +128,21 @@ def _graph_write(request: web.Request) -> bool:
 class GatedPlanon(PlanonSandbox):
     """The Planon emulator with the write gate in front of it (and optionally TLS)."""
 
-    def __init__(self, gate: WriteGate, **kwargs: Any) -> None:
+    def __init__(self, gate: WriteGate, *, ssl_context: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gate = gate
+        self.ssl_context = ssl_context
+
+    @property
+    def root_url(self) -> str:
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> GatedPlanon:
         app = planon_server.make_app(self.state, self.faults)
         app.middlewares.append(self.gate.middleware("planon", _planon_write))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         if self.port == 0 and server is not None:
@@ -211,41 +222,44 @@ class Rig:
         graph_extra: dict[str, Any] | None = None,
         roomsync_extra: dict[str, Any] | None = None,
         secrets_inline: bool = True,
+        credentials: Credentials | None = None,
     ) -> list[dict[str, Any]]:
-        """Secrets, the two Connections and two RoomSyncs: the boardroom in the lead, two rooms following."""
-        planon_spec = self.planon.connection_spec(planon_auth) | dict(planon_extra or {})
-        graph_spec, _ = self.graph.connection_spec()
-        graph_spec |= dict(graph_extra or {})
+        """Secrets, the two Connections and two RoomSyncs: the boardroom in the lead, two rooms following.
+
+        ``*_extra`` are merged into the specs; a ``None`` value removes the key (e.g. ``{"caBundle": None}``).
+        """
+        planon_spec = _merged(self.planon.connection_spec(planon_auth), planon_extra)
+        graph_spec = _merged(self.graph.connection_spec()[0], graph_extra)
         docs = building.manifests(planon_spec, graph_spec, {})
         for doc in docs:
             if doc["kind"] == "RoomSync":
                 spec = doc["spec"]
-                spec["rooms"] = [
-                    r for r in spec["rooms"] if r["planon"] in {x.code for x in (LEAD, *FOLLOW)}
-                ]
+                spec["rooms"] = [r for r in spec["rooms"] if r["planon"] in {x.code for x in (LEAD, *FOLLOW)}]
                 spec["window"] = {"past": "1d", "future": "30d"}
                 spec.update(copy.deepcopy(roomsync_extra or {}))
         if secrets_inline:
-            docs[:0] = [self.secret_manifest(), self.graph_secret_manifest()]
+            docs[:0] = [self.secret_manifest(credentials), self.graph_secret_manifest(credentials)]
         return docs
 
-    def secret_manifest(self) -> dict[str, Any]:
+    def secret_manifest(self, credentials: Credentials | None = None) -> dict[str, Any]:
+        values = credentials or self.credentials
         return {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "planon-sandbox", "namespace": NAMESPACE},
             "stringData": {
-                "accessKey": self.credentials.planon_access_key,
-                "clientSecret": self.credentials.planon_client_secret,
+                "accessKey": values.planon_access_key,
+                "clientSecret": values.planon_client_secret,
             },
         }
 
-    def graph_secret_manifest(self) -> dict[str, Any]:
+    def graph_secret_manifest(self, credentials: Credentials | None = None) -> dict[str, Any]:
+        values = credentials or self.credentials
         return {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "graph-sandbox", "namespace": NAMESPACE},
-            "stringData": {"clientSecret": self.credentials.graph_client_secret},
+            "stringData": {"clientSecret": values.graph_client_secret},
         }
 
     def write_manifests(self, directory: Path, name: str = "roomsync.yaml", **options: Any) -> Path:
@@ -274,11 +288,16 @@ class Rig:
         result: dict[str, list[str]] = {}
         for entry in self.graph.state.traffic.log[since:]:
             op = str(entry.get("operation", ""))
-            if entry.get("method") == "POST" and op in ("events.accept", "events.decline", "events.tentativelyAccept"):
-                if 200 <= int(entry.get("status") or 0) < 300:
-                    event_id = str(entry["path"]).split("/events/")[1].split("/")[0]
-                    result.setdefault(event_id, []).append(op.split(".")[1])
+            answered = 200 <= int(entry.get("status") or 0) < 300
+            if answered and entry.get("method") == "POST" and op in ANSWERS:
+                event_id = str(entry["path"]).split("/events/")[1].split("/")[0]
+                result.setdefault(event_id, []).append(op.split(".")[1])
         return result
+
+
+def _merged(spec: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    merged = {**spec, **(extra or {})}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 @dataclass(frozen=True)

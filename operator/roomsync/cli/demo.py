@@ -243,9 +243,9 @@ async def demo(json_output: bool) -> int:
 
 async def people_change(boxes: Sandboxes) -> None:
     kiosk, outlook = boxes.planon.admin, boxes.graph.admin
-    [sprint] = [r for r in await kiosk.reservations("AMS-1.01") if "Sprint" in str(r.get("Description", ""))][:1]
+    sprint = next(r for r in await kiosk.reservations("AMS-1.01") if "Sprint" in str(r.get("description")))
     await kiosk.edit(
-        int(sprint["Syscode"]),
+        int(sprint["syscode"]),
         subject="Sprint planning (moved to 10:00)",
         start=_shift(sprint, "start", 1),
         end=_shift(sprint, "end", 1),

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from roomsync.config.bundle import Problem
 from roomsync.engine import Action
-from roomsync.model import Booking
+from roomsync.model import Booking, zone
 from roomsync.sync.cycle import CycleResult
 
 console = Console(highlight=False, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
@@ -96,7 +96,9 @@ def bookings_table(title: str, rows: Iterable[tuple[str, Booking]]) -> Table:
     for column in ("Room", "When", "Subject", "Organizer", "Status"):
         table.add_column(column, overflow="fold")
     for room, b in rows:
-        when = f"{b.start:%a %H:%M}-{b.end:%H:%M} UTC" + (" (series)" if b.recurrence else "")
+        local_zone = zone(b.timezone)
+        start, end = b.start.astimezone(local_zone), b.end.astimezone(local_zone)
+        when = f"{start:%a %H:%M}-{end:%H:%M} {start:%Z}" + (" (series)" if b.recurrence else "")
         status = b.status.value + (" (request)" if b.awaiting_response else "")
         table.add_row(room, when, b.subject, b.organizer.email if b.organizer else "", status)
     return table

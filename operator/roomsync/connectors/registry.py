@@ -48,6 +48,7 @@ class StoreOptions:
     roomsync: str  # namespace/name, used in deterministic transaction ids and log lines
     leader: Side = Side.PLANON
     send_invitations: bool = True  # whether creates/changes that people see notify the attendees
+    invitations: str | None = None  # spec.invitations (OrganizerOnly, None, All); None: from send_invitations
 
 
 class Client(Protocol):

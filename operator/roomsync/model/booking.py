@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Any, ClassVar, Final
 
 from roomsync.model.recurrence import Recurrence
 from roomsync.model.zones import require_aware, to_iana
@@ -21,6 +21,8 @@ from roomsync.model.zones import require_aware, to_iana
 UTC: Final = UTC
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
+_EMPTY: Final[frozenset[Any]] = frozenset()
+_NO_NATIVE: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 class Side(StrEnum):
@@ -61,7 +63,7 @@ def normalise_subject(value: str) -> str:
     return _SPACE.sub(" ", value).strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """Someone on a booking. Identity is the case-folded e-mail; the display name is carried, not compared."""
 
@@ -110,7 +112,7 @@ class Window:
         return end > self.start and start < self.end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """What one side remembers of the other: the peer's id, the fingerprint last synced and a sequence number.
 
@@ -122,7 +124,7 @@ class Link:
     fingerprint: str
     seq: int = 1
 
-    PREFIX: Final = "rs1"
+    PREFIX: ClassVar[str] = "rs1"  # ClassVar, not Final: with slots=True a Final becomes a field
 
     def encode(self) -> str:
         """A compact text for an extended property or a Planon free field."""
@@ -139,7 +141,7 @@ class Link:
         return cls(peer_id=parts[3], fingerprint=parts[2], seq=int(parts[1]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Booking:
     """One meeting as one side holds it.
 
@@ -181,10 +183,13 @@ class Booking:
         organizer_email = self.organizer.email if self.organizer else None
         required = frozenset(p for p in self.required if p.email != organizer_email)
         optional = frozenset(p for p in self.optional if p.email != organizer_email and p not in required)
-        object.__setattr__(self, "required", required)
-        object.__setattr__(self, "optional", optional)
-        object.__setattr__(self, "rooms", frozenset(r.strip() for r in self.rooms))
-        object.__setattr__(self, "native", MappingProxyType(dict(self.native)))
+        rooms = frozenset(r.strip() for r in self.rooms)
+        # Empty sets and maps are shared: a booking is held twice per pair per cycle, by the thousands
+        # (docs/performance.md), and most have no optional attendees.
+        object.__setattr__(self, "required", required or _EMPTY)
+        object.__setattr__(self, "optional", optional or _EMPTY)
+        object.__setattr__(self, "rooms", rooms or _EMPTY)
+        object.__setattr__(self, "native", MappingProxyType(dict(self.native)) if self.native else _NO_NATIVE)
 
     @property
     def duration(self) -> timedelta:

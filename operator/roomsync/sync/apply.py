@@ -95,7 +95,9 @@ async def _run(action: Action, stores: Mapping[Side, BookingStore]) -> Outcome:
     except BookingRefused as refused:
         outcome.ok, outcome.error, outcome.reason = False, str(refused), refused.reason
         if action.answer is not None and action.decline_on_refusal:
+            # Declining is the decision the plan asked for when Planon says no: the action succeeded.
             await _answer(action.answer, Response.DECLINE, f"Declined by Planon: {refused}", stores, outcome)
+            outcome.ok = outcome.response is Response.DECLINE
         return outcome
     except BackendError as error:
         log.warning("%s failed: %s", action.describe(), error)
@@ -136,7 +138,9 @@ def _count(counters: Counter[str], outcome: Outcome) -> None:
     elif outcome.response is Response.DECLINE:
         counters["declined"] += 1
     if outcome.reason == "BookingRefused":
-        counters["refused"] += 1
+        counters["refused"] += 1  # nothing was written, whether or not the request was declined
+        if outcome.ok:
+            return
     if not outcome.ok:
         counters["failed"] += 1
         return

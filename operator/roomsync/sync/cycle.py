@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from roomsync.connectors.base import BackendError, BookingStore
+from roomsync.connectors.base import AuthenticationFailed, BackendError, BookingStore
 from roomsync.engine import ActionKind, Plan, Policy, dangling_peer_ids, plan
 from roomsync.model import Booking, RoomPair, Side, Snapshot
 from roomsync.sync.apply import ApplyReport, apply
@@ -52,6 +52,10 @@ class CycleResult:
             return "MassDeleteRefused"
         if self.report is not None and self.report.failed:
             return "ActionsFailed"
+        if any(s.unreadable_rooms for s in self.snapshots.values()):
+            return "PartialRead"
+        if any(s.skipped for s in self.snapshots.values()):
+            return "ItemsSkipped"
         return "Synced"
 
     @property
@@ -68,6 +72,21 @@ class CycleResult:
         if self.report is not None and self.report.failed:
             first = self.report.failed[0]
             return f"{len(self.report.failed)} action(s) failed; first: {first.action.describe()}: {first.error}"
+        unreadable = [f"{side.value}: {', '.join(sorted(s.unreadable_rooms))}" for side, s in self.snapshots.items()]
+        if any(s.unreadable_rooms for s in self.snapshots.values()):
+            where = "; ".join(u for u, s in zip(unreadable, self.snapshots.values(), strict=True) if s.unreadable_rooms)
+            return (
+                f"room(s) could not be read completely ({where}): "
+                "nothing of theirs was deleted on the other side, everything else was synced; the next cycle "
+                "retries (the operator log has the cause)"
+            )
+        skipped = [(side, item) for side, s in self.snapshots.items() for item in s.skipped]
+        if skipped:
+            side, item = skipped[0]
+            return (
+                f"{len(skipped)} item(s) could not be translated and were skipped (their peers are kept); first: "
+                f"{side.value} room {item.room} item {item.native_id}: {item.reason}"
+            )
         if self.dry_run and self.plan is not None:
             return f"dry run: {len(self.plan.actions)} change(s) planned, none written"
         return "both sides agree"
@@ -139,6 +158,16 @@ async def _resolve_dangling_links(snapshots: dict[Side, Snapshot], stores: Mappi
             continue
         try:
             found = await stores[side].lookup(sorted(ids))
+        except BackendError as error:
+            if isinstance(error, AuthenticationFailed):
+                raise _SideError(side, error) from error
+            # Whoever links to these peers is left alone this cycle (their rooms count as unreadable on ``side``),
+            # so one throttled or broken mailbox neither stops the other rooms nor passes for a deletion.
+            linkers = snapshots[side.other].bookings
+            rooms = {room for b in linkers if b.link is not None and b.link.peer_id in ids for room in b.rooms}
+            snapshots[side] = replace(snapshots[side], unreadable_rooms=snapshots[side].unreadable_rooms | rooms)
+            log.warning("looking up %d linked item(s) in %s failed: %s", len(ids), side.value, error)
+            continue
         except BaseException as error:
             raise _SideError(side, error) from error
         if found:

@@ -83,7 +83,10 @@ class RoomSyncRunner:
         secrets: SecretLookup,
     ) -> RoomSyncRunner:
         options = StoreOptions(
-            roomsync=config.key, leader=config.policy.leader, send_invitations=config.invitations != "None"
+            roomsync=config.key,
+            leader=config.policy.leader,
+            send_invitations=config.invitations != "None",
+            invitations=config.invitations,
         )
         names = {Side.PLANON: config.planon_connection, Side.CALENDAR: config.calendar_connection}
         stores = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from msgraph.generated.models.event import Event
 
@@ -29,7 +29,7 @@ from roomsync.connectors.graph.items import Item, ItemError, from_event, is_remo
 from roomsync.model import Window
 
 log = logging.getLogger(__name__)
-UTC = timezone.utc
+UTC = UTC
 DELTA_SLACK = timedelta(days=2)
 
 
@@ -156,7 +156,7 @@ class MailboxState:
         else:
             self.items[item.id] = item
 
-    def set_props(self, item_id: str, link_text: str | None, people_text: str | None | bool = False) -> None:
+    def set_props(self, item_id: str, link_text: str | None, people_text: str | bool | None = False) -> None:
         """Record link (and people, unless ``False``) written by us."""
         for table in (self.items, self.masters):
             item = table.get(item_id)

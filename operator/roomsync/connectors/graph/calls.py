@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphServiceClient
 from msgraph.generated.models.event import Event
 from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import CalendarViewRequestBuilder
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
@@ -25,16 +24,32 @@ from msgraph.generated.users.item.events.item.instances.instances_request_builde
 from msgraph.generated.users.item.events.item.tentatively_accept.tentatively_accept_post_request_body import (
     TentativelyAcceptPostRequestBody,
 )
+from msgraph.graph_service_client import GraphServiceClient
 
 from roomsync.connectors.graph.errors import graph_errors
 from roomsync.connectors.graph.transport import current_mailbox, retry_safe
 
 T = TypeVar("T")
-UTC = timezone.utc
+UTC = UTC
 MASTER_FIELDS = [
-    "id", "iCalUId", "type", "subject", "start", "end", "isAllDay", "organizer", "attendees", "responseStatus",
-    "isOrganizer", "isCancelled", "recurrence", "originalStartTimeZone", "lastModifiedDateTime", "cancelledOccurrences",
-    "seriesMasterId", "showAs",
+    "id",
+    "iCalUId",
+    "type",
+    "subject",
+    "start",
+    "end",
+    "isAllDay",
+    "organizer",
+    "attendees",
+    "responseStatus",
+    "isOrganizer",
+    "isCancelled",
+    "recurrence",
+    "originalStartTimeZone",
+    "lastModifiedDateTime",
+    "cancelledOccurrences",
+    "seriesMasterId",
+    "showAs",
 ]
 
 
@@ -129,7 +144,9 @@ class MailboxCalls:
         params = EventsRequestBuilder.EventsRequestBuilderGetQueryParameters(
             filter=f"iCalUId eq '{safe_uid}'", expand=[self.expand], top=10
         )
-        page = await self._run("find by iCalUId", lambda: self.user.events.get(RequestConfiguration(query_parameters=params)))
+        page = await self._run(
+            "find by iCalUId", lambda: self.user.events.get(RequestConfiguration(query_parameters=params))
+        )
         return list(page.value or []) if page else []
 
     async def instances(self, master_id: str, start: datetime, end: datetime) -> list[Event]:
@@ -150,7 +167,9 @@ class MailboxCalls:
     # -- writes --------------------------------------------------------------------------------------------------------
     async def create(self, event: Event) -> Event:
         """POST; repeatable only because the body carries a transactionId (Graph answers a repeat with the first)."""
-        created = await self._run("create event", lambda: self.user.events.post(event), safe_post=bool(event.transaction_id))
+        created = await self._run(
+            "create event", lambda: self.user.events.post(event), safe_post=bool(event.transaction_id)
+        )
         if created is None:
             raise ValueError("empty create answer")
         return created
@@ -168,9 +187,13 @@ class MailboxCalls:
     async def respond(self, event_id: str, action: str, comment: str) -> None:
         item = self.user.events.by_event_id(event_id)
         if action == "accept":
-            await self._run("accept", lambda: item.accept.post(AcceptPostRequestBody(comment=comment, send_response=True)))
+            await self._run(
+                "accept", lambda: item.accept.post(AcceptPostRequestBody(comment=comment, send_response=True))
+            )
         elif action == "decline":
-            await self._run("decline", lambda: item.decline.post(DeclinePostRequestBody(comment=comment, send_response=True)))
+            await self._run(
+                "decline", lambda: item.decline.post(DeclinePostRequestBody(comment=comment, send_response=True))
+            )
         else:
             body = TentativelyAcceptPostRequestBody(comment=comment, send_response=True)
             await self._run("tentativelyAccept", lambda: item.tentatively_accept.post(body))

@@ -16,13 +16,20 @@ import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware import RetryHandler
-from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.calls import MailboxCalls
-from roomsync.connectors.graph.settings import GraphSettings, make_credential, private_tempdir, read_settings
+from roomsync.connectors.graph.settings import (
+    GraphSettings,
+    SerializedCredential,
+    make_credential,
+    private_tempdir,
+    read_settings,
+)
 from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
 from roomsync.connectors.registry import SecretLookup, StoreOptions
 from roomsync.model import RoomPair
@@ -35,7 +42,7 @@ class GraphClient:
         self.settings = settings
         self.namespace = namespace
         self._tmp = private_tempdir()
-        self.credential = make_credential(settings, self._tmp.name)
+        self.credential = SerializedCredential(make_credential(settings, self._tmp.name))
         self.transport = MailboxTransport(
             httpx.AsyncHTTPTransport(verify=settings.ssl_context(), http2=True, retries=0),
             max_concurrent=settings.max_concurrent,

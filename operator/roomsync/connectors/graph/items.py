@@ -7,14 +7,14 @@ exception) or a series master. Only what translation needs is kept, so the cache
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from msgraph.generated.models.event import Event
 
 from roomsync.model import UnknownTimeZone, zone
 
-UTC = timezone.utc
+UTC = UTC
 AWAITING = frozenset({"notResponded", "tentativelyAccepted", "none"})
 
 

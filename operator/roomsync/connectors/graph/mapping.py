@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
-from enum import Enum
+from datetime import UTC, datetime, time
+from enum import StrEnum
 
 from msgraph.generated.models.attendee import Attendee as GraphAttendee
 from msgraph.generated.models.attendee_type import AttendeeType
@@ -32,10 +32,10 @@ from roomsync.connectors.graph.items import Attendee, Item
 from roomsync.model import Booking, Link, Person, Status, zone
 from roomsync.model.booking import normalise_email
 
-UTC = timezone.utc
+UTC = UTC
 
 
-class Invitations(str, Enum):
+class Invitations(StrEnum):
     """Who hears about a booking written by the sync (see docs/exchange-online.md)."""
 
     NONE = "None"
@@ -69,7 +69,11 @@ def parse_people(text: str | None) -> tuple[Person | None, frozenset[Person], fr
     try:
         data = json.loads(text)
         organizer = Person(data["o"], data.get("n") or "") if data.get("o") else None
-        return organizer, frozenset(Person(e) for e in data.get("r", [])), frozenset(Person(e) for e in data.get("p", []))
+        return (
+            organizer,
+            frozenset(Person(e) for e in data.get("r", [])),
+            frozenset(Person(e) for e in data.get("p", [])),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -10,7 +10,7 @@ start), and back again by taking the local date. Patterns Graph cannot express a
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from msgraph.generated.models.day_of_week import DayOfWeek
 from msgraph.generated.models.patterned_recurrence import PatternedRecurrence
@@ -22,13 +22,20 @@ from msgraph.generated.models.week_index import WeekIndex
 
 from roomsync.model import Frequency, OccurrenceOverride, Recurrence, zone
 
-UTC = timezone.utc
-_DAYS = {"MO": DayOfWeek.Monday, "TU": DayOfWeek.Tuesday, "WE": DayOfWeek.Wednesday, "TH": DayOfWeek.Thursday,
-         "FR": DayOfWeek.Friday, "SA": DayOfWeek.Saturday, "SU": DayOfWeek.Sunday}
-_CODES = {v.value: k for k, v in _DAYS.items()}
+UTC = UTC
+_DAYS = {
+    "MO": DayOfWeek.Monday,
+    "TU": DayOfWeek.Tuesday,
+    "WE": DayOfWeek.Wednesday,
+    "TH": DayOfWeek.Thursday,
+    "FR": DayOfWeek.Friday,
+    "SA": DayOfWeek.Saturday,
+    "SU": DayOfWeek.Sunday,
+}
+_CODES: dict[str, str] = {str(v.value): k for k, v in _DAYS.items()}
 _ORDER = list(_DAYS)
 _INDEX = {1: WeekIndex.First, 2: WeekIndex.Second, 3: WeekIndex.Third, 4: WeekIndex.Fourth, -1: WeekIndex.Last}
-_INDEX_BACK = {v.value: k for k, v in _INDEX.items()}
+_INDEX_BACK: dict[str, int] = {str(v.value): k for k, v in _INDEX.items()}
 _BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 
 
@@ -53,7 +60,9 @@ def from_graph(recurrence: PatternedRecurrence, first_start: datetime, tz: str) 
     interval = pattern.interval or 1
     days = _sorted_days([_CODES[_value(d)] for d in pattern.days_of_week or []])
     index = _INDEX_BACK.get(_value(pattern.index) or "first", 1)
-    wkst = _CODES.get(_value(pattern.first_day_of_week) or "sunday", "SU") if kind == "weekly" and interval > 1 else "MO"
+    wkst = (
+        _CODES.get(_value(pattern.first_day_of_week) or "sunday", "SU") if kind == "weekly" and interval > 1 else "MO"
+    )
     kwargs: dict[str, object] = {"interval": interval, "wkst": wkst}
     if kind == "daily":
         freq = Frequency.DAILY
@@ -72,8 +81,9 @@ def from_graph(recurrence: PatternedRecurrence, first_start: datetime, tz: str) 
         kwargs.update(by_month=(pattern.month or local.month,), by_month_day=(pattern.day_of_month or local.day,))
     elif kind == "relativeYearly":
         freq = Frequency.YEARLY
-        kwargs.update(by_month=(pattern.month or first_start.astimezone(zone(tz)).month,), by_day=days,
-                      by_set_pos=(index,))
+        kwargs.update(
+            by_month=(pattern.month or first_start.astimezone(zone(tz)).month,), by_day=days, by_set_pos=(index,)
+        )
     else:
         raise RecurrenceNotExpressible(f"pattern type {kind!r}")
     range_kind = _value(rng.type)
@@ -94,7 +104,8 @@ def to_graph(recurrence: Recurrence, first_start: datetime, tz: str) -> Patterne
     """The Graph pattern for a canonical rule; raises :class:`RecurrenceNotExpressible`."""
     local = first_start.astimezone(zone(tz))
     pattern = RecurrencePattern(interval=recurrence.interval)
-    plain_days, ordinals = [], []
+    plain_days: list[tuple[int, str]] = []
+    ordinals: list[tuple[int, str]] = []
     for day in recurrence.by_day:
         match = _BYDAY.match(day)
         if match is None:
@@ -126,11 +137,11 @@ def to_graph(recurrence: Recurrence, first_start: datetime, tz: str) -> Patterne
             pattern.days_of_week = [_DAYS[d] for d in relative[1]]
             pattern.index = _INDEX[relative[0]]
         elif not recurrence.by_day and len(recurrence.by_month_day) <= 1 and not set_pos:
-            day = recurrence.by_month_day[0] if recurrence.by_month_day else local.day
-            if day < 1:
+            month_day = recurrence.by_month_day[0] if recurrence.by_month_day else local.day
+            if month_day < 1:
                 raise RecurrenceNotExpressible("a negative BYMONTHDAY")
             pattern.type = RecurrencePatternType.AbsoluteYearly if yearly else RecurrencePatternType.AbsoluteMonthly
-            pattern.day_of_month = day
+            pattern.day_of_month = month_day
         else:
             raise RecurrenceNotExpressible(f"RRULE {recurrence.rule()}")
     else:
@@ -175,6 +186,7 @@ def cancelled_starts(values: list[str], first_start: datetime, tz: str) -> froze
     return frozenset(result)
 
 
-def override(original_start: datetime, start: datetime, end: datetime, subject: str | None,
-             master_subject: str) -> OccurrenceOverride:
+def override(
+    original_start: datetime, start: datetime, end: datetime, subject: str | None, master_subject: str
+) -> OccurrenceOverride:
     return OccurrenceOverride(original_start, start, end, subject if subject and subject != master_subject else None)

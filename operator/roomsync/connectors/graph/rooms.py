@@ -36,8 +36,11 @@ async def list_rooms(client: GraphClient, *, page_size: int = 100) -> list[RoomI
             while page is not None:
                 for room in page.value or []:
                     if room.email_address:
-                        rooms.append(RoomInfo(room.email_address.casefold(), room.display_name or "",
-                                              room.capacity, room.building))
+                        rooms.append(
+                            RoomInfo(
+                                room.email_address.casefold(), room.display_name or "", room.capacity, room.building
+                            )
+                        )
                 if not page.odata_next_link:
                     break
                 page = await builder.with_url(page.odata_next_link).get()

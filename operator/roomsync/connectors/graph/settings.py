@@ -7,6 +7,7 @@ when ``caBundle`` is set a combined bundle file is written to a private temporar
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import certifi
+from azure.core.credentials import AccessToken
 
 from roomsync.connectors.registry import SecretLookup
 
@@ -146,6 +148,40 @@ def make_credential(settings: GraphSettings, ca_dir: str) -> Any:
             settings.tenant_id, settings.client_id, certificate_data=settings.certificate_pem.encode(), **kwargs
         )
     return WorkloadIdentityCredential(tenant_id=settings.tenant_id, client_id=settings.client_id, **kwargs)
+
+
+class SerializedCredential:
+    """Lets one token request at a time through: azure-identity caches tokens but does not merge concurrent misses,
+    so a read fanning out over many rooms would otherwise ask Entra for one token per room."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._lock: asyncio.Lock | None = None
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            token: AccessToken = await self.inner.get_token(
+                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+            )
+            return token
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def __aenter__(self) -> SerializedCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 def private_tempdir() -> tempfile.TemporaryDirectory[str]:

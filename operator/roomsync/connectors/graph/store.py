@@ -52,9 +52,11 @@ PEOPLE_FIELDS = ("organizer", "required", "optional")
 _TX_NAMESPACE = uuid.UUID("5b0c7d0e-4f55-4d2b-9a57-52f0a1d3c0de")
 
 
-def transaction_id(roomsync: str, peer_id: str) -> str:
-    """Deterministic per (RoomSync, Planon peer): every retry of one create sends the same transactionId."""
-    return str(uuid.uuid5(_TX_NAMESPACE, f"{roomsync}\x00{peer_id}"))
+def transaction_id(roomsync: str, peer_id: str, seq: int) -> str:
+    """Deterministic per (RoomSync, Planon peer, link sequence): every retry of one create sends the same
+    transactionId, while a deliberate re-create after a deletion (a higher sequence) is never taken for a retry
+    (Graph's dedup window for a deleted event is [unconfirmed])."""
+    return str(uuid.uuid5(_TX_NAMESPACE, f"{roomsync}\x00{peer_id}\x00{seq}"))
 
 
 def invitations_policy(options: StoreOptions) -> Invitations:
@@ -142,8 +144,11 @@ class GraphStore:
     async def _lookup_one(self, uid: str) -> Booking | None:
         async def in_room(room: RoomPair) -> list[Copy]:
             state = self._state(room)
-            known = [i.id for i in (*state.masters.values(), *state.items.values())
-                     if i.ical_uid == uid and not i.series_master_id]
+            known = [
+                i.id
+                for i in (*state.masters.values(), *state.items.values())
+                if i.ical_uid == uid and not i.series_master_id
+            ]
             result = []
             try:
                 events = [await state.calls.get(i, master=True) for i in known] or await state.calls.find_by_uid(uid)
@@ -194,8 +199,10 @@ class GraphStore:
         props = self._props(booking, booking.link, people=True)
         try:
             event = mapping.new_event(
-                booking, mapping.attendees_for(booking, self.policy, others), props,
-                transaction_id(self.options.roomsync, peer),
+                booking,
+                mapping.attendees_for(booking, self.policy, others),
+                props,
+                transaction_id(self.options.roomsync, peer, booking.link.seq if booking.link else 0),
             )
         except rec.RecurrenceNotExpressible as exc:
             raise BookingRefused(f"Exchange cannot express this recurrence: {exc}", backend=BACKEND) from exc
@@ -269,8 +276,11 @@ class GraphStore:
         state = self._state(room)
         await state.calls.patch(organizer.item.id, patch)
         link_id, people_id = self._ids
-        state.set_props(organizer.item.id, props.get(link_id, organizer.item.link_text),
-                        props[people_id] if people_id in props else False)
+        state.set_props(
+            organizer.item.id,
+            props.get(link_id, organizer.item.link_text),
+            props.get(people_id, False),
+        )
         if "recurrence" in changed and desired.recurrence is not None:
             await self._apply_exceptions(state, organizer.item.id, desired)
 

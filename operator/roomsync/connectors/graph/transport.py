@@ -24,7 +24,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -101,7 +101,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         *,
         max_concurrent: int = 4,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], object] | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         self.inner = inner
         self.max_concurrent = max_concurrent

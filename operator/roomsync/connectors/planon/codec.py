@@ -132,7 +132,7 @@ class Codec:
             room=room,
             begin=begin,
             end=end,
-            description=_text(record.get(f.description)),
+            description=_text(record.get(f.description), f.description),
             state=state,
             status=self.status(state),
             requestor=requestor if isinstance(requestor, int) and not isinstance(requestor, bool) else None,
@@ -199,7 +199,8 @@ class Codec:
             "last_modified": max((r.changed for r in ordered if r.changed), default=None),
         }
         if series is not None and series.rule is not None:
-            return self._series_booking(common, series, shown, window)
+            written = max(r.occurrence or r.begin for r in ordered)
+            return self._series_booking(common, series, shown, window, written)
         tz = series.tz if series is not None else zones.get(first.room, self.settings.time_zone)
         return Booking(
             subject=first.description,
@@ -211,7 +212,12 @@ class Codec:
         )
 
     def _series_booking(
-        self, common: dict[str, Any], series: SeriesText, rows: Sequence[Row], window: Window | None
+        self,
+        common: dict[str, Any],
+        series: SeriesText,
+        rows: Sequence[Row],
+        window: Window | None,
+        written: datetime,
     ) -> Booking:
         assert series.rule is not None
         by_original: dict[datetime, list[Row]] = defaultdict(list)
@@ -226,6 +232,10 @@ class Codec:
             low, high = series.start, max([r.end for r in rows] + [series.start]) + timedelta(days=1)
         starts = series.rule.starts(series.start, series.tz, high)
         in_range = [s for s in starts if low <= s < high]
+        if series.rule.open_ended:
+            # An open-ended series is written up to the end of the window it was written in (``written`` is its last
+            # occurrence, live or cancelled); later occurrences are not cancelled, only not written yet.
+            in_range = [s for s in in_range if s <= written]
         exdates = [s for s in in_range if s not in by_original]
         overrides = []
         known = set(starts)
@@ -257,11 +267,16 @@ class Codec:
             return None
 
     # -- booking -> reservations -------------------------------------------------------------------------------------
-    def plan(self, booking: Booking, rooms: Collection[str]) -> list[Planned]:
-        """The reservations a booking needs in ``rooms``: one per room, times one per occurrence for a series."""
+    def plan(self, booking: Booking, rooms: Collection[str], horizon: datetime | None = None) -> list[Planned]:
+        """The reservations a booking needs in ``rooms``: one per room, times one per occurrence for a series.
+
+        A series without an end is written up to ``horizon`` (the end of the sync window; the store reports it
+        stale once the window moves past its last occurrence, and it is extended then). Without a horizon it is
+        refused, as Connect for Outlook declines unlimited series.
+        """
         if booking.recurrence is None:
             return [Planned(room, None, booking.start, booking.end, booking.subject) for room in sorted(rooms)]
-        if booking.recurrence.open_ended:
+        if booking.recurrence.open_ended and horizon is None:
             raise BookingRefused(
                 "Planon does not support a recurrence without an end (give an end date or a number of occurrences)",
                 code="RS_UNLIMITED_SERIES",
@@ -272,7 +287,7 @@ class Codec:
             booking.duration,
             booking.timezone,
             booking.start - timedelta(days=366),
-            booking.start + SERIES_HORIZON,
+            horizon if booking.recurrence.open_ended and horizon is not None else booking.start + SERIES_HORIZON,
         )
         if len(occurrences) * max(1, len(rooms)) > self.settings.max_occurrences:
             raise BookingRefused(
@@ -286,6 +301,22 @@ class Codec:
             for room in sorted(rooms)
             for o in occurrences
         ]
+
+    def unwritten(self, rows: Sequence[Row], window: Window) -> frozenset[str]:
+        """Meetings holding an open-ended series whose reservations stop before the window does."""
+        groups: dict[str, list[Row]] = defaultdict(list)
+        for r in rows:
+            groups[r.booking_id].append(r)
+        result = set()
+        for booking_id, members in groups.items():
+            series = next((r.series for r in members if r.series is not None and r.series.rule is not None), None)
+            if series is None or series.rule is None or not series.rule.open_ended or not any(r.live for r in members):
+                continue
+            written = max(r.occurrence or r.begin for r in members)
+            starts = series.rule.starts(series.start, series.tz, window.end)
+            if any(written < s < window.end for s in starts):
+                result.add(booking_id)
+        return frozenset(result)
 
     def series_text(self, booking: Booking) -> str:
         if booking.recurrence is None and not booking.all_day:
@@ -335,7 +366,10 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def _text(value: object) -> str:
+def _text(value: object, name: str = "a text field") -> str:
+    """A text field; a structured value (object, list) is a record RoomSync cannot read, never text to sync."""
+    if isinstance(value, dict | list):
+        raise RowError(f"{name} holds a {type(value).__name__}, not text")
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 

@@ -1,11 +1,12 @@
 """POSTing to the Planon REST API and turning every answer into records or one of the port's errors.
 
-Mapping: connection errors, time-outs, 429 and 5xx -> ``BackendUnavailable`` (reads are retried a bounded number of
-times with tenacity; writes never, a lost answer is resolved by the idempotent create instead); 401/403 ->
-``AuthenticationFailed`` (after one retry with a fresh OIDC token); 404 -> :class:`PlanonConfigurationError` (a
-definition, BOM or state name that the tenant does not expose); 422 with ``errors`` -> ``BookingRefused`` with the
-``PN_`` code; warnings -> answered only when listed in ``safeWarnings``, otherwise :class:`UnansweredWarning`;
-other 4xx -> :class:`PlanonRequestRejected`; a body that is not the documented JSON -> ``InvalidResponse``.
+Mapping: connection errors, time-outs, 429 and 5xx -> ``BackendUnavailable`` (reads are retried a bounded number
+of times with tenacity, also after a garbled answer; writes never: a lost answer is resolved by the idempotent
+create); 401/403 -> ``AuthenticationFailed`` (after one retry with a fresh OIDC token); 404 ->
+:class:`PlanonConfigurationError` (a definition, BOM or state name that the tenant does not expose); 422 with
+``errors`` -> ``BookingRefused`` with the ``PN_`` code; warnings -> answered only when listed in ``safeWarnings``,
+otherwise :class:`UnansweredWarning`; other 4xx -> :class:`PlanonRequestRejected`; a body that is not the documented
+JSON -> ``InvalidResponse``. Credentials and request bodies are never logged.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class PlanonHttp:
     async def read(self, definition: str, filter_: Mapping[str, Any] | None) -> list[Record]:
         body = {"filter": dict(filter_)} if filter_ else {}
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(BackendUnavailable),
+            retry=retry_if_exception_type((BackendUnavailable, InvalidResponse)),
             stop=stop_after_attempt(max(1, self.settings.read_attempts)),
             wait=wait_exponential(multiplier=0.1, max=2.0),
             reraise=True,

@@ -60,6 +60,8 @@ class PlanonStore:
         self._cache: dict[int, Record] | None = None
         self._cached_window: Window | None = None
         self._watermark: datetime | None = None
+        # open-ended series are written up to the end of the last window read (see Codec.plan)
+        self._horizon: datetime | None = None
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool) -> Snapshot:
@@ -79,11 +81,13 @@ class PlanonStore:
         else:
             self._cache = None
         bookings, more_skipped = await self._bookings(rows, units, window)
+        self._horizon = window.end
         return Snapshot(
             tuple(bookings),
             unreadable_rooms=unknown | unreadable,
             skipped=tuple(skipped + more_skipped),
             full=not incremental,
+            stale=self.codec.unwritten(rows, window) & {b.id for b in bookings},
         )
 
     def _window_filter(self, window: Window, syscodes: list[int]) -> dict[str, Any]:
@@ -170,17 +174,28 @@ class PlanonStore:
             self._cache = None  # nothing to take a watermark from: stay with full reads
 
     def _rows(self, records: Iterable[Record], rooms_by_syscode: dict[int, str]) -> tuple[list[Row], list[SkippedItem]]:
+        """Readable rows and skipped items. A meeting with an unreadable reservation is skipped as a whole: shown
+        with a reservation missing, a series would seem to have lost an occurrence and a meeting a room."""
         rows: list[Row] = []
         skipped: list[SkippedItem] = []
+        tainted: set[str] = set()
         for record in records:
             try:
                 rows.append(self.codec.row(record, rooms_by_syscode))
             except RowError as exc:
                 unit = record.get(self.f.reservation_unit) if isinstance(record, dict) else None
                 syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
+                meeting = record.get(self.f.meeting_id) if isinstance(record, dict) else None
+                if isinstance(meeting, str) and meeting.strip():
+                    tainted.add(meeting.strip())
                 room = rooms_by_syscode.get(unit, "") if isinstance(unit, int) else ""
                 skipped.append(SkippedItem(room, str(syscode if syscode is not None else "?"), str(exc)))
-        return rows, skipped
+        for row in rows:
+            if row.meeting_id in tainted:
+                skipped.append(
+                    SkippedItem(row.room, str(row.syscode), f"meeting {row.meeting_id} has an unreadable reservation")
+                )
+        return [r for r in rows if r.meeting_id not in tainted], skipped
 
     async def _bookings(
         self, rows: list[Row], units: dict[str, UnitInfo], window: Window | None
@@ -314,7 +329,7 @@ class PlanonStore:
     ) -> Booking:
         """Make the meeting's reservations match ``desired``: cancel, then update, then create."""
         rooms = desired.rooms & set(self.rooms)
-        planned = self.codec.plan(desired, rooms)
+        planned = self.codec.plan(desired, rooms, self._horizon)
         cancels, updates, creates = diff(existing, planned, self.clock())
         shared = await self._shared_values(booking_id, desired)
         definition = self.settings.definitions.reservation

@@ -5,7 +5,7 @@ would have sent and the request counters, and inject faults. No authentication: 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,7 +19,7 @@ from roomsync.sandbox.graph.traffic import Fault
 if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _local(value: str, tz: str) -> dict[str, str]:
@@ -174,6 +174,7 @@ class AdminApi:
             "end": _local(data["end"], tz),
             "attendees": _attendees(data),
             "location": {"displayName": data.get("location", "")},
+            "isAllDay": bool(data.get("allDay")),
         }
         if data.get("recurrence"):
             body["recurrence"] = data["recurrence"]
@@ -243,7 +244,7 @@ class AdminApi:
             return self._fail(exc)
         return web.json_response({"ok": True})
 
-    # -- traffic --------------------------------------------------------------------------------------------------------
+    # -- traffic -------------------------------------------------------------------------------------------------------
     async def requests(self, request: web.Request) -> web.Response:
         return web.json_response(self.state.traffic.summary())
 

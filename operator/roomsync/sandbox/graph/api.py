@@ -12,7 +12,7 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -28,7 +28,7 @@ from roomsync.sandbox.graph.traffic import operation
 if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
-UTC = timezone.utc
+UTC = UTC
 REQUEST_ID = web.RequestKey("request_id", str)
 _ANY = re.compile(
     r"^singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id\s+eq\s+'([^']*)'\s+and\s+\1/value\s+eq\s+'([^']*)'\s*\)$",
@@ -94,7 +94,11 @@ class GraphApi:
             body = self.state.identity.token(request.match_info["tenant"], form)
         except TokenError as exc:
             return web.json_response(
-                {"error": exc.error, "error_description": exc.description, "error_codes": [int(exc.description[5:12])]},
+                {
+                    "error": exc.error,
+                    "error_description": exc.description,
+                    "error_codes": [int(m) for m in re.findall(r"AADSTS(\d+)", exc.description)],
+                },
                 status=exc.status,
             )
         return web.json_response(body)
@@ -109,7 +113,7 @@ class GraphApi:
             }
         )
 
-    # -- graph ----------------------------------------------------------------------------------------------------------
+    # -- graph ---------------------------------------------------------------------------------------------------------
     async def graph(self, request: web.Request) -> web.StreamResponse:
         request[REQUEST_ID] = str(uuid.uuid4())
         segments = segments_of(request)
@@ -151,7 +155,8 @@ class GraphApi:
             if "expired" in problem and state.cae_challenge:
                 headers["WWW-Authenticate"] = (
                     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
-                    'error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMCJ9fX0="'
+                    'error="insufficient_claims", '
+                    'claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMCJ9fX0="'
                 )
             return graph_error(401, "InvalidAuthenticationToken", problem, request, **headers)
         if mailbox and state.traffic.in_flight[mailbox] > state.traffic.concurrency_limit:
@@ -176,7 +181,7 @@ class GraphApi:
             if isinstance(body, dict) and body:
                 entry["transactionId"] = body.get("transactionId")
                 entry["keys"] = sorted(body)
-            response = await self._dispatch(request, segments, mailbox, body)
+            answer = await self._dispatch(request, segments, mailbox, body)
         except BadRequest as exc:
             return graph_error(400, exc.code, str(exc), request)
         except NotFoundError as exc:
@@ -184,10 +189,8 @@ class GraphApi:
         if fault is not None and fault.after:
             await self._fault(request, fault)
         if fault is not None and fault.malformed:
-            return web.Response(
-                status=response.status, text='{"value": [ {"id": "AAMk', content_type="application/json"
-            )
-        return response
+            return web.Response(status=answer.status, text='{"value": [ {"id": "AAMk', content_type="application/json")
+        return answer
 
     async def _fault(self, request: web.Request, fault: Any) -> web.Response | None:
         if fault.delay:
@@ -246,7 +249,7 @@ class GraphApi:
         if rest == ["events"] and method == "POST":
             if not isinstance(body, dict):
                 raise BadRequest("The request body must be an event.")
-            event, created = self.state.calendars.create(box, body)
+            event, _ = self.state.calendars.create(box, body)
             return self._json(request, render_event(event, tz), status=201)
         if len(rest) == 2 and rest[0] == "events":
             return self._item(request, box, rest[1], body, tz)
@@ -262,7 +265,7 @@ class GraphApi:
             if action is None:
                 return graph_error(400, "BadRequest", f"Resource not found for the segment '{rest[2]}'.", request)
             if action == "cancel":
-                event, original = self.state.calendars.find(box, rest[1])
+                event, _ = self.state.calendars.find(box, rest[1])
                 if not event.is_organizer:
                     raise BadRequest("Your request can't be completed. Only the organizer can cancel a meeting.")
                 comment = {str(k).lower(): v for k, v in (body or {}).items()}.get("comment")
@@ -447,7 +450,7 @@ class GraphApi:
         rooms = sorted((b for b in self.state.mailboxes.values() if b.kind == "room"), key=lambda b: b.address)
         top = self._top(q.get("$top"), 100)
         skip = int(q.get("$skip", "0") or 0)
-        value = [
+        value: list[dict[str, Any]] = [
             {
                 "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, b.address)),
                 "emailAddress": b.address,

@@ -251,7 +251,7 @@ class Calendars:
             self.assistant.cancel_for(event, event.attendees, cancel_comment or "")
 
     def respond(self, box: Mailbox, event_id: str, action: str, body: dict[str, Any]) -> None:
-        event, original = self.find(box, event_id)
+        event, _ = self.find(box, event_id)
         if event.is_organizer:
             raise BadRequest("Your request can't be completed. You can't respond to a meeting you organized.")
         keys = {str(k).lower(): v for k, v in (body or {}).items()}  # Graph matches action parameters case-blind

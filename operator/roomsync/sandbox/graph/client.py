@@ -89,8 +89,12 @@ class SandboxAdmin:
         time_zone: str = "UTC",
         organizer_name: str | None = None,
         body: str = "",
+        all_day: bool = False,
     ) -> str:
-        """The organizer sends a meeting request to the rooms; returns the meeting's iCalUId."""
+        """The organizer sends a meeting request to the rooms; returns the meeting's iCalUId.
+
+        ``all_day``: an all-day event; ``start``/``end`` are then midnights in ``time_zone``.
+        """
         payload: dict[str, Any] = {
             "organizer": organizer,
             "organizerName": organizer_name,
@@ -103,6 +107,8 @@ class SandboxAdmin:
             "timeZone": time_zone,
             "body": body,
         }
+        if all_day:
+            payload["allDay"] = True
         if recurrence is not None:
             payload["recurrence"] = dict(recurrence)
         result = await self._call("POST", "outlook/book", payload)

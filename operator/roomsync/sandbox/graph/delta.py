@@ -32,7 +32,7 @@ class PendingPages:
     mailbox: str
     start: datetime
     end: datetime
-    items: list[tuple[Instance | None, str]]  # (instance, id) – instance None means @removed
+    items: list[tuple[Instance | None, str]]  # (instance, id) - instance None means @removed
     final: DeltaState
 
 

@@ -105,7 +105,7 @@ def original_starts(recurrence: dict[str, Any], first_start: datetime, tz: str, 
         kwargs["until"] = datetime.combine(datetime.fromisoformat(rng["endDate"]).date(), time(23, 59, 59))
     local_limit = limit.astimezone(local_zone).replace(tzinfo=None)
     result: list[datetime] = []
-    for local in rrule.rrule(FREQS[kind], **kwargs):
+    for local in rrule.rrule(FREQS[kind], **kwargs):  # type: ignore[arg-type]
         if local > local_limit or len(result) >= MAX_INSTANCES:
             break
         result.append(local.replace(tzinfo=local_zone).astimezone(UTC))

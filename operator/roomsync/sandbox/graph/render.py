@@ -64,7 +64,8 @@ def parse_instant(text: str, what: str) -> datetime:
 def parse_window(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     if not start or not end:
         raise BadRequest(
-            "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime."
+            "This request requires a time window specified by the query string parameters "
+            "StartDateTime and EndDateTime."
         )
     lo, hi = parse_instant(start, "startDateTime"), parse_instant(end, "endDateTime")
     lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class SandboxState:
     calendars: Calendars = field(init=False)
 
     def __post_init__(self) -> None:
-        self.calendars = Calendars(self.mailboxes, lambda: datetime.now(timezone.utc))
+        self.calendars = Calendars(self.mailboxes, lambda: datetime.now(UTC))
 
     def add_room(
         self,
@@ -113,7 +113,7 @@ class GraphSandbox:
         assert server is not None and server.sockets  # type: ignore[attr-defined]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._tmp = tempfile.TemporaryDirectory(prefix="roomsync-graph-sandbox-")
-        Path(self._tmp.name, "ca.pem").write_text(self.certificate.ca_pem)
+        Path(self._tmp.name, "ca.pem").write_text(self.certificate.ca_pem)  # noqa: ASYNC240 - a tiny local file
         self.admin = SandboxAdmin(self.origin, self.ca_pem)
 
     async def stop(self) -> None:

@@ -65,6 +65,9 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     if version not in VERSIONS:
         return error_response(404, "PN_E00404", f"Incorrect version number {version}")
     fault = faults.take(op, name)
+    if fault is not None and fault.kind == "reset" and request.transport is not None:
+        request.transport.abort()
+        raise ConnectionResetError("injected connection reset")
     if fault is not None:
         early = await _early_fault(fault)
         if early is not None:
@@ -87,6 +90,8 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     text = json.dumps(payload)
     if fault is not None and fault.kind == "truncated":
         return web.Response(text=text[: len(text) // 2], status=status, content_type="application/json")
+    if fault is not None and fault.kind == "oversized":
+        text = text[:-1] + " " * fault.size + "}" if text.endswith("}") else text + " " * fault.size
     if fault is not None and fault.kind == "lost":
         return error_response(504, "PN_E00504", "Gateway time-out (the answer was lost)")
     return web.Response(text=text, status=status, content_type="application/json")
@@ -219,7 +224,7 @@ async def token_handler(request: web.Request) -> web.Response:
             {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"},
             status=401,
         )
-    lifetime = int((token.expires - datetime.now(UTC)).total_seconds())
+    lifetime = max(1, round(state.token_lifetime.total_seconds()))
     return web.json_response(
         {"access_token": token.value, "expires_in": lifetime, "token_type": "Bearer", "scope": "profile email"}
     )

@@ -47,7 +47,9 @@ class SandboxAdmin:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
             self._own_session = True
-        async with self._session.request(method, f"{self.root_url}/_admin{path}", json=body, params=query or {}) as resp:
+        async with self._session.request(
+            method, f"{self.root_url}/_admin{path}", json=body, params=query or {}
+        ) as resp:
             payload = await resp.json(content_type=None)
             if resp.status >= 400:
                 error = (payload or {}).get("errors") or [{"code": str(resp.status), "description": resp.reason}]

@@ -9,7 +9,9 @@ A fault matches requests by operation (``read``, ``execute``, ``update``, ``chan
 - ``malformed``: answer 200 with a body that is not JSON;
 - ``truncated``: do the request, then send only the first half of the real JSON body;
 - ``lost``: do the request (the write is committed), then answer 504 as a proxy that lost the answer would;
-- ``warning``: answer 422 with a ``warnings`` entry ``code`` unless the request already answers it.
+- ``warning``: answer 422 with a ``warnings`` entry ``code`` unless the request already answers it;
+- ``reset``: drop the connection without answering (nothing is done);
+- ``oversized``: do the request, then answer its JSON padded with ``size`` bytes of white space (a 10 MB body).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-KINDS: Final = frozenset({"status", "slow", "empty", "malformed", "truncated", "lost", "warning"})
+KINDS: Final = frozenset({"status", "slow", "empty", "malformed", "truncated", "lost", "warning", "reset", "oversized"})
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Fault:
     delay: float = 0.0
     code: str = "PN_H09999"
     description: str = "Injected warning: please confirm."
+    size: int = 10 * 1024 * 1024
     fired: int = field(default=0)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,164 @@
+"""``roomsync run``: the operator against the current kubeconfig or the in-cluster service account."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import kopf
+
+from roomsync.k8s.controller import Controller, utcnow
+from roomsync.k8s.events import EventRecorder
+from roomsync.k8s.handlers import LoginFn, build_registry, default_login
+from roomsync.k8s.kubeapi import KopfKube, Kube
+from roomsync.k8s.metrics import Metrics
+from roomsync.k8s.options import OperatorOptions, OptionsError
+from roomsync.k8s.probes import Health, Servers, start_servers
+from roomsync.k8s.settings import make_settings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 3
+
+
+class Operator:
+    """One running operator: kopf, the controller, and the probe/metrics endpoints.
+
+    ``async with Operator(options) as op`` starts it and waits until kopf is ready; leaving the block stops it and
+    waits for the daemons to finish. :meth:`run` is the same for the command line: until a signal or a failure.
+    """
+
+    def __init__(
+        self,
+        options: OperatorOptions,
+        *,
+        login: LoginFn = default_login,
+        clock: Callable[[], datetime] = utcnow,
+        kube: Kube | None = None,
+    ) -> None:
+        self.options = options
+        self.settings = make_settings(options)
+        self.metrics = Metrics()
+        self.controller = Controller(
+            kube or KopfKube(self.settings),
+            metrics=self.metrics,
+            events=EventRecorder(interval=options.event_interval, clock=clock),
+            clock=clock,
+        )
+        self.health = Health()
+        self.registry = build_registry(self.controller, login=tracked(login, self.health))
+        self.servers = Servers()
+        self.stop_flag = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.servers = await start_servers(
+            self.options.host, self.options.health_port, self.options.metrics_port, self.health, self.metrics.registry
+        )
+        self._task = asyncio.create_task(self._operate(), name="roomsync operator")
+
+    async def _operate(self) -> None:
+        try:
+            await kopf.operator(
+                registry=self.registry,
+                settings=self.settings,
+                clusterwide=self.options.clusterwide,
+                namespaces=list(self.options.namespaces),
+                standalone=self.options.standalone,
+                peering_name=self.options.peering,
+                priority=self.options.priority if self.options.peering else None,
+                stop_flag=self.stop_flag,
+                ready_flag=self.health.ready,
+            )
+        except Exception as error:
+            self.health.failed = f"{type(error).__name__}: {error}"
+            raise
+
+    async def wait_ready(self, seconds: float | None = None) -> None:
+        assert self._task is not None, "start() first"
+        ready = asyncio.ensure_future(self.health.ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self._task in done:
+                self._task.result()  # raises what kopf failed with
+            raise TimeoutError("the operator did not become ready")
+
+    async def stop(self) -> None:
+        self.stop_flag.set()
+        try:
+            if self._task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            await self.controller.aclose()
+            await self.servers.aclose()
+
+    async def run(self) -> int:
+        await self.start()
+        try:
+            assert self._task is not None
+            await self._task
+        except Exception as error:
+            log.error("the operator stopped: %s", error)
+            return EXIT_FAILED
+        finally:
+            await self.stop()
+        return EXIT_OK
+
+    async def __aenter__(self) -> Operator:
+        await self.start()
+        try:
+            await self.wait_ready(30)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+def tracked(login: LoginFn, health: Health) -> LoginFn:
+    """The login handler, noting in ``health`` when it produced credentials (what ``/readyz`` waits for)."""
+
+    async def login_and_note(**kwargs: Any) -> Any:
+        if inspect.iscoroutinefunction(login):
+            result = await login(**kwargs)
+        else:  # kopf's logins read files and may run exec plugins: keep them off the event loop
+            result = await asyncio.to_thread(login, **kwargs)
+        if result is not None:
+            health.logged_in.set()
+        return result
+
+    return login_and_note
+
+
+def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
+    """Entry point of ``roomsync run``; returns the process exit code."""
+    try:
+        options = OperatorOptions.from_args(args)
+    except OptionsError as error:
+        print(f"roomsync run: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    scope = "all namespaces" if options.clusterwide else "namespaces " + ", ".join(options.namespaces)
+    mode = f"peering {options.peering!r}" if options.peering else "standalone"
+    selector = f", RoomSyncs matching {options.selector!r}" if options.selector else ""
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))  # an operator reports what it does; -vv still gives debug
+    logging.getLogger("kopf.objects").setLevel(max(root.level, logging.INFO))
+    log.info("roomsync operator starting: %s, %s%s", scope, mode, selector)
+    try:
+        return asyncio.run(Operator(options, **overrides).run())
+    except KeyboardInterrupt:
+        return 130

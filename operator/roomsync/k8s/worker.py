@@ -1,0 +1,207 @@
+"""The loop that keeps one RoomSync in sync: wait for the interval or a wake-up, run a cycle, write status.
+
+A worker is driven by a kopf daemon, one per RoomSync. It sleeps ``spec.interval`` between cycles and is woken
+early by a spec change (a new ``metadata.generation``), a new value of the ``roomsync.io/sync-requested-at``
+annotation, or a change to a Connection or Secret the RoomSync uses. Everything that decides *what* to sync lives
+in :mod:`roomsync.sync` and :mod:`roomsync.engine`; the worker resolves inputs, calls the runner, and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from roomsync.config.durations import parse_duration
+from roomsync.config.roomsync import RoomSyncConfig
+from roomsync.connectors.base import AuthenticationFailed, BackendError
+from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend
+from roomsync.k8s import events
+from roomsync.k8s.resolve import Dependencies, Inputs, ResolveError, resolve
+from roomsync.k8s.spec import InvalidSpec, load_config, plain
+from roomsync.sync.runner import RoomSyncRunner
+from roomsync.sync.status import cycle_status, failure_status
+
+if TYPE_CHECKING:
+    from roomsync.k8s.controller import Controller
+
+log = logging.getLogger(__name__)
+
+REQUESTED_AT = "roomsync.io/sync-requested-at"
+#: How soon to look again at a RoomSync whose spec cannot even be read (no usable spec.interval).
+FALLBACK_INTERVAL = timedelta(seconds=60)
+MIN_INTERVAL = timedelta(seconds=10)
+
+
+class Worker:
+    def __init__(self, controller: Controller, namespace: str, name: str) -> None:
+        self.controller = controller
+        self.namespace, self.name = namespace, name
+        self.depends = Dependencies()
+        self.runner: RoomSyncRunner | None = None
+        self.inputs: Inputs | None = None
+        self.generation: int | None = None  # the generation the last pass ran for
+        self.seen_request: str | None = None  # the sync-requested-at value the last pass saw
+        self.handled_request: str | None = None  # the last sync-requested-at value a cycle ran for
+        self.status: dict[str, Any] | None = None  # the status as last written (we are its only writer)
+        self.passes = 0
+        self._runner_key: tuple[RoomSyncConfig, str] | None = None
+        self._wake = asyncio.Event()
+        self._why: set[str] = set()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    # -- wake-ups -----------------------------------------------------------------------------------------------------
+    def wake(self, why: str) -> None:
+        self._why.add(why)
+        self._wake.set()
+
+    def notice(self, body: Mapping[str, Any]) -> None:
+        """Called for every watch event of this RoomSync: wake up for a new generation or a sync request."""
+        meta = body.get("metadata") or {}
+        if self.generation is not None and int(meta.get("generation") or 0) != self.generation:
+            self.wake("spec changed")
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if requested and requested != self.seen_request:
+            self.wake(f"sync requested at {requested}")
+
+    def invalidate(self, why: str) -> None:
+        """A Connection or Secret this RoomSync uses changed: read them again, now."""
+        self.inputs = None
+        self.wake(why)
+
+    # -- the loop -----------------------------------------------------------------------------------------------------
+    async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
+        """Run until kopf sets ``stopped`` (deletion, operator exit, or standby under peering)."""
+        self.status = plain(body.get("status") or {})
+        self.handled_request = self.seen_request = self.status.get("lastHandledRequestedAt")
+        while not stopped:
+            self._wake.clear()
+            why, self._why = self._why, set()
+            if why:
+                log.info("%s: cycle now (%s)", self.key, "; ".join(sorted(why)))
+            try:
+                pause = await self.step(plain(body))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: pass failed unexpectedly; retrying in %s", self.key, FALLBACK_INTERVAL)
+                pause = FALLBACK_INTERVAL
+            await self._sleep(pause.total_seconds(), stopped)
+
+    async def _sleep(self, seconds: float, stopped: Any) -> None:
+        if self._wake.is_set() or stopped:
+            return
+        woken = asyncio.ensure_future(self._wake.wait())
+        halted = asyncio.ensure_future(stopped.wait())
+        try:
+            await asyncio.wait({woken, halted}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (woken, halted):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def step(self, body: dict[str, Any]) -> timedelta:
+        """One pass over a snapshot of the object; returns how long to wait before the next."""
+        self.passes += 1
+        meta = body.get("metadata") or {}
+        generation = int(meta.get("generation") or 0)
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT) or None
+        self.generation, self.seen_request = generation, requested
+        try:
+            config = load_config(body)
+        except InvalidSpec as error:
+            await self._fail(body, "InvalidSpec", f"the spec is invalid: {error}", requested)
+            return _interval_of(body)
+        if config.suspend:
+            await self._suspended(body)
+            return config.interval
+        try:
+            runner = await self._runner(config)
+        except ResolveError as error:
+            self.depends, self.inputs, self.runner = error.depends, None, None
+            await self._fail(body, error.reason, error.message, requested)
+            return config.interval
+        except (SecretNotFound, UnsupportedBackend, BackendError, ValueError) as error:
+            self.inputs, self.runner = None, None
+            await self._fail(body, _open_reason(error), f"cannot open the connection: {error}", requested)
+            return config.interval
+
+        force_full = requested is not None and requested != self.handled_request
+        controller = self.controller
+        async with controller.cycle_slots:
+            result = await runner.cycle(controller.clock(), force_full=force_full)
+        if requested is not None:
+            self.handled_request = requested
+        if isinstance(result.error, AuthenticationFailed):
+            self.inputs = None  # read the Secret again next time: it may have been rotated meanwhile
+        finished = controller.clock()
+        status = cycle_status(self.status, result, finished, generation, requested_at=requested)
+        await self._write(body, status)
+        controller.metrics.cycle(self.namespace, self.name, result, finished)
+        controller.metrics.harvest(controller.pool.clients())
+        controller.events.record(body, events.decisions(result))
+        log.info("%s: %s (%s)", self.key, result.reason, result.message)
+        return config.interval
+
+    async def _runner(self, config: RoomSyncConfig) -> RoomSyncRunner:
+        now = self.controller.clock()
+        if self.inputs is None or self.runner is None or self.runner.full_read_due(now):
+            self.inputs = await resolve(self.controller.kube, config)  # re-read at least every full resync
+            self.depends = self.inputs.depends
+        key = (config, self.inputs.fingerprint)
+        if self.runner is None or self._runner_key != key:
+            lookup = self.inputs.lookup(config.namespace)
+            self.runner = await RoomSyncRunner.open(config, self.controller.pool, self.inputs.connections, lookup)
+            self._runner_key = key
+        return self.runner
+
+    # -- status -------------------------------------------------------------------------------------------------------
+    async def _fail(self, body: dict[str, Any], reason: str, message: str, requested: str | None) -> None:
+        status = failure_status(self.status, reason, message, self.controller.clock(), self.generation or 0)
+        if requested is not None:
+            status["lastHandledRequestedAt"] = requested  # handled, even though it failed: the reason says why
+        await self._write(body, status)
+        self.controller.metrics.failed(self.namespace, self.name, reason)
+        self.controller.events.record(body, events.failure(reason, message))
+        log.warning("%s: %s: %s", self.key, reason, message)
+
+    async def _suspended(self, body: dict[str, Any]) -> None:
+        message = "spec.suspend is true: no sync cycles run until it is set back to false"
+        status = failure_status(self.status, "Suspended", message, self.controller.clock(), self.generation or 0)
+        await self._write(body, status)  # a suspended pass is not a cycle: no cycle metric, no Event
+
+    async def _write(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+        self.controller.metrics.set_ready(self.namespace, self.name, ready)
+        if _same(self.status, status):
+            return  # nothing new to say: no write, no watch event, no resourceVersion churn
+        if not await self.controller.kube.patch_roomsync_status(self.namespace, self.name, status):
+            log.info("%s: gone before its status could be written", self.key)
+            return
+        self.status = status
+
+
+def _same(previous: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:
+    return previous is not None and all(previous.get(k) == v for k, v in status.items())
+
+
+def _interval_of(body: Mapping[str, Any]) -> timedelta:
+    try:
+        return max(parse_duration(str((body.get("spec") or {}).get("interval", "60s"))), MIN_INTERVAL)
+    except ValueError:
+        return FALLBACK_INTERVAL
+
+
+def _open_reason(error: Exception) -> str:
+    if isinstance(error, SecretNotFound):
+        return "SecretNotFound"
+    if isinstance(error, BackendError):
+        return error.reason
+    return "ConnectionNotReady"  # an unsupported backend, or a Connection its connector cannot use

@@ -1,0 +1,108 @@
+"""A test backend: Connections whose ``planon``/``graph`` blocks open in-memory stores instead of HTTP clients.
+
+The operator tests exercise the Kubernetes side (references, Secrets, status, events, deletion), not the
+connectors, so both sides are :class:`~roomsync.connectors.memory.MemoryStore` instances kept in :data:`SYSTEMS`,
+keyed by the Connection's ``url`` (Planon) or ``tenantId`` (Graph). The Connection's Secret must hold
+:data:`PASSWORD`; any other value makes every store call fail with ``AuthenticationFailed``, the way a rotated
+password does. Each client counts its calls per ``(operation, status)``, which is what the metrics harvest reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from roomsync.connectors.base import AuthenticationFailed
+from roomsync.connectors.memory import MemoryStore
+from roomsync.connectors.registry import SecretLookup, StoreOptions
+from roomsync.model import Booking, Link, Response, RoomPair, Side, Snapshot, Window
+
+PASSWORD = "s3cret"
+SYSTEMS: dict[str, MemoryStore] = {}
+CLIENTS: list[MemoryClient] = []
+
+
+def system(key: str, side: Side) -> MemoryStore:
+    if key not in SYSTEMS:
+        SYSTEMS[key] = MemoryStore(side)
+    return SYSTEMS[key]
+
+
+def _secret_ref(spec: Mapping[str, Any]) -> Mapping[str, str]:
+    auth = spec.get("auth") or {}
+    for method in ("accessKey", "clientSecret", "certificate"):
+        if method in auth:
+            ref: Mapping[str, str] = auth[method]["secretRef"]
+            return ref
+    raise ValueError("this test backend needs auth.accessKey or auth.clientSecret")
+
+
+def open_client(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> MemoryClient:
+    ref = _secret_ref(spec)
+    password = secrets(ref["name"], ref["key"])
+    if "url" in spec:
+        client = MemoryClient(system(str(spec["url"]), Side.PLANON), password)
+    else:
+        client = MemoryClient(system(str(spec["tenantId"]), Side.CALENDAR), password)
+    CLIENTS.append(client)
+    return client
+
+
+class MemoryClient:
+    backend = "memory"
+
+    def __init__(self, store: MemoryStore, password: str) -> None:
+        self.memory = store
+        self.password = password
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.closed = False
+
+    def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> GuardedStore:
+        return GuardedStore(self, frozenset(r.key for r in rooms))
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class GuardedStore:
+    """The shared MemoryStore seen through one RoomSync's rooms, behind a password check, counting every call."""
+
+    def __init__(self, client: MemoryClient, rooms: frozenset[str]) -> None:
+        self.client = client
+        self.rooms = rooms
+        self.side = client.memory.side
+        self.backend = client.backend
+
+    def _call(self, operation: str) -> MemoryStore:
+        if self.client.password != PASSWORD:
+            self.client.requests[(operation, "401")] += 1
+            raise AuthenticationFailed("the credentials were rejected (401)", backend=self.backend)
+        self.client.requests[(operation, "200")] += 1
+        return self.client.memory
+
+    async def read(self, window: Window, *, full: bool) -> Snapshot:
+        snapshot = await self._call("read").read(window, full=full)
+        return replace(snapshot, bookings=tuple(b for b in snapshot.bookings if b.rooms & self.rooms))
+
+    async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
+        return await self._call("lookup").lookup(ids)
+
+    async def create(self, booking: Booking) -> Booking:
+        return await self._call("create").create(booking)
+
+    async def update(self, current: Booking, desired: Booking, fields: Sequence[str]) -> Booking:
+        return await self._call("update").update(current, desired, fields)
+
+    async def cancel(self, current: Booking, reason: str) -> None:
+        await self._call("cancel").cancel(current, reason)
+
+    async def respond(self, current: Booking, response: Response, comment: str) -> None:
+        await self._call("respond").respond(current, response, comment)
+
+    async def relink(self, current: Booking, link: Link) -> None:
+        await self._call("relink").relink(current, link)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,211 @@
+"""The operator's small parts on their own: options, kopf settings, event rate-limiting, metrics harvesting."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+import pytest
+
+from roomsync.cli.main import build_parser
+from roomsync.engine import Action, ActionKind, Plan
+from roomsync.k8s.events import NORMAL, WARNING, Decision, EventRecorder, decisions
+from roomsync.k8s.metrics import Metrics, request_counts
+from roomsync.k8s.options import ENV_PRIORITY, OperatorOptions
+from roomsync.k8s.settings import make_settings
+from roomsync.k8s.spec import InvalidSpec, load_config
+from roomsync.model import Response, Side
+from roomsync.sync.apply import ApplyReport, Outcome
+from roomsync.sync.cycle import CycleResult
+from tests.helpers import NOW, booking
+
+ROOMSYNCS = kopf.Resource("roomsync.io", "v1alpha1", "roomsyncs")
+
+
+def options(*argv: str) -> OperatorOptions:
+    return OperatorOptions.from_args(build_parser().parse_args(["run", *argv]))
+
+
+def test_default_options_are_cluster_wide_and_standalone():
+    parsed = options()
+    assert parsed.clusterwide and parsed.standalone
+    assert (parsed.metrics_port, parsed.health_port) == (9090, 8080)
+
+
+def test_namespaces_selector_and_peering(monkeypatch):
+    monkeypatch.setenv(ENV_PRIORITY, "42")
+    parsed = options("--namespace", "a", "--namespace", "b", "--selector", "shard=1", "--peering", "roomsync")
+    assert parsed.namespaces == ("a", "b") and not parsed.clusterwide
+    assert (parsed.peering, parsed.priority, parsed.standalone) == ("roomsync", 42, False)
+    assert parsed.selector == "shard=1"
+
+
+def test_peers_get_distinct_priorities_without_configuration(monkeypatch):
+    monkeypatch.delenv(ENV_PRIORITY, raising=False)
+    priorities = {options("--peering", "roomsync").priority for _ in range(5)}
+    assert len(priorities) > 1 and all(p > 0 for p in priorities)
+
+
+def test_settings_use_the_roomsync_prefix_everywhere():
+    settings = make_settings(OperatorOptions())
+    assert settings.persistence.finalizer == "roomsync.io/finalizer"
+    assert settings.persistence.progress_storage.prefix == "roomsync.io"
+    assert settings.persistence.diffbase_storage.prefix == "roomsync.io"
+    assert settings.posting.loggers is False  # only explicit Events, never log lines
+    assert settings.peering.standalone is True
+
+
+def test_label_selector_applies_to_roomsyncs_only():
+    """kopf 1.45 silently ignores a selector registered under the 'group/plural' key: check it really applies."""
+    settings = make_settings(OperatorOptions(selector="roomsync.io/shard=a"))
+    assert settings.watching.label_selectors.collect(ROOMSYNCS) == ["roomsync.io/shard=a"]
+    assert settings.watching.label_selectors.collect(kopf.Resource("roomsync.io", "v1alpha1", "connections")) == []
+    assert settings.watching.label_selectors.collect(kopf.Resource("", "v1", "secrets")) == []
+
+
+def test_peering_settings():
+    settings = make_settings(OperatorOptions(peering="roomsync", priority=7, namespaces=("a",)))
+    assert (settings.peering.name, settings.peering.priority) == ("roomsync", 7)
+    assert settings.peering.mandatory and not settings.peering.standalone and not settings.peering.clusterwide
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+BODY = {"metadata": {"uid": "u-1", "namespace": "ns", "name": "hq"}}
+
+
+def test_events_are_rate_limited_per_reason_and_message():
+    posted: list[tuple[str, str, str]] = []
+    clock = Clock()
+    recorder = EventRecorder(
+        lambda body, t, r, m: posted.append((t, r, m)), interval=timedelta(minutes=10), clock=clock
+    )
+    auth = Decision(WARNING, "AuthenticationFailed", "401 from Graph")
+    recorder.record(BODY, [auth])
+    clock.now += timedelta(minutes=5)
+    recorder.record(BODY, [auth])  # same reason and message within the interval: suppressed
+    recorder.record(BODY, [Decision(WARNING, "AuthenticationFailed", "401 from Planon")])  # new message: posted
+    recorder.record({"metadata": {"uid": "u-2"}}, [auth])  # another object: posted
+    clock.now += timedelta(minutes=6)
+    recorder.record(BODY, [auth])  # the interval has passed: posted again
+    assert [m for _, _, m in posted] == ["401 from Graph", "401 from Planon", "401 from Graph", "401 from Graph"]
+
+
+def test_events_of_one_cycle_are_capped_with_a_summary():
+    posted: list[tuple[str, str, str]] = []
+    recorder = EventRecorder(lambda body, t, r, m: posted.append((t, r, m)), per_cycle=3, clock=Clock())
+    declined = [Decision(NORMAL, "RequestDeclined", f"declined meeting {i}") for i in range(7)]
+    recorder.record(BODY, declined)
+    assert len(posted) == 4
+    assert posted[-1] == (NORMAL, "RequestDeclined", "and 4 more like this (RequestDeclined)")
+
+
+class Client:
+    backend = "graph"
+
+    def __init__(self) -> None:
+        self.transport = type("Transport", (), {})()
+        self.transport.requests = Counter()
+        self.transport.throttled_seconds = 0.0
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    found = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def test_metrics_harvest_request_counts_as_deltas_per_client():
+    metrics = Metrics()
+    first = Client()
+    first.transport.requests[("mr-1@contoso.com", "calendarView", "200")] += 3
+    first.transport.requests[("mr-2@contoso.com", "calendarView", "200")] += 2
+    first.transport.throttled_seconds = 1.5
+    metrics.harvest([first])
+    first.transport.requests[("mr-1@contoso.com", "calendarView", "429")] += 1
+    metrics.harvest([first])
+    metrics.harvest([first])  # nothing new: nothing added
+    rotated = Client()  # a new client after a Secret rotation starts from zero
+    rotated.transport.requests[("mr-1@contoso.com", "calendarView", "200")] += 1
+    metrics.harvest([rotated])
+    labels = {"backend": "graph", "operation": "calendarView"}
+    assert value(metrics, "roomsync_backend_requests_total", **labels, status="200") == 6
+    assert value(metrics, "roomsync_backend_requests_total", **labels, status="429") == 1
+    assert value(metrics, "roomsync_backend_throttled_seconds_total", backend="graph") == 1.5
+
+
+def test_request_counts_read_the_shapes_connectors_expose():
+    planon = type("Planon", (), {"http": type("Http", (), {"requests": Counter({"read/UsrReservation": 4})})()})()
+    assert request_counts(planon) == Counter({("read/UsrReservation", "sent"): 4})
+    explicit = type("Explicit", (), {"request_counts": lambda self: {("delta", "200"): 2}})()
+    assert request_counts(explicit) == Counter({("delta", "200"): 2})
+    assert request_counts(object()) == Counter()
+
+
+def test_forget_drops_a_deleted_roomsyncs_series():
+    metrics = Metrics()
+    metrics.set_ready("ns", "hq", True)
+    metrics.failed("ns", "hq", "InvalidSpec")
+    metrics.set_ready("ns", "other", False)
+    metrics.forget("ns", "hq")
+    assert metrics.registry.get_sample_value("roomsync_ready", {"namespace": "ns", "name": "hq"}) is None
+    assert metrics.registry.get_sample_value("roomsync_ready", {"namespace": "ns", "name": "other"}) == 0
+
+
+def roomsync_body(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "roomsync.io/v1alpha1",
+        "kind": "RoomSync",
+        "metadata": {"name": "hq", "namespace": "ns", "generation": 4},
+        "spec": {
+            "planon": {"connectionRef": "planon"},
+            "calendar": {"connectionRef": "exchange"},
+            "rooms": [{"planon": "MR-1", "calendar": "mr-1@contoso.com"}],
+            **spec,
+        },
+    }
+
+
+def test_live_spec_is_validated_and_defaulted():
+    config = load_config(roomsync_body())
+    assert (config.key, config.generation, config.interval) == ("ns/hq", 4, timedelta(seconds=60))
+    with pytest.raises(InvalidSpec, match=r"spec\.interval: interval must be between"):
+        load_config(roomsync_body(interval="1ms"))
+    with pytest.raises(InvalidSpec, match=r"spec\.direction"):
+        load_config(roomsync_body(direction="Sideways"))
+
+
+def test_cycle_decisions_worth_an_event():
+    request = booking("c-1", 9, subject="Team sync", rooms=("MR-1",))
+    decline = Action(
+        ActionKind.RESPOND,
+        Side.CALENDAR,
+        "room taken",
+        frozenset({"MR-1"}),
+        target=request,
+        response=Response.DECLINE,
+        comment="MR-1 is already reserved 09:00-10:00",
+    )
+    create = Action(ActionKind.CREATE, Side.PLANON, "new in calendar", frozenset({"MR-2"}), desired=request)
+    update = Action(ActionKind.UPDATE, Side.CALENDAR, "moved", frozenset({"MR-1"}), target=request, desired=request)
+    report = ApplyReport(
+        outcomes=[
+            Outcome(decline, response=Response.DECLINE),
+            Outcome(create, ok=False, error="MR-2 is closed on Sundays", reason="BookingRefused"),
+            Outcome(update, ok=False, error="503", reason="BackendUnavailable"),
+        ]
+    )
+    result = CycleResult("ns/hq", NOW, full=False, dry_run=False, plan=Plan((decline, create, update)), report=report)
+    found = [(d.type, d.reason, d.message) for d in decisions(result)]
+    assert found == [
+        (NORMAL, "RequestDeclined", 'declined "Team sync" for MR-1: MR-1 is already reserved 09:00-10:00'),
+        (WARNING, "BookingRefused", 'Planon refused "Team sync" (MR-2): MR-2 is closed on Sundays'),
+        (WARNING, "ActionsFailed", result.message),
+    ]

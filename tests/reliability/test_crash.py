@@ -1,0 +1,163 @@
+"""Crash safety: ``roomsync sync --once`` is SIGKILLed right after each write of a cycle, restarted, and checked.
+
+The situation (:mod:`tests.reliability.scenario`) makes one cycle of two RoomSyncs (the boardroom with Planon in the
+lead, two rooms following) write creates, updates and cancels both ways, an accept and a decline. The reference run
+does it uninterrupted; then for every N from 1 to the reference's number of writes the emulators are put back to
+the same state, the CLI runs as a separate process, and the write gate (:class:`tests.reliability.rig.WriteGate`)
+commits the N-th write and holds its answer while the test kills the process. A fresh process then runs to
+completion, and the result must be exactly the reference: nothing lost, nothing twice, every meeting request
+answered once, and ``roomsync plan`` finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.reliability import cli, scenario
+from tests.reliability.rig import Canonical, Snapshot, ThreadedRig, threaded_rig, workday
+
+MAX_RESTARTS = 3
+
+
+@dataclass
+class Bench:
+    threaded: ThreadedRig
+    manifests: Path
+    before: Snapshot
+    reference: Canonical | None = None
+    total_writes: int = 0
+    reference_writes: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    @property
+    def rig(self):  # type: ignore[no-untyped-def]
+        return self.threaded.rig
+
+    def sync(self, mode: str = "fork") -> cli.Completed:
+        return cli.run(["sync", "--once", "-f", str(self.manifests)], mode=mode)
+
+    def plan(self) -> cli.Completed:
+        return cli.run(["plan", "-f", str(self.manifests)])
+
+    def reset(self, kill_at: int | None) -> int:
+        """Back to the state before the cycle; returns where the Graph request log starts."""
+
+        def reset() -> int:
+            self.rig.restore(self.before)
+            self.rig.gate.arm(kill_at)
+            return len(self.rig.graph.state.traffic.log)
+
+        return self.threaded.run(reset)
+
+    def run_to_completion(self) -> tuple[int, list[int]]:
+        """``sync --once`` until ``plan`` finds nothing to do; returns the restarts needed and the exit codes."""
+        codes = []
+        for restart in range(1, MAX_RESTARTS + 1):
+            codes.append(self.sync().code)
+            if self.plan().code == 0:
+                return restart, codes
+        return MAX_RESTARTS + 1, codes
+
+    def kill_at(self, n: int, mode: str = "fork") -> tuple[bool, tuple[str, str, str, int] | None]:
+        """Run ``sync --once`` and SIGKILL it after the n-th write; ``False`` if it finished before that."""
+        gate = self.rig.gate
+        for _ in range(MAX_RESTARTS):
+            process = cli.CliProcess(["sync", "--once", "-f", str(self.manifests)], mode=mode)
+            deadline = time.monotonic() + 60
+            while not gate.tripped.wait(0.01):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    break
+            if gate.tripped.is_set():
+                process.kill()
+                result = process.wait()
+                assert result.code == -9, f"the process was not killed: {result}"
+                nth = gate.writes[n - 1] if len(gate.writes) >= n else None
+                gate.release(self.threaded.loop)
+                self.threaded.run(lambda: gate.arm(None))
+                return True, nth
+            process.wait()  # finished before its n-th write: the count goes on in the next run
+        self.threaded.run(lambda: gate.arm(None))
+        return False, None
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
+    with threaded_rig() as threaded:
+        rig = threaded.rig
+        manifests = rig.write_manifests(tmp_path_factory.mktemp("crash"))
+        day = workday()
+        handles = threaded.call(scenario.baseline(rig, day))
+        first = cli.run(["sync", "--once", "-f", str(manifests)])
+        assert first.code == 0, first.output
+        threaded.call(scenario.changes(rig, day, handles))
+        before = threaded.run(rig.snapshot)
+        bench = Bench(threaded, manifests, before)
+        bench.reset(None)
+        restarts, codes = bench.run_to_completion()
+        assert restarts == 1, f"the uninterrupted cycle did not converge: exit codes {codes}"
+        bench.reference = threaded.run(rig.canonical)
+        bench.total_writes = rig.gate.count
+        bench.reference_writes = list(rig.gate.writes)
+        yield bench
+
+
+def test_reference_cycle_writes_every_kind(bench: Bench) -> None:
+    """The situation is complete: creates, updates, cancels both ways, an accept and a decline, no duplicates."""
+    paths = [f"{backend} {method} {path}" for backend, method, path, _ in bench.reference_writes]
+    assert bench.total_writes >= 10
+    for needle in ("BomAdd", "planon POST /sdk/system/rest/v1/update/", "changeState", "graph PATCH", "/cancel"):
+        assert any(needle in p for p in paths), (needle, paths)
+    assert any(p.startswith("graph POST") and p.endswith("/events") for p in paths)
+    assert any(p.endswith("/accept") for p in paths) and any(p.endswith("/decline") for p in paths)
+    assert bench.reference is not None and not bench.reference.duplicates()
+    subjects = {key[-1] for key in bench.reference.planon}
+    assert {"Workshop", "Interview", "Quarterly results", "Standup (moved)", "Design review"} <= subjects
+    assert not {"Retro", "Budget", "Clashing request"} & subjects
+
+
+def test_killed_after_every_write_converges_without_loss_or_duplicates(bench: Bench) -> None:
+    assert bench.reference is not None
+    failures: list[str] = []
+    kills = 0
+    for n in range(1, bench.total_writes + 1):
+        log_start = bench.reset(n)
+        killed, nth = bench.kill_at(n)
+        if not killed:
+            failures.append(f"N={n}: the cycle finished before its {n}-th write")
+            continue
+        kills += 1
+        restarts, codes = bench.run_to_completion()
+        state = bench.threaded.run(bench.rig.canonical)
+        answers = bench.threaded.run(lambda start=log_start: bench.rig.answers(start))  # type: ignore[misc]
+        where = f"N={n} (killed after {nth})"
+        if restarts > MAX_RESTARTS:
+            failures.append(f"{where}: not converged after {MAX_RESTARTS} restarts (exit codes {codes})")
+        if state.duplicates():
+            failures.append(f"{where}: duplicated {state.duplicates()}")
+        lost = (bench.reference.planon - state.planon) + (bench.reference.calendar - state.calendar)
+        extra = (state.planon - bench.reference.planon) + (state.calendar - bench.reference.calendar)
+        if lost:
+            failures.append(f"{where}: lost {sorted(lost)}")
+        if extra:
+            failures.append(f"{where}: unexpected {sorted(extra)}")
+        twice = {event: acts for event, acts in answers.items() if len(acts) > 1}
+        if twice:
+            failures.append(f"{where}: meeting requests answered more than once: {twice}")
+    assert not failures, "\n".join(failures)
+    assert kills == bench.total_writes
+
+
+def test_the_real_binary_killed_mid_cycle(bench: Bench) -> None:
+    """The same, once, with ``.venv/bin/roomsync`` started by exec (no fork server), killed half-way."""
+    assert bench.reference is not None
+    n = max(1, bench.total_writes // 2)
+    bench.reset(n)
+    killed, _ = bench.kill_at(n, mode="exec")
+    assert killed
+    restarts, codes = bench.run_to_completion()
+    assert restarts <= MAX_RESTARTS, codes
+    assert bench.threaded.run(bench.rig.canonical) == bench.reference

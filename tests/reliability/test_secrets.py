@@ -1,0 +1,203 @@
+"""Secrets stay secret, namespaces stay apart, TLS is verified.
+
+The secret scan runs the CLI flows (validate, plan, sync --once; table and JSON output; ``-vv`` debug logging;
+secrets in files and in the environment; wrong credentials) with credentials unique to this run, and the operator's
+cycle in-process (status, messages, exceptions, every log record at DEBUG), and looks for the credentials and the
+access tokens the emulators issued in everything that was printed, logged or written. The expected count is zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from roomsync.config.bundle import env_name, fill, load_bundle
+from roomsync.config.manifests import Document
+from roomsync.connectors.base import BackendUnavailable
+from roomsync.connectors.planon import open_client as open_planon
+from roomsync.connectors.registry import SecretNotFound, StoreOptions
+from roomsync.model import RoomPair, Window
+from roomsync.sandbox.planon import DEMO_ACCESS_KEY
+from tests.reliability import cli, scenario
+from tests.reliability.rig import FOLLOW, NAMESPACE, Credentials, Rig, ThreadedRig, threaded_rig, workday
+from tests.reliability.world import world
+
+
+@dataclass
+class Scan:
+    """Everything produced, with where it came from."""
+
+    needles: list[str]
+    texts: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, where: str, text: str) -> None:
+        self.texts.append((where, text))
+
+    def leaks(self) -> list[str]:
+        return [
+            f"{where}: contains {needle[:6]}..."
+            for where, text in self.texts
+            for needle in self.needles
+            if needle in text
+        ]
+
+    @property
+    def size(self) -> int:
+        return sum(len(t) for _, t in self.texts)
+
+
+def _issued_tokens(threaded: ThreadedRig) -> list[str]:
+    rig = threaded.rig
+
+    def collect() -> list[str]:
+        return list(rig.graph.state.identity.tokens) + list(rig.planon.state.tokens)
+
+    return threaded.run(collect)
+
+
+@pytest.fixture(scope="module")
+def rig_with_bookings() -> Iterator[ThreadedRig]:
+    with threaded_rig() as threaded:
+        threaded.call(scenario.baseline(threaded.rig, workday()))
+        yield threaded
+
+
+def test_cli_never_prints_or_logs_a_secret(rig_with_bookings: ThreadedRig, tmp_path: Path) -> None:
+    threaded = rig_with_bookings
+    rig = threaded.rig
+    wrong = Credentials()  # well-formed, unknown to the emulators
+    files = {
+        "key": rig.write_manifests(tmp_path, "key.yaml"),
+        "oidc": rig.write_manifests(tmp_path, "oidc.yaml", planon_auth="oidc"),
+        "env": rig.write_manifests(tmp_path, "env.yaml", secrets_inline=False),
+        "wrong": rig.write_manifests(tmp_path, "wrong.yaml", credentials=wrong),
+    }
+    env = {
+        env_name("planon-sandbox", "accessKey"): rig.credentials.planon_access_key,
+        env_name("planon-sandbox", "clientSecret"): rig.credentials.planon_client_secret,
+        env_name("graph-sandbox", "clientSecret"): rig.credentials.graph_client_secret,
+    }
+    runs = []
+    for name, path in files.items():
+        for command in (["validate"], ["plan"], ["sync", "--once"]):
+            for output in ("table", "json"):
+                runs.append((name, ["-vv", *command, "-f", str(path), "-o", output]))
+    runs.append(("key", ["sync", "--once", "-f", str(files["key"])]))  # default verbosity, table
+    scan = Scan(rig.credentials.values() + wrong.values())
+    codes: dict[str, set[int]] = {}
+    for name, argv in runs:
+        result = cli.run(argv, env if name == "env" else None)
+        codes.setdefault(name, set()).add(result.code)
+        scan.add(f"{name}: roomsync {' '.join(argv)} (stdout)", result.stdout)
+        scan.add(f"{name}: roomsync {' '.join(argv)} (stderr)", result.stderr)
+    scan.needles += _issued_tokens(threaded)
+    assert codes["key"] <= {0, 3} and codes["oidc"] <= {0, 3} and codes["env"] <= {0, 3}, codes
+    assert 3 in codes["wrong"], codes  # the wrong credentials were really refused
+    wrong_output = "".join(t for w, t in scan.texts if w.startswith("wrong") and "sync" in w)
+    assert "AuthenticationFailed" in wrong_output
+    assert scan.size > 100_000  # -vv really logged (HTTP, identity, CEL debug output)
+    assert not scan.leaks(), scan.leaks()
+
+
+async def test_status_messages_exceptions_and_logs_never_hold_a_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with world(tmp_path / "ok", planon_auth="oidc") as here:
+        scan = Scan(here.rig.credentials.values())
+        results = await here.cycle()
+        await here.rig.graph.admin.revoke_credentials()
+        await here.rig.planon.admin.expire_tokens()
+        here.rig.planon.state.oidc_clients.clear()  # the OIDC client is gone in the identity provider
+        failed = await here.cycle(force_full=True)
+        assert {r.reason for r in failed} == {"AuthenticationFailed"}, [(r.reason, r.message) for r in failed]
+        for result in [*results, *failed]:
+            scan.add(f"{result.name} message", result.message)
+            if result.error is not None:
+                scan.add(f"{result.name} exception", f"{result.error!s} {result.error!r} {result.error.args!r}")
+        scan.add("status", json.dumps(here.statuses, default=str))
+        scan.add("clients", " ".join(repr(c) for c in here.pool.clients()))
+        scan.needles += list(here.rig.graph.state.identity.tokens) + list(here.rig.planon.state.tokens)
+    scan.add("log", caplog.text + " ".join(str(r.args) for r in caplog.records))
+    assert "AuthenticationFailed" in json.dumps(scan.texts)
+    assert not scan.leaks(), scan.leaks()
+
+
+# -- namespaces -------------------------------------------------------------------------------------------------------
+def _documents(docs: list[dict[str, Any]]) -> list[Document]:
+    return [Document("test.yaml", i, d) for i, d in enumerate(docs)]
+
+
+def test_a_roomsync_uses_only_connections_and_secrets_of_its_own_namespace() -> None:
+    rig = Rig()  # not started: only its manifests are needed
+    docs = rig.manifests()
+    stranger = next(d for d in docs if d["metadata"]["name"] == "amsterdam-follows")
+    moved = json.loads(json.dumps(stranger))
+    moved["metadata"]["namespace"] = "marketing"
+    bundle = fill(load_bundle([], environ={}), _documents([*docs, moved]))
+    problems = [str(p) for p in bundle.problems if "marketing" in p.message or "Connection" in p.message]
+    assert any("Connection 'planon' not found in namespace 'marketing'" in p for p in problems), bundle.problems
+    assert [c.key for c in bundle.roomsyncs] == [f"{NAMESPACE}/boardroom-in-the-lead", f"{NAMESPACE}/amsterdam-follows"]
+    # a Connection copied into the other namespace still cannot read the facilities Secret
+    connections = [d for d in docs if d["kind"] == "Connection"]
+    copies = [json.loads(json.dumps(c)) for c in connections]
+    for copy in copies:
+        copy["metadata"]["namespace"] = "marketing"
+    bundle = fill(load_bundle([], environ={}), _documents([*docs, moved, *copies]))
+    messages = " ".join(str(p) for p in bundle.problems)
+    assert "Secret marketing/planon-sandbox not found" in messages and "Secret marketing/graph-sandbox" in messages
+    assert len(bundle.roomsyncs) == 2
+    lookup = bundle.secret_lookup("marketing")
+    with pytest.raises(SecretNotFound):
+        lookup("planon-sandbox", "accessKey")
+    assert bundle.secret_lookup(NAMESPACE)("planon-sandbox", "accessKey") == rig.credentials.planon_access_key
+
+
+# -- TLS ---------------------------------------------------------------------------------------------------------------
+def test_graph_over_tls_is_refused_without_the_ca_and_works_with_it(
+    rig_with_bookings: ThreadedRig, tmp_path: Path
+) -> None:
+    rig = rig_with_bookings.rig
+    untrusted = rig.write_manifests(tmp_path, "untrusted.yaml", graph_extra={"caBundle": None})
+    refused = cli.run(["plan", "-f", str(untrusted)], {"SSL_CERT_FILE": "", "SSL_CERT_DIR": ""})
+    assert refused.code == 3, refused.output
+    assert "certificate" in refused.stdout.casefold() and "Calendar" in refused.stdout, refused.stdout
+    trusted = rig.write_manifests(tmp_path, "trusted.yaml")
+    assert cli.run(["plan", "-f", str(trusted)]).code in (0, 2)
+
+
+async def test_planon_over_tls_is_refused_without_the_ca_and_works_with_it() -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    rig = Rig()
+    planon = type(rig.planon)(rig.gate, ssl_context=context, seed="demo")
+    await planon.start()
+    try:
+        assert planon.url.startswith("https://")
+        room = RoomPair("AMS-1.01", FOLLOW[0].mailbox)
+        window = Window.around(workday(), timedelta(days=1), timedelta(days=7))
+        with_ca = planon.connection_spec() | {"caBundle": ca.cert_pem.bytes().decode()}
+        for spec, trusted in ((planon.connection_spec(), False), (with_ca, True)):
+            client = open_planon(spec, lambda name, key: DEMO_ACCESS_KEY)
+            try:
+                store = client.store([room], StoreOptions(roomsync="facilities/tls"))
+                if trusted:
+                    snapshot = await store.read(window, full=True)
+                    assert not snapshot.unreadable_rooms
+                else:
+                    with pytest.raises(BackendUnavailable, match="(?i)certificate"):
+                        await store.read(window, full=True)
+            finally:
+                await client.aclose()
+    finally:
+        await planon.stop()
