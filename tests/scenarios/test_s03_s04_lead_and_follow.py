@@ -108,3 +108,16 @@ async def test_s04_following_with_on_refused_decline_takes_the_room_out_of_the_m
     assert await world.entries(F4) == []
     [*_, (room, answer, comment)] = await world.outlook.answers(meeting)
     assert (room, answer) == (F4.mailbox, "declined") and "is not open" in comment
+
+
+async def test_s03_in_the_lead_a_series_with_one_taken_occurrence_is_declined_as_a_whole(world: World) -> None:
+    """Policy: a meeting request is answered once, for the whole series (Exchange has no per-occurrence answer to a
+    request); Planon reserves every occurrence or none, so one taken occurrence declines the series and nothing is
+    left behind. The organizer can book around it and send again."""
+    await world.kiosk_book(L1, at(8, 14), at(8, 15), "Board meeting", requestor=ANNA)
+    meeting = await world.outlook.book(BEN, [L1], "Weekly steering", at(1, 14), at(1, 15), rrule="FREQ=WEEKLY;COUNT=4")
+    await world.sync()
+    [(room, answer, comment)] = await world.outlook.answers(meeting)
+    assert (room, answer) == (L1.mailbox, "declined") and "is not available" in comment
+    assert [r.subject for r in await world.reservations(L1)] == ["Board meeting"]
+    assert [e.subject for e in await world.entries(L1)] == ["Board meeting"]

@@ -72,7 +72,16 @@ def result_json(result: CycleResult) -> dict[str, Any]:
             {"action": o.action.describe(), "error": o.error} for o in (result.report.failed if result.report else [])
         ],
         "counters": dict(result.counters),
-        "rooms": [r.__dict__ for r in result.rooms],
+        "rooms": [
+            {
+                "planon": r.planon,
+                "calendar": r.calendar,
+                "bookings": r.bookings,
+                "pending": r.pending,
+                "lastError": r.last_error,
+            }
+            for r in result.rooms
+        ],
     }
 
 

@@ -87,7 +87,7 @@ class CycleResult:
                 f"{len(skipped)} item(s) could not be translated and were skipped (their peers are kept); first: "
                 f"{side.value} room {item.room} item {item.native_id}: {item.reason}"
             )
-        if self.dry_run and self.plan is not None:
+        if self.dry_run and self.plan is not None and self.plan.actions:
             return f"dry run: {len(self.plan.actions)} change(s) planned, none written"
         return "both sides agree"
 
