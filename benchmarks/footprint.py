@@ -44,14 +44,14 @@ async def _documents(stream: asyncio.StreamReader) -> Any:
 
 
 async def run(ctx: Context) -> Result:
-    rooms, per_room = (250, 2) if ctx.quick else (1000, 10)
+    rooms, per_room = (100, 2) if ctx.quick else (1000, 10)
     result = Result("footprint", f"6. Operator footprint: `roomsync sync` holding {rooms:,} rooms")
     async with World(rooms, latency=0.0, interval="2s", open_runner=False) as world:
         ctx.say(f"footprint: seeding {rooms:,} rooms x {per_room}")
         await world.seed_planon(per_room)
         with tempfile.TemporaryDirectory(prefix="roomsync-bench-") as tmp:
             manifest = Path(tmp, "tower.yaml")
-            manifest.write_text(yaml.safe_dump_all(world.manifests(interval="2s")))
+            await asyncio.to_thread(manifest.write_text, yaml.safe_dump_all(world.manifests(interval="2s")))
             roomsync = Path(sys.executable).parent / "roomsync"
             process = await asyncio.create_subprocess_exec(
                 str(roomsync), "sync", "-f", str(manifest), "-o", "json",

@@ -34,6 +34,7 @@ from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 
 NAMESPACE = "bench"
+ROOT = str(Path(__file__).resolve().parent.parent)
 DOMAIN = "bench.example"
 PEOPLE = [f"person{i}@{DOMAIN}" for i in range(20)]
 
@@ -61,7 +62,7 @@ def planon_seed(rooms: int) -> dict[str, Any]:
     }
 
 
-# -- the child process -------------------------------------------------------------------------------------------------
+# -- the child process --------------------------------------------------------------------------------------------
 async def _serve(options: dict[str, Any]) -> None:
     rooms = int(options["rooms"])
     processing = {
@@ -93,7 +94,7 @@ async def _serve(options: dict[str, Any]) -> None:
         await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin (or dies): stop
 
 
-# -- the parent side ----------------------------------------------------------------------------------------------------
+# -- the parent side -----------------------------------------------------------------------------------------------
 @dataclass
 class Traffic:
     """Requests the sandboxes counted since the last reset."""
@@ -222,7 +223,7 @@ class World:
             json.dumps(self.options),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            cwd=str(Path(__file__).resolve().parent.parent),
+            cwd=ROOT,
             limit=16 * 1024 * 1024,
         )
         assert self.process.stdout is not None
@@ -261,7 +262,7 @@ class World:
     def manifests(self, interval: str | None = None) -> list[dict[str, Any]]:
         return manifests(self.info, self.rooms, leader=self.leader, interval=interval or self.interval)
 
-    # -- people ----------------------------------------------------------------------------------------------------------
+    # -- people -----------------------------------------------------------------------------------------------------
     async def seed_planon(self, per_room: int) -> None:
         """``per_room`` reservations per room made in Planon before RoomSync ever ran (one bulk admin call)."""
         assert self.planon is not None
@@ -280,7 +281,7 @@ class World:
                 )
         await self.planon.seed({"reservations": reservations})
 
-    # -- the operator's cycle ----------------------------------------------------------------------------------------
+    # -- the operator's cycle -----------------------------------------------------------------------------------
     async def reset_counters(self) -> None:
         assert self.planon is not None and self.graph is not None
         await asyncio.gather(self.planon.reset_requests(), self.graph.reset_requests())

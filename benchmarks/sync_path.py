@@ -28,7 +28,7 @@ async def run(ctx: Context) -> list[Result]:
         initial = await _initial(world, per_room)
         ctx.step()
         ctx.say("steady state: incremental cycles against full-window reads")
-        steady = await _steady(world)
+        steady = await _steady(world, repeats=2 if ctx.quick else 3)
         ctx.step()
         ctx.say("change propagation: k changes each way, leader-mode requests")
         propagation = await _propagation(world, k=5 if ctx.quick else 20)
@@ -56,7 +56,7 @@ async def _initial(world: World, per_room: int) -> Result:
             "Planon requests": first.traffic.planon_total,
             "Planon writes (link back)": first.traffic.planon_writes,
             "429 answers": first.traffic.graph_throttled,
-            "usable concurrency, Graph": f"min(apply {DEFAULT_CONCURRENCY}, 4 x {world.rooms} mailboxes) = {graph_usable}",
+            "usable concurrency, Graph": f"min(apply {DEFAULT_CONCURRENCY}, 4 x {world.rooms} rooms) = {graph_usable}",
             "usable concurrency, Planon": f"{planon_limit} (the connector's maxConcurrentRequests default)",
             "bound, Graph = latency x requests / concurrency": f"{graph_bound:.2f} s",
             "bound, Planon = latency x requests / concurrency": f"{planon_bound:.2f} s",
@@ -85,7 +85,7 @@ async def _initial(world: World, per_room: int) -> Result:
     return result
 
 
-async def _steady(world: World, repeats: int = 3) -> Result:
+async def _steady(world: World, repeats: int) -> Result:
     result = Result("steady", "2. Steady state, nothing changed: incremental (delta) cycle vs full-window reads")
     incremental = [await world.cycle() for _ in range(repeats)]
     full = [await world.cycle(full=True) for _ in range(repeats)]
@@ -124,15 +124,19 @@ async def _steady(world: World, repeats: int = 3) -> Result:
             "CPU s per incremental cycle per 100 rooms": round(inc_cpu / rooms * 100, 3),
         }
     )
-    for cycle in incremental:
-        result.check("Graph requests per room per cycle", cycle.traffic.graph_total / rooms, "<=", 1.0)
-        result.check(
-            "Planon requests per cycle (1 per 100 rooms)", cycle.traffic.planon_total, "<=", math.ceil(rooms / 100)
-        )
-        result.check("writes per cycle", cycle.traffic.graph_writes + cycle.traffic.planon_writes, "==", 0)
+    graph_per_room = max(c.traffic.graph_total for c in incremental) / rooms
+    planon_requests = max(c.traffic.planon_total for c in incremental)
+    writes = sum(c.traffic.graph_writes + c.traffic.planon_writes for c in incremental)
+    full_writes = sum(c.traffic.graph_writes + c.traffic.planon_writes for c in full)
+    result.check(f"Graph requests per room per incremental cycle (worst of {repeats})", graph_per_room, "<=", 1.0)
     result.check(
-        "writes in full-read cycles", sum(c.traffic.graph_writes + c.traffic.planon_writes for c in full), "==", 0
+        f"Planon requests per incremental cycle, {rooms} rooms (1 per 100 rooms)",
+        planon_requests,
+        "<=",
+        math.ceil(rooms / 100),
     )
+    result.check(f"writes in {repeats} incremental cycles", writes, "==", 0)
+    result.check(f"writes in {repeats} full-read cycles", full_writes, "==", 0)
     return result
 
 

@@ -152,7 +152,7 @@ async def test_roomsync_run_serves_a_cluster_from_the_kubeconfig_and_stops_on_si
     env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     port = free_port()
-    command = [sys.executable, "-m", "roomsync.cli.main", "-vv", "run", "--health-port", str(port), "--metrics-port", "0"]
+    command = [sys.executable, "-m", "roomsync.cli.main", "run", "--health-port", str(port), "--metrics-port", "0"]
     process = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.PIPE)
     try:
         for _ in range(100):
@@ -170,9 +170,7 @@ async def test_roomsync_run_serves_a_cluster_from_the_kubeconfig_and_stops_on_si
         else:
             raise AssertionError("roomsync run never started watching RoomSyncs")
         process.send_signal(signal.SIGTERM)
-        t0 = asyncio.get_running_loop().time()
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-        print("STOP", asyncio.get_running_loop().time() - t0); print(stderr.decode())
+        _, stderr = await asyncio.wait_for(process.communicate(), 10)
     finally:
         if process.returncode is None:
             process.kill()

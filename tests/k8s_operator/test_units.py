@@ -20,6 +20,8 @@ from roomsync.model import Response, Side
 from roomsync.sync.apply import ApplyReport, Outcome
 from roomsync.sync.cycle import CycleResult
 from tests.helpers import NOW, booking
+from tests.k8s_operator.conftest import NS, create, roomsync
+from tests.k8s_operator.conftest import ROOMSYNCS as ROOMSYNCS_PATH
 
 ROOMSYNCS = kopf.Resource("roomsync.io", "v1alpha1", "roomsyncs")
 
@@ -209,3 +211,26 @@ def test_cycle_decisions_worth_an_event():
         (WARNING, "BookingRefused", 'Planon refused "Team sync" (MR-2): MR-2 is closed on Sundays'),
         (WARNING, "ActionsFailed", result.message),
     ]
+
+
+async def test_emulator_has_the_apiserver_semantics_the_operator_relies_on(api):
+    created = await create(api, ROOMSYNCS_PATH, {**roomsync(), "status": {"roomCount": 99}})
+    meta = created["metadata"]
+    assert (meta["generation"], "status" in created) == (1, False)  # status is ignored on create
+    base = f"/apis/roomsync.io/v1alpha1/namespaces/{NS}/roomsyncs/hq"
+    merge = {"Content-Type": "application/merge-patch+json"}
+
+    async def send(path: str, body: Any, headers: dict[str, str] = merge) -> tuple[int, dict[str, Any]]:
+        async with api.patch(path, json=body, headers=headers) as response:
+            return response.status, await response.json()
+
+    status, body = await send(base, {"spec": {"interval": "90s"}, "status": {"roomCount": 1}})
+    assert (status, body["metadata"]["generation"], body.get("status")) == (200, 2, None)
+    status, body = await send(base + "/status", {"status": {"roomCount": 2}, "spec": {"interval": "5m"}})
+    assert (body["metadata"]["generation"], body["status"], body["spec"]["interval"]) == (2, {"roomCount": 2}, "90s")
+    version = body["metadata"]["resourceVersion"]
+    _, same = await send(base, {"metadata": {"labels": None}})
+    assert same["metadata"]["resourceVersion"] == version  # a no-op changes nothing
+    stale = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"}]
+    status, _ = await send(base, stale, {"Content-Type": "application/json-patch+json"})
+    assert status == 422

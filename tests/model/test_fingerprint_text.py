@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomsync.model import Booking, Person, Recurrence, Window, fingerprint, synced_fields
-from roomsync.model.fingerprint import canonical_text
+from roomsync.model.fingerprint import canonical_text, same_synced_fields
 
 WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
 emails = st.from_regex(r"[a-zA-Z0-9._\-+]{1,12}@[a-z0-9\-]{1,8}\.[a-z]{2,4}", fullmatch=True)
@@ -87,3 +87,50 @@ def test_series_use_the_reference_encoding_and_known_values_do_not_move() -> Non
     # Pinned: a change here would make every stored link look stale after an upgrade.
     assert fingerprint(single) == "070199068903af16"
     assert canonical_text(single) == reference(single, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subject=st.sampled_from(["Budget", "Budget ", "Plan"]),
+    shift=st.sampled_from([0, 0, 30, 59]),
+    organizer=st.sampled_from(["a@contoso.com", "A@Contoso.com", "b@contoso.com"]),
+    name=st.sampled_from(["", "Alice"]),
+    required=st.frozensets(st.sampled_from(["x@contoso.com", "y@contoso.com"])),
+    rooms=st.sampled_from([frozenset({"MR-1"}), frozenset({"MR-1", "MR-2"})]),
+    timezone=st.sampled_from(["UTC", "Europe/Amsterdam"]),
+    all_day=st.booleans(),
+)
+def test_same_synced_fields_implies_the_same_fingerprint(
+    subject: str,
+    shift: int,
+    organizer: str,
+    name: str,
+    required: frozenset[str],
+    rooms: frozenset[str],
+    timezone: str,
+    all_day: bool,
+) -> None:
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    base = Booking(
+        id="a",
+        subject="Budget",
+        start=start,
+        end=start + timedelta(hours=1),
+        organizer=Person("a@contoso.com"),
+        required=frozenset({Person("x@contoso.com")}),
+        rooms=frozenset({"MR-1"}),
+    )
+    other = Booking(
+        id="b",
+        subject=subject,
+        start=start + timedelta(seconds=shift),
+        end=start + timedelta(hours=1),
+        timezone=timezone,
+        all_day=all_day,
+        organizer=Person(organizer, name),
+        required=frozenset(Person(e) for e in required),
+        rooms=rooms,
+    )
+    if same_synced_fields(base, other):
+        assert fingerprint(base) == fingerprint(other)
+    assert same_synced_fields(base, base.with_link(None))

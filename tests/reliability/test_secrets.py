@@ -23,6 +23,7 @@ import trustme
 from roomsync.config.bundle import env_name, fill, load_bundle
 from roomsync.config.manifests import Document
 from roomsync.connectors.base import BackendUnavailable
+from roomsync.connectors.graph import open_client as open_graph
 from roomsync.connectors.planon import open_client as open_planon
 from roomsync.connectors.registry import SecretNotFound, StoreOptions
 from roomsync.model import RoomPair, Window
@@ -86,14 +87,19 @@ def test_cli_never_prints_or_logs_a_secret(rig_with_bookings: ThreadedRig, tmp_p
         env_name("planon-sandbox", "clientSecret"): rig.credentials.planon_client_secret,
         env_name("graph-sandbox", "clientSecret"): rig.credentials.graph_client_secret,
     }
-    runs = [("key", [*command, "-f", str(files["key"]), "-o", "table"]) for command in (["validate"], ["plan"])]
-    for name, path in files.items():
-        runs += [
-            (name, ["validate", "-f", str(path), "-o", "json"]),
-            (name, ["-vv", "plan", "-f", str(path), "-o", "table"]),
-            (name, ["-vv", "sync", "--once", "-f", str(path), "-o", "json"]),
-            (name, ["-v", "sync", "--once", "-f", str(path), "-o", "table"]),
-        ]
+    key, oidc, by_env, refused = (str(files[n]) for n in ("key", "oidc", "env", "wrong"))
+    runs = [
+        ("key", ["validate", "-f", key]),
+        ("key", ["validate", "-f", key, "-o", "json"]),
+        ("key", ["-vv", "plan", "-f", key]),
+        ("key", ["-vv", "sync", "--once", "-f", key, "-o", "json"]),
+        ("key", ["sync", "--once", "-f", key]),
+        ("oidc", ["-vv", "sync", "--once", "-f", oidc]),
+        ("env", ["validate", "-f", by_env, "-o", "json"]),
+        ("env", ["-vv", "plan", "-f", by_env, "-o", "json"]),
+        ("wrong", ["-vv", "plan", "-f", refused]),
+        ("wrong", ["sync", "--once", "-f", refused, "-o", "json"]),
+    ]
     scan = Scan(rig.credentials.values() + wrong.values())
     codes: dict[str, set[int]] = {}
     for name, argv in runs:
@@ -165,16 +171,28 @@ def test_a_roomsync_uses_only_connections_and_secrets_of_its_own_namespace() -> 
 
 
 # -- TLS ---------------------------------------------------------------------------------------------------------------
-def test_graph_over_tls_is_refused_without_the_ca_and_works_with_it(
-    rig_with_bookings: ThreadedRig, tmp_path: Path
-) -> None:
-    rig = rig_with_bookings.rig
-    untrusted = rig.write_manifests(tmp_path, "untrusted.yaml", graph_extra={"caBundle": None})
-    refused = cli.run(["plan", "-f", str(untrusted)], {"SSL_CERT_FILE": "", "SSL_CERT_DIR": ""})
-    assert refused.code == 3, refused.output
-    assert "certificate" in refused.stdout.casefold() and "Calendar" in refused.stdout, refused.stdout
-    trusted = rig.write_manifests(tmp_path, "trusted.yaml")
-    assert cli.run(["plan", "-f", str(trusted)]).code in (0, 2)
+async def test_graph_over_tls_is_refused_without_the_ca_and_works_with_it() -> None:
+    """The Graph emulator's certificate comes from its own CA: without ``caBundle`` nothing is sent or read.
+
+    In-process with ``maxAttempts: 1`` to keep it short (azure-identity still retries the token request, ~5 s).
+    """
+    async with Rig.started() as rig:
+        spec, values = rig.graph.connection_spec()
+        room = RoomPair(FOLLOW[0].code, FOLLOW[0].mailbox)
+        window = Window.around(workday(), timedelta(days=1), timedelta(days=7))
+        without_ca = {k: v for k, v in spec.items() if k != "caBundle"} | {"maxAttempts": 1}
+        for connection, trusted in ((without_ca, False), (spec, True)):
+            client = open_graph(connection, lambda name, key: values[(name, key)])
+            try:
+                store = client.store([room], StoreOptions(roomsync="facilities/tls"))
+                if trusted:
+                    assert not (await store.read(window, full=True)).unreadable_rooms
+                else:
+                    with pytest.raises(BackendUnavailable, match=r"(?i)certificate verify failed"):
+                        await store.read(window, full=True)
+            finally:
+                await client.aclose()
+        assert rig.graph.state.identity.issued == 1  # only the trusted client got as far as a token
 
 
 async def test_planon_over_tls_is_refused_without_the_ca_and_works_with_it() -> None:

@@ -73,6 +73,26 @@ async def test_s09_deleted_on_one_side_while_edited_on_the_other_the_leader_deci
     ]
 
 
+async def test_s09_in_the_lead_a_meeting_its_organizer_cancelled_but_planon_moved_is_booked_anew(world: World) -> None:
+    """Planon leads, so its move beats the organizer's cancellation. Only an organizer can revive a cancelled
+    meeting, so the room books the meeting anew in its own calendar (for the same person) instead of updating the
+    dead copy, which would change nothing and be retried for ever."""
+    meeting = await world.outlook.book(BEN, [L1], "Lead retro", at(1, 9), at(1, 10), required=[ANNA])
+    await world.sync()
+    [reservation] = await world.reservations(L1)
+    await world.outlook.cancel(meeting)
+    await world.kiosk_edit(reservation, start=at(1, 13), end=at(1, 14))
+    result = (await world.sync())["lead"]
+    assert result.ok and result.counters["created"] == 1
+
+    [entry] = await world.entries(L1)
+    assert (entry.subject, span(entry), entry.organizer) == ("Lead retro", "Tue 04 Mar 13:00-14:00", BEN)
+    assert entry.meeting != meeting  # a new meeting, organised by the room for Ben
+    assert [(r.syscode, span(r)) for r in await world.reservations(L1)] == [
+        (reservation.syscode, "Tue 04 Mar 13:00-14:00")
+    ]
+
+
 async def test_s10_room_mailbox_rewriting_subjects_causes_no_endless_updates(world: World) -> None:
     """With AddOrganizerToSubject / DeleteSubject left on, the room's copy of an Outlook meeting carries the organizer's
     name instead of the subject. That is what the room calendar holds, so that is what Planon shows; nothing is

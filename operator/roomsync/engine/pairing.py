@@ -46,6 +46,9 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
         if linker.link is None or linker.link.peer_id not in calendar_by_id:
             match(linker, c)
 
+    if len(taken) == len(calendar_by_id) or len(matched) == len(planon_by_id):  # all linked: the usual cycle
+        return _pairing(planon_by_id, calendar_by_id, matched, taken, set())
+
     # 2. iCalUId: a Planon booking that recorded the meeting's iCalUId (e.g. made by Connect for Calendars before).
     by_uid = {c.ical_uid: c for c in calendar_by_id.values() if c.ical_uid and c.id not in taken}
     for p in planon_by_id.values():
@@ -68,6 +71,16 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
                 adopted.add(c.id)
                 break
 
+    return _pairing(planon_by_id, calendar_by_id, matched, taken, adopted)
+
+
+def _pairing(
+    planon_by_id: dict[str, Booking],
+    calendar_by_id: dict[str, Booking],
+    matched: dict[str, str],
+    taken: set[str],
+    adopted: set[str],
+) -> Pairing:
     pairs = tuple((planon_by_id[p], calendar_by_id[c]) for p, c in matched.items())
     return Pairing(
         pairs=pairs,

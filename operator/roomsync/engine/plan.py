@@ -19,6 +19,7 @@ from roomsync.engine.actions import Action, ActionKind
 from roomsync.engine.pairing import pair
 from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
 from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint
+from roomsync.model.fingerprint import same_synced_fields
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
+        self._source = policy.direction.source  # asked for every pair; the property is not free
         self.policy = policy
         self.window = policy.window(now)
         self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
@@ -116,7 +118,8 @@ class _Planner:
             changed = baseline is None or self.fp(survivor) != baseline.fingerprint
             self._deleted(gone, survivor, survivor_changed=changed, peer=items[gone], seq=seq)
             return
-        fp_p, fp_c = self.fp(p), self.fp(c)
+        fp_p = self.fp(p)
+        fp_c = fp_p if same_synced_fields(p, c) else self.fp(c)  # most pairs agree: hash one side only
         if fp_p == fp_c:
             self.in_sync += 1
             stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])]
@@ -268,9 +271,16 @@ class _Planner:
         else:
             restore = False
         if restore:
-            if peer is not None:  # a cancelled item is still there: bring it back by updating it
+            if peer is not None and (gone is Side.PLANON or not self._may_write(survivor_side)):
+                # a cancelled item is still there: bring it back by updating it
                 why = f"cancelled in {gone.value} but {survivor_side.value} leads"
                 self._update(gone, peer, survivor, seq, why, conflict=True)
+            elif peer is not None:
+                # Only its organizer can revive a cancelled calendar meeting (an update of the room's copy changes
+                # nothing, every cycle): the room books it anew, and the backlink moves Planon's link to the new one
+                # (so not in a one-way sync from Planon, which never writes Planon).
+                why = f"cancelled in {gone.value} but {survivor_side.value} leads; booked anew in the room calendar"
+                self._create(gone, survivor, seq=seq, why=why)
             else:
                 why = (
                     f"deleted in {gone.value} but changed in {survivor_side.value}, which leads"
@@ -296,7 +306,7 @@ class _Planner:
         return booking.id in self.snapshots[side].stale and self._may_write(side)
 
     def _may_write(self, side: Side) -> bool:
-        source = self.policy.direction.source
+        source = self._source
         return source is None or source is not side
 
     def _needs_backlink(self, written: Side, source: Booking, target_id: str | None) -> bool:

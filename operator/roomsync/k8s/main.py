@@ -59,13 +59,17 @@ class Operator:
         self.stop_flag = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, signals: bool = False) -> None:
+        """Start serving; ``signals``: stopped by SIGINT/SIGTERM (kopf's own handling) rather than :meth:`stop`."""
         self.servers = await start_servers(
             self.options.host, self.options.health_port, self.options.metrics_port, self.health, self.metrics.registry
         )
-        self._task = asyncio.create_task(self._operate(), name="roomsync operator")
+        # With a stop flag kopf waits on it in a task of its own; when a signal stops kopf instead, that task would
+        # linger as "hung" and delay the exit by kopf's 5 s grace period.
+        stop_flag = None if signals else self.stop_flag
+        self._task = asyncio.create_task(self._operate(stop_flag), name="roomsync operator")
 
-    async def _operate(self) -> None:
+    async def _operate(self, stop_flag: asyncio.Event | None) -> None:
         try:
             await kopf.operator(
                 registry=self.registry,
@@ -75,7 +79,7 @@ class Operator:
                 standalone=self.options.standalone,
                 peering_name=self.options.peering,
                 priority=self.options.priority if self.options.peering else None,
-                stop_flag=self.stop_flag,
+                stop_flag=stop_flag,
                 ready_flag=self.health.ready,
             )
         except Exception as error:
@@ -103,7 +107,8 @@ class Operator:
             await self.servers.aclose()
 
     async def run(self) -> int:
-        await self.start()
+        """Run until SIGINT/SIGTERM or a fatal error (the command line)."""
+        await self.start(signals=True)
         try:
             assert self._task is not None
             await self._task

@@ -23,6 +23,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
 _EMPTY: Final[frozenset[Any]] = frozenset()
 _NO_NATIVE: Final[Mapping[str, str]] = MappingProxyType({})
+#: Interned room sets: a RoomSync's bookings share a few hundred distinct sets; bounded for safety.
+_ROOM_SETS: Final[dict[frozenset[str], frozenset[str]]] = {}
+_ROOM_SETS_LIMIT: Final = 100_000
 
 
 class Side(StrEnum):
@@ -184,6 +187,9 @@ class Booking:
         required = frozenset(p for p in self.required if p.email != organizer_email)
         optional = frozenset(p for p in self.optional if p.email != organizer_email and p not in required)
         rooms = frozenset(r.strip() for r in self.rooms)
+        rooms = _ROOM_SETS.setdefault(rooms, rooms)  # one set per room (combination), not one per booking
+        if len(_ROOM_SETS) > _ROOM_SETS_LIMIT:
+            _ROOM_SETS.clear()
         # Empty sets and maps are shared: a booking is held twice per pair per cycle, by the thousands
         # (docs/performance.md), and most have no optional attendees.
         object.__setattr__(self, "required", required or _EMPTY)

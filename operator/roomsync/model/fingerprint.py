@@ -10,26 +10,35 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 
-from roomsync.model.booking import Booking, Window
+from roomsync.model.booking import Booking, Person, Window
 from roomsync.model.recurrence import WEEKDAYS, Frequency, Recurrence
 from roomsync.model.zones import to_iana, to_windows, zone
 
 FINGERPRINT_LENGTH = 16
 #: The encoding every fingerprint was defined with; one shared instance (building an encoder per call is costly).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+#: Formatted instants: bookings share start and end times (whole hours), and each is formatted every cycle.
+_INSTANTS: dict[datetime, str] = {}
+_INSTANTS_LIMIT = 50_000
 
 
 def _instant(booking: Booking, value: datetime) -> str:
     if booking.all_day:
         # An all-day booking is a run of dates in its own zone; UTC instants of midnight differ per zone.
         return value.astimezone(zone(booking.timezone)).date().isoformat()
-    if value.year < 1000:  # strftime does not zero-pad such years; isoformat does
+    if value.tzinfo is not UTC or value.year < 1000:  # strftime does not zero-pad such years; isoformat does
         return value.strftime("%Y-%m-%dT%H:%MZ")
-    # Same text as strftime("%Y-%m-%dT%H:%MZ"), at a fraction of the cost (this runs twice per booking per cycle).
-    return value.isoformat(timespec="minutes")[:16] + "Z"
+    # Keyed by UTC values only: equal instants in other zones would print differently.
+    text = _INSTANTS.get(value)
+    if text is None:
+        text = value.isoformat(timespec="minutes")[:16] + "Z"  # strftime's text at a fraction of the cost
+        if len(_INSTANTS) >= _INSTANTS_LIMIT:
+            _INSTANTS.clear()
+        _INSTANTS[value] = text
+    return text
 
 
 def _explicit(booking: Booking, recurrence: Recurrence) -> Recurrence:
@@ -97,11 +106,46 @@ def canonical_text(booking: Booking, window: Window | None = None) -> str:
     organizer = text(booking.organizer.email) if booking.organizer else "null"
     return (
         f'{{"allDay":{"true" if booking.all_day else "false"},"end":{text(_instant(booking, booking.end))},'
-        f'"optional":[{",".join(text(e) for e in sorted(p.email for p in booking.optional))}],'
-        f'"organizer":{organizer},"recurrence":null,'
-        f'"required":[{",".join(text(e) for e in sorted(p.email for p in booking.required))}],'
-        f'"rooms":[{",".join(text(r) for r in sorted(booking.rooms))}],'
+        f'"optional":[{_emails(booking.optional)}],"organizer":{organizer},"recurrence":null,'
+        f'"required":[{_emails(booking.required)}],"rooms":[{_texts(booking.rooms)}],'
         f'"start":{text(_instant(booking, booking.start))},"subject":{text(booking.subject)}}}'
+    )
+
+
+def _emails(persons: frozenset[Person]) -> str:
+    if not persons:
+        return ""
+    if len(persons) == 1:
+        for person in persons:
+            return encode_basestring_ascii(person.email)
+    return ",".join([encode_basestring_ascii(e) for e in sorted([p.email for p in persons])])
+
+
+def _texts(values: frozenset[str]) -> str:
+    if len(values) == 1:
+        for value in values:
+            return encode_basestring_ascii(value)
+    return ",".join([encode_basestring_ascii(v) for v in sorted(values)])
+
+
+def same_synced_fields(a: Booking, b: Booking) -> bool:
+    """Whether ``a`` and ``b`` have equal synced fields, so equal fingerprints, compared without hashing.
+
+    ``False`` only means "not shown equal here" (a series, or values that differ but may still render alike): hash
+    them. The engine uses it to fingerprint one side of a pair in sync instead of both.
+    """
+    return (
+        a.recurrence is None
+        and b.recurrence is None
+        and a.start == b.start
+        and a.end == b.end
+        and a.subject == b.subject
+        and a.all_day == b.all_day
+        and (not a.all_day or a.timezone == b.timezone)
+        and a.organizer == b.organizer
+        and a.rooms == b.rooms
+        and a.required == b.required
+        and a.optional == b.optional
     )
 
 

@@ -27,7 +27,7 @@ def _entity_fields(self: Entity) -> dict[str, Callable[[Any], None]]:
 def install() -> bool:
     """Install the fast ``Entity.get_field_deserializers``; ``False`` when the SDK's version does not match."""
     original = Entity.get_field_deserializers
-    if original is _entity_fields:  # type: ignore[comparison-overlap]
+    if original is _entity_fields:
         return True
     if set(original(Entity())) != _BASE_FIELDS:
         return False
