@@ -102,8 +102,8 @@ def test_deployment_is_hardened_and_probed() -> None:
     assert {"requests", "limits"} <= set(container["resources"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "health"}
 
 
 def test_deployment_arguments_are_accepted_by_roomsync_run() -> None:
