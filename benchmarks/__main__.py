@@ -41,7 +41,7 @@ async def _run(names: list[str], quick: bool, console: Console) -> list[Result]:
             module, _, keys = BENCHMARKS[name]
             clock = time.perf_counter()
             try:
-                produced = await module.run(ctx)  # type: ignore[attr-defined]
+                produced = await module.run(ctx)
             except Exception as error:  # one broken benchmark must not hide the others
                 console.print(traceback.format_exc())
                 produced = [Result(key, key, error=f"{type(error).__name__}: {error}") for key in keys]

@@ -10,6 +10,7 @@ import gc
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.core import peak_rss_mb
@@ -61,19 +62,15 @@ def snapshots(rooms: int, per_room: int, policy: Policy) -> tuple[Snapshot, Snap
                 native={code: f"AAMkAGI2TG93AAA{n:0137d}="},
             )
             if n % 100 == 0:
-                p = Booking(**{**_fields(p), "subject": p.subject + " (moved)"})
+                p = replace(p, subject=p.subject + " (moved)")
                 changed += 1
             elif n % 100 == 50:
-                c = Booking(**{**_fields(c), "subject": c.subject + " (renamed)"})
+                c = replace(c, subject=c.subject + " (renamed)")
                 changed += 1
             planon.append(p)
             calendar.append(c)
             n += 1
     return Snapshot(tuple(planon)), Snapshot(tuple(calendar)), changed
-
-
-def _fields(b: Booking) -> dict[str, object]:
-    return {name: getattr(b, name) for name in b.__dataclass_fields__}
 
 
 def main(rooms: int, per_room: int, repeats: int) -> dict[str, object]:

@@ -46,12 +46,12 @@ async def _documents(stream: asyncio.StreamReader) -> Any:
 async def run(ctx: Context) -> Result:
     rooms, per_room = (100, 2) if ctx.quick else (1000, 10)
     result = Result("footprint", f"6. Operator footprint: `roomsync sync` holding {rooms:,} rooms")
-    async with World(rooms, latency=0.0, interval="2s", open_runner=False) as world:
+    async with World(rooms, latency=0.0, interval="1s", open_runner=False) as world:
         ctx.say(f"footprint: seeding {rooms:,} rooms x {per_room}")
         await world.seed_planon(per_room)
         with tempfile.TemporaryDirectory(prefix="roomsync-bench-") as tmp:
             manifest = Path(tmp, "tower.yaml")
-            await asyncio.to_thread(manifest.write_text, yaml.safe_dump_all(world.manifests(interval="2s")))
+            await asyncio.to_thread(manifest.write_text, yaml.safe_dump_all(world.manifests(interval="1s")))
             roomsync = Path(sys.executable).parent / "roomsync"
             process = await asyncio.create_subprocess_exec(
                 str(roomsync), "sync", "-f", str(manifest), "-o", "json",
@@ -82,7 +82,7 @@ async def run(ctx: Context) -> Result:
     if len(marks) < 2 + STEADY_CYCLES:
         result.error = f"`roomsync sync` printed only {len(marks)} cycle(s)"
         return result
-    steady = marks[1:]  # cycle 1 is the initial sync; the CPU between later marks is steady cycles (+ 2 s sleeps)
+    steady = marks[1:]  # cycle 1 is the initial sync; the CPU between later marks is steady cycles (+ 1 s sleeps)
     cpu_per_cycle = (steady[-1]["cpu"] - steady[0]["cpu"]) / (len(steady) - 1)
     result.figures.update(
         {

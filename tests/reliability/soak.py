@@ -15,6 +15,7 @@ everything; the exit status is 1 when any invariant was violated.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sys
 import tempfile
@@ -252,6 +253,7 @@ def scenario_zone() -> Any:
 
 
 def run(minutes: float, seed: int) -> int:
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # injected resets are meant to happen
     rng = random.Random(seed)
     started = time.monotonic()
     with threaded_rig() as threaded, tempfile.TemporaryDirectory(prefix="roomsync-soak-") as directory:

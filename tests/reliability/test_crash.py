@@ -3,10 +3,11 @@
 The situation (:mod:`tests.reliability.scenario`) makes one cycle of two RoomSyncs (the boardroom with Planon in the
 lead, two rooms following) write creates, updates and cancels both ways, an accept and a decline. The reference run
 does it uninterrupted; then for every N from 1 to the reference's number of writes the emulators are put back to
-the same state, the CLI runs as a separate process, and the write gate (:class:`tests.reliability.rig.WriteGate`)
-commits the N-th write and holds its answer while the test kills the process. A fresh process then runs to
-completion, and the result must be exactly the reference: nothing lost, nothing twice, every meeting request
-answered once, and ``roomsync plan`` finds nothing left to do.
+the same state, the CLI runs as a separate process (forked from a warm fork server, see :mod:`tests.reliability.cli`;
+at the middle kill point ``.venv/bin/roomsync`` itself, by exec), and the write gate
+(:class:`tests.reliability.rig.WriteGate`) commits the N-th write and holds its answer while the test kills the
+process. A fresh process then runs to completion, and the result must be exactly the reference: nothing lost,
+nothing twice, every meeting request answered once, and ``roomsync plan`` finds nothing left to do.
 """
 
 from __future__ import annotations
