@@ -14,6 +14,7 @@ Output goes to files so nothing is lost when the process is killed; the secret s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -124,6 +125,14 @@ class ForkServer:
             text=True,
         )
         self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """End the server: it leaves its loop when its stdin closes."""
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(5)
 
     @classmethod
     def get(cls) -> ForkServer:
