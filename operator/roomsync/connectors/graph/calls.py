@@ -26,6 +26,7 @@ from msgraph.generated.users.item.events.item.tentatively_accept.tentatively_acc
 )
 from msgraph.graph_service_client import GraphServiceClient
 
+from roomsync.connectors.base import InvalidResponse
 from roomsync.connectors.graph.errors import graph_errors
 from roomsync.connectors.graph.transport import current_mailbox, retry_safe
 
@@ -118,13 +119,15 @@ class MailboxCalls:
         events: list[Event] = []
         while True:
             if page is None:
-                raise ValueError("empty delta answer")
+                raise InvalidResponse("Graph answered a delta request with an empty body", backend="graph")
             events.extend(page.value or [])
             if page.odata_delta_link:
                 return events, page.odata_delta_link
             next_link = page.odata_next_link
             if not next_link:
-                raise ValueError("delta page without nextLink or deltaLink")
+                raise InvalidResponse(
+                    "Graph delta page has neither @odata.nextLink nor @odata.deltaLink (truncated?)", backend="graph"
+                )
             page = await self._run("delta page", lambda next_link=next_link: builder.with_url(next_link).get(config))  # type: ignore[misc]
 
     async def get(self, event_id: str, *, master: bool = False) -> Event:
