@@ -26,10 +26,9 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import yaml
 from aiohttp import web
@@ -40,30 +39,11 @@ from roomsync.sandbox.planon import PlanonSandbox
 from roomsync.sandbox.planon import server as planon_server
 
 T = TypeVar("T")
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 NAMESPACE = "facilities"
 LEAD = building.ROOMS[3]  # AMS-2.01, the boardroom: its mailbox leaves requests to RoomSync (Planon decides)
 FOLLOW = (building.ROOMS[0], building.ROOMS[1])  # AMS-1.01, AMS-1.02: Exchange accepts, Planon registers
 ANSWERS = ("events.accept", "events.decline", "events.tentativelyAccept")
 PLANON_WRITES = ("/execute/", "/update/", "/changeState/", "/delete/")
-
-
-def person(name: str) -> str:
-    return f"{name}@{building.DOMAIN}"
-
-
-def workday(days_ahead: int = 2, now: datetime | None = None) -> datetime:
-    """Midnight (Amsterdam) of a weekday at least ``days_ahead`` days from now: inside the opening hours' week."""
-    day = ((now or datetime.now(UTC)).astimezone(AMSTERDAM) + timedelta(days=days_ahead)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
-def at(day: datetime, hour: int, minute: int = 0) -> datetime:
-    return day.replace(hour=hour, minute=minute)
 
 
 # -- the write gate ------------------------------------------------------------------------------------------------

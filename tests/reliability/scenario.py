@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.reliability.rig import FOLLOW, LEAD, Rig, at, person
+from roomsync.sandbox.building import at, person
+from tests.reliability.rig import FOLLOW, LEAD, Rig
 
 ROOM_A, ROOM_B = FOLLOW
 TZ = "Europe/Amsterdam"

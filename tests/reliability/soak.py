@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from roomsync.sandbox.building import person, workday
 from tests.reliability import cli, scenario
-from tests.reliability.rig import FOLLOW, LEAD, ThreadedRig, person, threaded_rig, workday
+from tests.reliability.rig import FOLLOW, LEAD, ThreadedRig, threaded_rig
 
 PEOPLE = ("anna", "ben", "carla", "dev")
 KINDS = ("create", "create", "edit", "cancel")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from roomsync.sandbox.building import workday
 from tests.reliability import cli, scenario
-from tests.reliability.rig import Canonical, Snapshot, ThreadedRig, threaded_rig, workday
+from tests.reliability.rig import Canonical, Snapshot, ThreadedRig, threaded_rig
 
 MAX_RESTARTS = 3
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from roomsync.sandbox.building import at, person
 from roomsync.sync.cycle import CycleResult
-from tests.reliability.rig import FOLLOW, Canonical, at, person
+from tests.reliability.rig import FOLLOW, Canonical
 from tests.reliability.scenario import TZ
 from tests.reliability.world import World, world
 

@@ -27,9 +27,10 @@ from roomsync.connectors.graph import open_client as open_graph
 from roomsync.connectors.planon import open_client as open_planon
 from roomsync.connectors.registry import SecretNotFound, StoreOptions
 from roomsync.model import RoomPair, Window
+from roomsync.sandbox.building import workday
 from roomsync.sandbox.planon import DEMO_ACCESS_KEY
 from tests.reliability import cli, scenario
-from tests.reliability.rig import FOLLOW, NAMESPACE, Credentials, Rig, ThreadedRig, threaded_rig, workday
+from tests.reliability.rig import FOLLOW, NAMESPACE, Credentials, Rig, ThreadedRig, threaded_rig
 from tests.reliability.world import world
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from roomsync.cli.sync_cmd import open_runners
 from roomsync.config.bundle import load_bundle
+from roomsync.sandbox.building import workday
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 from roomsync.sync.status import cycle_status
 from tests.reliability import scenario
-from tests.reliability.rig import Canonical, Rig, workday
+from tests.reliability.rig import Canonical, Rig
 
 
 @dataclass

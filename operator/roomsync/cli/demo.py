@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from rich.rule import Rule
 
@@ -24,28 +23,12 @@ from roomsync.cli.sync_cmd import open_runners
 from roomsync.config.bundle import Bundle, fill
 from roomsync.config.manifests import Document
 from roomsync.model import Booking, Response, Side
-from roomsync.sandbox.building import DOMAIN, ROOMS
+from roomsync.sandbox.building import ROOMS, ZONE, at, person, workday
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 from roomsync.sync.status import cycle_status
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MAX_CYCLES = 4
-
-
-def person(name: str) -> str:
-    return f"{name}@{DOMAIN}"
-
-
-def next_workday(now: datetime) -> datetime:
-    day = (now.astimezone(AMSTERDAM) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
-def at(day: datetime, hour: int, minute: int = 0) -> datetime:
-    return day.replace(hour=hour, minute=minute)
 
 
 @dataclass
@@ -125,7 +108,7 @@ async def people_book(boxes: Sandboxes, day: datetime) -> list[str]:
     """A morning's worth of bookings, made as people make them; returns what happened, for the narrative."""
     kiosk, outlook = boxes.planon.admin, boxes.graph.admin
     mailbox = {r.code: r.mailbox for r in ROOMS}
-    zone_name = "Europe/Amsterdam"
+    zone_name = ZONE
     await kiosk.book(
         "AMS-1.01",
         at(day, 9),
@@ -249,7 +232,7 @@ async def demo(json_output: bool) -> int:
                     output.errors.print(problem)
                 return 1
             run = DemoRun(runners)
-            day = next_workday(datetime.now(UTC))
+            day = workday(1)
             output.console.print(Rule(f"RoomSync demo - Amsterdam HQ, {day:%A %d %B %Y}"))
             for line in await people_book(boxes, day):
                 output.console.print(f"  {line}")

@@ -9,11 +9,34 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from roomsync.sandbox.planon.seed import DEMO
 
 DOMAIN: Final = "contoso.example"
+ZONE: Final = "Europe/Amsterdam"
+AMSTERDAM: Final = ZoneInfo(ZONE)
+
+
+def person(name: str) -> str:
+    """The building's people have addresses in the demo domain."""
+    return f"{name}@{DOMAIN}"
+
+
+def workday(days_ahead: int = 2, now: datetime | None = None) -> datetime:
+    """Midnight (Amsterdam) of the first weekday at least ``days_ahead`` days from now: rooms are open then."""
+    day = ((now or datetime.now(UTC)).astimezone(AMSTERDAM) + timedelta(days=days_ahead)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def at(day: datetime, hour: int, minute: int = 0) -> datetime:
+    return day.replace(hour=hour, minute=minute)
 
 
 @dataclass(frozen=True)
