@@ -74,6 +74,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
         self._source = policy.direction.source  # asked for every pair; the property is not free
+        self._any_stale = bool(planon.stale or calendar.stale)
         self.policy = policy
         self.window = policy.window(now)
         self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
@@ -122,7 +123,7 @@ class _Planner:
         fp_c = fp_p if same_synced_fields(p, c) else self.fp(c)  # most pairs agree: hash one side only
         if fp_p == fp_c:
             self.in_sync += 1
-            stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])]
+            stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])] if self._any_stale else []
             for side in stale:
                 why = "extend the open-ended series to the end of the window"
                 self._update(side, items[side], items[side.other], seq, why, conflict=False)
