@@ -34,11 +34,13 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
     # 1. mutual or one-way links; a link to an id the other side does not hold is left for the dangling rules.
     # A meeting booked anew after its calendar copy was cancelled links to the same Planon booking as the cancelled
     # copy; if the process died before Planon's link moved, the live copy is the partner, not the cancelled one.
-    live_linkers = {c.link.peer_id: c for c in calendar_by_id.values() if c.link is not None and not c.cancelled}
+    live_linkers: dict[str, Booking] | None = None  # built only when a link points at a cancelled copy
     # A link back to someone else only blocks the match when that someone exists (a stale link is fixed later).
     for p in planon_by_id.values():
         linked = calendar_by_id.get(p.link.peer_id) if p.link else None
         if linked is not None and linked.cancelled:
+            if live_linkers is None:
+                live_linkers = {c.link.peer_id: c for c in calendar_by_id.values() if c.link and not c.cancelled}
             linked = live_linkers.get(p.id, linked)
         if linked is None or linked.id in taken:
             continue
