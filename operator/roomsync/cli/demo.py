@@ -212,10 +212,6 @@ async def sync_until_agreed(run: DemoRun) -> None:
             return
 
 
-def status_object(runner: RoomSyncRunner, status: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
-    return {**manifest, "status": status}
-
-
 async def demo(json_output: bool) -> int:
     clock = time.perf_counter()
     async with running_sandboxes() as boxes:
@@ -245,7 +241,7 @@ async def demo(json_output: bool) -> int:
             await room_tables(runners, datetime.now(UTC), "After")
             output.console.print(Rule("kubectl get roomsync -n facilities -o yaml"))
             by_name = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "RoomSync"}
-            objects = [status_object(r, run.statuses[r.config.name], by_name[r.config.name]) for r in runners]
+            objects = [{**by_name[r.config.name], "status": run.statuses[r.config.name]} for r in runners]
             if json_output:
                 output.emit_json(objects)
             else:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from roomsync.cli import output
 from roomsync.config.bundle import Bundle
-from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.base import BackendError
 from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend
 from roomsync.model import Side
@@ -103,7 +102,3 @@ def _exit_code(results: list[CycleResult], *, plan_only: bool) -> int:
     if plan_only and any(r.plan is not None and r.plan.actions for r in results):
         return EXIT_PENDING
     return EXIT_OK
-
-
-def describe_config(config: RoomSyncConfig) -> str:
-    return f"{config.key}: {len(config.rooms)} room(s), leader {config.policy.leader.value}"

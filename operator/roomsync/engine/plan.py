@@ -126,9 +126,8 @@ class _Planner:
             stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])] if self._any_stale else []
             for side in stale:
                 why = "extend the open-ended series to the end of the window"
-                self._update(side, items[side], items[side.other], seq, why, conflict=False)
                 # an occurrence the extension cannot reserve is reported; it never declines the whole series
-                self.actions[-1] = replace(self.actions[-1], answer=None, decline_on_refusal=False)
+                self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
             if not stale:
                 self._keep_links_current(items, fp_p, baseline, seq, adopted=adopted)
             self._answer_pending_request(p, c)
@@ -199,9 +198,19 @@ class _Planner:
                 )
             )
 
-    def _update(self, side: Side, target: Booking, winner: Booking, seq: int, why: str, *, conflict: bool) -> None:
+    def _update(
+        self,
+        side: Side,
+        target: Booking,
+        winner: Booking,
+        seq: int,
+        why: str,
+        *,
+        conflict: bool,
+        decides_request: bool = True,
+    ) -> None:
         desired = target.with_content_of(winner).with_link(Link(winner.id, self.fp(winner), seq))
-        answer, decline = self._request_decided_by(side, winner)
+        answer, decline = self._request_decided_by(side, winner) if decides_request else (None, False)
         self.actions.append(
             Action(
                 ActionKind.UPDATE,

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from roomsync.config.roomsync import RoomSyncConfig
@@ -113,6 +113,3 @@ class RoomSyncRunner:
             self.last_full = now
         self.last_result = result
         return result
-
-    def next_due(self, now: datetime) -> timedelta:
-        return self.config.interval

@@ -92,13 +92,17 @@ class MailboxCalls:
         )
         builder = self.user.calendar_view
         page = await self._run("calendarView", lambda: builder.get(RequestConfiguration(query_parameters=params)))
+        return await self._all_pages("calendarView page", page, builder)
+
+    async def _all_pages(self, operation: str, page: Any, builder: Any) -> list[Event]:
+        """The events of a collection answer and of every page its nextLinks lead to (followed verbatim)."""
         events: list[Event] = []
         while page is not None:
             events.extend(page.value or [])
             link = page.odata_next_link
             if not link:
                 break
-            page = await self._run("calendarView page", lambda link=link: builder.with_url(link).get())  # type: ignore[misc]
+            page = await self._run(operation, lambda link=link: builder.with_url(link).get())  # type: ignore[misc]
         return events
 
     async def delta(self, start: datetime, end: datetime, link: str | None) -> tuple[list[Event], str]:
@@ -158,14 +162,7 @@ class MailboxCalls:
         )
         builder = self.user.events.by_event_id(master_id).instances
         page = await self._run("instances", lambda: builder.get(RequestConfiguration(query_parameters=params)))
-        events: list[Event] = []
-        while page is not None:
-            events.extend(page.value or [])
-            link = page.odata_next_link
-            if not link:
-                break
-            page = await self._run("instances page", lambda link=link: builder.with_url(link).get())  # type: ignore[misc]
-        return events
+        return await self._all_pages("instances page", page, builder)
 
     # -- writes --------------------------------------------------------------------------------------------------------
     async def create(self, event: Event) -> Event:
