@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from benchmarks.core import peak_rss_mb
 from roomsync.engine import ActionKind, Policy, plan
-from roomsync.model import Booking, Link, Person, Snapshot, fingerprint
+from roomsync.model import Booking, Handle, Link, Person, Snapshot, fingerprint
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 PEOPLE = [Person(f"person{i}@bench.example", f"Person {i}") for i in range(200)]
@@ -44,7 +44,7 @@ def snapshots(rooms: int, per_room: int, policy: Policy) -> tuple[Snapshot, Snap
                 organizer=PEOPLE[n % 200],
                 required=frozenset({PEOPLE[(n + 1) % 200], PEOPLE[(n + 7) % 200]}),
                 rooms=frozenset({code}),
-                native={code: str(200000 + n)},
+                handle=Handle({code: (str(200000 + n),)}),
             )
             fp = fingerprint(content, window)
             p = content.with_link(Link(c_id, fp, 1))
@@ -59,7 +59,7 @@ def snapshots(rooms: int, per_room: int, policy: Policy) -> tuple[Snapshot, Snap
                 rooms=content.rooms,
                 ical_uid=c_id,
                 link=Link(p_id, fp, 1),
-                native={code: f"AAMkAGI2TG93AAA{n:0137d}="},
+                handle=Handle({code: (f"AAMkAGI2TG93AAA{n:0137d}=",)}),
             )
             if n % 100 == 0:
                 p = replace(p, subject=p.subject + " (moved)")

@@ -67,10 +67,8 @@ async def client(make_client: ClientFactory) -> GraphClient:
     return make_client(maxAttempts=4)
 
 
-def store_of(client: GraphClient, *, leader: Side = Side.PLANON, send_invitations: bool = True) -> GraphStore:
-    store = client.store(
-        ROOMS, StoreOptions(roomsync="default/rooms", leader=leader, send_invitations=send_invitations)
-    )
+def store_of(client: GraphClient, *, leader: Side = Side.PLANON, invitations: str = "OrganizerOnly") -> GraphStore:
+    store = client.store(ROOMS, StoreOptions(roomsync="default/rooms", leader=leader, invitations=invitations))
     assert isinstance(store, GraphStore)
     return store
 

@@ -32,7 +32,7 @@ async def test_full_read_groups_room_copies_into_one_booking(sandbox: GraphSandb
     booking = snap.bookings[0]
     assert booking.id == uid == booking.ical_uid
     assert booking.rooms == {"MR-1", "MR-2"}
-    assert set(booking.native) == {"MR-1", "MR-2"}
+    assert set(booking.handle.items) == {"MR-1", "MR-2"}
     assert booking.organizer == Person("alice@contoso.com")
     assert {p.email for p in booking.required} == {"bob@contoso.com"}  # rooms are not people
     assert {p.email for p in booking.optional} == {"carol@contoso.com"}

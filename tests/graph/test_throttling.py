@@ -39,7 +39,7 @@ async def test_429_storm_with_fractional_retry_after_and_concurrency_cap(
     sandbox: GraphSandbox, make_client: ClientFactory
 ) -> None:
     client = make_client(maxConcurrentPerMailbox=4)
-    store = store_of(client, send_invitations=False)
+    store = store_of(client, invitations="None")
     await sandbox.admin.set_latency(0.03)
     await sandbox.admin.inject(429, count=6, mailbox=ROOM1, method="POST", retry_after="0.25")
     started = time.monotonic()

@@ -33,7 +33,7 @@ def planon_booking(**overrides: object) -> Booking:
 async def test_create_single_and_read_back_equal(sandbox: GraphSandbox, store: GraphStore) -> None:
     booking = planon_booking()
     created = await store.create(booking)
-    assert created.native.keys() == {"MR-1"} and created.id == created.ical_uid
+    assert created.handle.items.keys() == {"MR-1"} and created.id == created.ical_uid
     (read,) = (await store.read(WINDOW, full=False)).bookings
     assert read.id == created.id
     assert changed_fields(read, booking) == []  # what a person sees round-trips exactly
@@ -168,7 +168,7 @@ async def test_unexpressible_recurrence_is_refused(store: GraphStore) -> None:
 
 
 async def test_invitations_none_keeps_people_out_of_the_mailboxes(sandbox: GraphSandbox, client: GraphClient) -> None:
-    quiet = store_of(client, send_invitations=False)
+    quiet = store_of(client, invitations="None")
     booking = planon_booking(rooms=frozenset({"MR-1", "MR-2"}))
     await quiet.create(booking)
     invited = {m["to"] for m in await sandbox.admin.mail() if m["kind"] == "invitation"}

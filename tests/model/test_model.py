@@ -10,6 +10,7 @@ import pytest
 
 from roomsync.model import (
     Booking,
+    Handle,
     Link,
     OccurrenceOverride,
     Person,
@@ -90,7 +91,9 @@ def test_windows_and_iana_zone_names_are_both_accepted() -> None:
 
 def test_fingerprint_ignores_what_is_not_synced_and_sees_what_is() -> None:
     base = meeting()
-    echo = replace(base, id="other", link=Link("x", "y"), native={"MR-1": "AAMk"}, timezone="Europe/Amsterdam")
+    echo = replace(
+        base, id="other", link=Link("x", "y"), handle=Handle({"MR-1": ("AAMk",)}), timezone="Europe/Amsterdam"
+    )
     assert fingerprint(echo) == fingerprint(base)
     assert changed_fields(base, replace(base, subject="Other")) == ["subject"]
     assert changed_fields(base, replace(base, rooms=frozenset({"MR-1", "MR-2"}))) == ["rooms"]

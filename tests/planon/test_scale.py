@@ -53,7 +53,7 @@ async def test_ten_thousand_reservations_over_two_hundred_units(client: PlanonCl
     assert sample.start == base + timedelta(days=3, hours=7) and sample.duration == timedelta(minutes=75)
     assert sample.organizer is not None and sample.organizer.email == "anna.devries@example.com"
     pair = next(b for b in snapshot.bookings if b.id == "pair-3-5")
-    assert pair.rooms == frozenset({"BIG-002", "BIG-003"}) and pair.native.keys() == {"BIG-002", "BIG-003"}
+    assert pair.rooms == frozenset({"BIG-002", "BIG-003"}) and pair.handle.items.keys() == {"BIG-002", "BIG-003"}
     # 200 units in chunks of 100: two reservation reads; master data once (units, properties, persons)
     assert client.requests["read/UsrReservationMeetingRoom"] == 2
     assert client.requests["read/ReservationUnit"] == 2 and client.requests["read/Person"] == 1

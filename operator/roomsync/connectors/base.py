@@ -9,10 +9,13 @@ does a full read. Sync decisions are never taken here: they belong to :mod:`room
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from roomsync.model import Booking, Link, Response, Side, Snapshot, Window
+from roomsync.model import NO_LIMITS, Booking, FieldLimits, Link, Response, RoomPair, Side, Snapshot, Window
 
 __all__ = [
     "AuthenticationFailed",
@@ -20,10 +23,28 @@ __all__ = [
     "BackendUnavailable",
     "BookingRefused",
     "BookingStore",
+    "Capabilities",
+    "Client",
+    "CreateIdempotency",
     "InvalidResponse",
     "NotFound",
+    "PreconditionFailed",
+    "RequestCounts",
     "Response",
+    "RoomInfo",
+    "SecretLookup",
+    "SecretNotFound",
+    "StoreOptions",
+    "Throttling",
 ]
+
+
+#: (secret name, key) -> value; raises :class:`SecretNotFound` naming what is missing.
+SecretLookup = Callable[[str, str], str]
+
+
+class SecretNotFound(LookupError):
+    """A Secret, or a key in it, that a Connection refers to does not exist."""
 
 
 class BackendError(Exception):
@@ -77,18 +98,117 @@ class NotFound(BackendError):
     reason = "NotFound"
 
 
+class PreconditionFailed(BackendError):
+    """The item changed after RoomSync read it (a stale etag, ChangeKey or change time): nothing was written.
+
+    Never retried as it is: the pair is read again and planned again, so a person's newer edit is seen and decided
+    by the decision table instead of being overwritten.
+    """
+
+    reason = "PreconditionFailed"
+
+
+class Throttling(StrEnum):
+    """Whose request budget a backend's limits count against, so concurrency is limited per that scope."""
+
+    PER_ROOM = "PerRoom"  # Graph, EWS with impersonation: each mailbox has its own budget
+    PER_ACCOUNT = "PerAccount"  # EWS delegate access, Google (the delegated user): one budget for every room
+    PER_TENANT = "PerTenant"  # Planon: one API for the whole estate
+
+
+class CreateIdempotency(StrEnum):
+    """How a retried create is recognised, so a lost answer never makes a second copy (docs/architecture.md)."""
+
+    TRANSACTION_ID = "TransactionId"  # Graph transactionId
+    CLIENT_ID = "ClientId"  # Google client-supplied event id, CalDAV resource name + If-None-Match
+    LOOKUP_BY_LINK = "LookupByLink"  # Planon, EWS: look the link up before writing
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared once, so the engine, the runner and validation never ask for a backend by
+    name. A capability a backend lacks is a policy ``roomsync validate`` refuses, with the field named."""
+
+    #: The backend answers meeting requests as the room (accept/decline), so Planon can be in the lead.
+    answers_requests: bool = False
+    #: The backend has a room agent that decides requests by itself (Exchange's booking assistant, Google's
+    #: resource auto-accept); a plain CalDAV server has none: nothing answers until RoomSync does.
+    room_agent: bool = False
+    #: Reads can be incremental (delta link, SyncFolderItems state, sync token, change timestamp).
+    incremental_reads: bool = False
+    #: A recurring meeting is one item with a pattern and exceptions (Planon holds occurrences one by one).
+    native_series: bool = True
+    create_idempotency: CreateIdempotency = CreateIdempotency.LOOKUP_BY_LINK
+    throttling: Throttling = Throttling.PER_ROOM
+    #: ``Client.rooms()`` lists the rooms the credentials can see.
+    room_discovery: bool = False
+    #: Writes carry the version they were planned on and are refused when it is stale. ``False``: best effort
+    #: (documented per backend, e.g. Planon checks its change time in the update's own filter).
+    strict_preconditions: bool = True
+    #: Field lengths the backend can store; longer values are shortened there (see :mod:`roomsync.model.limits`).
+    limits: FieldLimits = NO_LIMITS
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room as a backend's directory lists it, for ``roomsync rooms`` and for suggesting RoomSync pairs.
+
+    ``key`` is what a RoomSync's ``rooms:`` entry names on that side: the Planon reservation-unit code, or the
+    room's calendar address.
+    """
+
+    key: str
+    name: str = ""
+    email: str | None = None
+    capacity: int | None = None
+    building: str = ""
+    floor: str = ""
+    time_zone: str | None = None
+
+
+@dataclass
+class RequestCounts:
+    """Requests a client made, by room (``""`` when not about one room), operation and status; and the seconds it
+    waited on throttling. The one interface metrics and benchmarks read."""
+
+    by_room: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    throttled_seconds: float = 0.0
+
+    def add(self, room: str, operation: str, status: str | int, count: int = 1) -> None:
+        self.by_room[(room, operation, str(status))] += count
+
+    def by_operation(self) -> Counter[tuple[str, str]]:
+        """``{(operation, status): count}`` over every room."""
+        totals: Counter[tuple[str, str]] = Counter()
+        for (_, operation, status), count in self.by_room.items():
+            totals[(operation, status)] += count
+        return totals
+
+    def total(self, room: str | None = None) -> int:
+        return sum(c for (r, _, _), c in self.by_room.items() if room is None or r == room)
+
+
 @runtime_checkable
 class BookingStore(Protocol):
-    """One side of a RoomSync: the rooms of that RoomSync in one backend."""
+    """One side of a RoomSync: the rooms of that RoomSync in one backend.
+
+    Every booking read carries a :class:`~roomsync.model.Handle` with the backend's version of its items; every
+    write (``update``, ``cancel``, ``respond``, ``relink``) sends that version as its precondition and raises
+    :class:`PreconditionFailed` when the item changed since, writing nothing.
+    """
 
     side: Side
     backend: str
+    capabilities: Capabilities
 
-    async def read(self, window: Window, *, full: bool) -> Snapshot:
+    async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         """Every booking of the RoomSync's rooms that overlaps the window.
 
         A room whose read fails is listed in ``Snapshot.unreadable_rooms`` (or the whole read raises); items that
         cannot be translated go to ``Snapshot.skipped``. ``full=False`` allows incremental change detection.
+        ``rooms`` (room keys) narrows what is fetched to the rooms that may have changed (a notification, a manual
+        request): the others are served from what the store read last; a room it holds nothing of is fetched
+        anyway. The snapshot always covers every room.
         """
         ...
 
@@ -124,3 +244,29 @@ class BookingStore(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+class Client(Protocol):
+    """What RoomSyncs sharing one Connection share: sessions, token cache, per-room limits, request counts."""
+
+    backend: str
+    capabilities: Capabilities
+    requests: RequestCounts
+
+    def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> BookingStore: ...
+
+    async def rooms(self) -> list[RoomInfo]:
+        """The rooms these credentials can see (``capabilities.room_discovery``); raises ``BackendError``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What a store needs from the RoomSync beyond its rooms."""
+
+    roomsync: str  # namespace/name, used in deterministic transaction ids and log lines
+    leader: Side = Side.PLANON
+    #: spec.invitations: who hears of RoomSync's calendar writes (OrganizerOnly, None, All)
+    invitations: str = "OrganizerOnly"

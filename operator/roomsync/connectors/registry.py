@@ -16,15 +16,12 @@ Backends are imported lazily so the CLI starts fast and a missing optional depen
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
-from roomsync.connectors.base import BookingStore
-from roomsync.model import RoomPair, Side
+from roomsync.connectors.base import Capabilities, Client, SecretLookup, SecretNotFound, StoreOptions
 
-#: (secret name, key) -> value; raises :class:`SecretNotFound` naming what is missing.
-SecretLookup = Callable[[str, str], str]
+__all__ = ["BACKENDS", "CALENDAR_BACKENDS", "SecretLookup", "SecretNotFound", "StoreOptions", "UnsupportedBackend"]
 
 BACKENDS: dict[str, str] = {
     "planon": "roomsync.connectors.planon",
@@ -33,30 +30,8 @@ BACKENDS: dict[str, str] = {
 CALENDAR_BACKENDS = ("graph", "ews", "google", "caldav")
 
 
-class SecretNotFound(LookupError):
-    """A Secret, or a key in it, that a Connection refers to does not exist."""
-
-
 class UnsupportedBackend(ValueError):
     """A Connection names a backend this build does not implement yet."""
-
-
-@dataclass(frozen=True)
-class StoreOptions:
-    """What a store needs from the RoomSync beyond its rooms."""
-
-    roomsync: str  # namespace/name, used in deterministic transaction ids and log lines
-    leader: Side = Side.PLANON
-    send_invitations: bool = True  # whether creates/changes that people see notify the attendees
-    invitations: str | None = None  # spec.invitations (OrganizerOnly, None, All); None: from send_invitations
-
-
-class Client(Protocol):
-    backend: str
-
-    def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> BookingStore: ...
-
-    async def aclose(self) -> None: ...
 
 
 def backend_of(connection_spec: Mapping[str, Any]) -> str:
@@ -65,6 +40,15 @@ def backend_of(connection_spec: Mapping[str, Any]) -> str:
     if len(keys) != 1:
         raise UnsupportedBackend(f"a Connection needs exactly one backend, found {keys or 'none'}")
     return keys[0]
+
+
+def capabilities(backend: str) -> Capabilities:
+    """What a backend can do, without opening it (validation uses this before any credentials exist)."""
+    module_name = BACKENDS.get(backend)
+    if module_name is None:
+        raise UnsupportedBackend(f"backend {backend!r} is not implemented in this release")
+    declared: Capabilities = importlib.import_module(module_name).CAPABILITIES
+    return declared
 
 
 def open_client(connection_spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> Client:

@@ -74,7 +74,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
         self._source = policy.direction.source  # asked for every pair; the property is not free
-        self._any_stale = bool(planon.stale or calendar.stale)
+        self._any_stale = bool(planon.series_to_extend or calendar.series_to_extend)
         self.policy = policy
         self.window = policy.window(now)
         self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
@@ -245,7 +245,7 @@ class _Planner:
     def _create(self, side: Side, source: Booking, *, seq: int, why: str) -> None:
         if not self._may_write(side):
             return
-        desired = replace(source, id=f"pending:{source.id}", native={}, awaiting_response=False).with_link(
+        desired = replace(source, id=f"pending:{source.id}", handle=None, awaiting_response=False).with_link(
             Link(source.id, self.fp(source), seq)
         )
         answer, decline = self._request_decided_by(side, source)
@@ -313,7 +313,7 @@ class _Planner:
     # -- rules shared by the decisions above -------------------------------------------------------------------------
     def _stale(self, side: Side, booking: Booking) -> bool:
         """The side holds this booking in a form that no longer covers the window (and may be rewritten)."""
-        return booking.id in self.snapshots[side].stale and self._may_write(side)
+        return booking.id in self.snapshots[side].series_to_extend and self._may_write(side)
 
     def _may_write(self, side: Side) -> bool:
         source = self._source

@@ -2,6 +2,7 @@
 
 from roomsync.model.booking import (
     Booking,
+    Handle,
     Link,
     Person,
     Response,
@@ -13,13 +14,17 @@ from roomsync.model.booking import (
     people,
 )
 from roomsync.model.fingerprint import changed_fields, fingerprint, synced_fields
+from roomsync.model.limits import NO_LIMITS, FieldLimits, fit, shortened
 from roomsync.model.recurrence import Frequency, Occurrence, OccurrenceOverride, Recurrence, RecurrenceError
 from roomsync.model.snapshot import SkippedItem, Snapshot
 from roomsync.model.zones import UnknownTimeZone, to_iana, to_windows, zone
 
 __all__ = [
+    "NO_LIMITS",
     "Booking",
+    "FieldLimits",
     "Frequency",
+    "Handle",
     "Link",
     "Occurrence",
     "OccurrenceOverride",
@@ -36,8 +41,10 @@ __all__ = [
     "Window",
     "changed_fields",
     "fingerprint",
+    "fit",
     "normalise_email",
     "people",
+    "shortened",
     "synced_fields",
     "to_iana",
     "to_windows",

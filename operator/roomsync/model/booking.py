@@ -22,7 +22,7 @@ UTC: Final = UTC
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
 _EMPTY: Final[frozenset[Any]] = frozenset()
-_NO_NATIVE: Final[Mapping[str, str]] = MappingProxyType({})
+_NO_VERSIONS: Final[Mapping[str, str]] = MappingProxyType({})
 #: Interned room sets: a RoomSync's bookings share a few hundred distinct sets; bounded for safety.
 _ROOM_SETS: Final[dict[frozenset[str], frozenset[str]]] = {}
 _ROOM_SETS_LIMIT: Final = 100_000
@@ -145,13 +145,41 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Handle:
+    """Where one backend holds a booking, and at which version it was read. Opaque to the engine.
+
+    The connector that read a booking attaches it and reads it back when it writes that booking: ``items`` maps a
+    room key to the backend's item ids in that room (a Planon series holds one reservation per occurrence), and
+    ``versions`` maps an item id to its version as read (Graph/Google etag, EWS ChangeKey, CalDAV ETag, Planon
+    change time). Writes send the version as their precondition, so a person's edit made between RoomSync's read
+    and its write is never overwritten (``PreconditionFailed``).
+    """
+
+    items: Mapping[str, tuple[str, ...]]
+    versions: Mapping[str, str] = field(default_factory=lambda: _NO_VERSIONS)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", MappingProxyType({k: tuple(v) for k, v in self.items.items()}))
+        object.__setattr__(self, "versions", MappingProxyType(dict(self.versions)) if self.versions else _NO_VERSIONS)
+
+    def ids(self, room: str | None = None) -> tuple[str, ...]:
+        """The item ids in one room, or in every room (room order, then the backend's order)."""
+        if room is not None:
+            return self.items.get(room, ())
+        return tuple(i for key in sorted(self.items) for i in self.items[key])
+
+    def version(self, item_id: str) -> str | None:
+        return self.versions.get(item_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Booking:
     """One meeting as one side holds it.
 
     ``id`` is the side's own identity for the whole meeting (Graph: the iCalUId shared by every room's copy;
-    Planon: the reservation group). ``native`` maps room key to the backend's per-room item id, for the
-    connector's own use. ``awaiting_response`` marks a meeting request the room has not answered yet (Planon in
-    the lead decides it).
+    Planon: the reservation group). ``handle`` is where and at which version the backend holds it, for the
+    connector's own use (the engine never looks inside). ``awaiting_response`` marks a meeting request the room
+    has not answered yet (Planon in the lead decides it).
     """
 
     id: str
@@ -169,7 +197,7 @@ class Booking:
     ical_uid: str | None = None
     link: Link | None = None
     awaiting_response: bool = False
-    native: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    handle: Handle | None = field(default=None, compare=False)
     last_modified: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -190,12 +218,11 @@ class Booking:
         rooms = _ROOM_SETS.setdefault(rooms, rooms)  # one set per room (combination), not one per booking
         if len(_ROOM_SETS) > _ROOM_SETS_LIMIT:
             _ROOM_SETS.clear()
-        # Empty sets and maps are shared: a booking is held twice per pair per cycle, by the thousands
+        # Empty sets are shared: a booking is held twice per pair per cycle, by the thousands
         # (docs/performance.md), and most have no optional attendees.
         object.__setattr__(self, "required", required or _EMPTY)
         object.__setattr__(self, "optional", optional or _EMPTY)
         object.__setattr__(self, "rooms", rooms or _EMPTY)
-        object.__setattr__(self, "native", MappingProxyType(dict(self.native)) if self.native else _NO_NATIVE)
 
     @property
     def duration(self) -> timedelta:

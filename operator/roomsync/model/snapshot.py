@@ -22,17 +22,17 @@ class Snapshot:
 
     ``unreadable_rooms`` lists rooms whose read failed or was partial: nothing there may be deleted on the other
     side because it is missing here. ``skipped`` items exist but could not be translated; their peers are kept.
-    ``stale`` bookings agree in content but need rewriting to cover the window (see the field).
+    ``series_to_extend`` agree in content but need rewriting to cover the window (see the field).
     """
 
     bookings: tuple[Booking, ...]
     unreadable_rooms: frozenset[str] = frozenset()
     skipped: tuple[SkippedItem, ...] = ()
     full: bool = True
-    #: ids of bookings whose content agrees but whose stored form lags the window: an open-ended series a backend
-    #: can only hold as occurrences (Planon) whose occurrences end before the window does. The engine rewrites them
-    #: from the peer's content, which extends the series as the window moves.
-    stale: frozenset[str] = frozenset()
+    #: ids of open-ended series a backend can only hold as occurrences (Planon) whose stored occurrences end before
+    #: the window does. Their content agrees with the peer, but the engine rewrites them from it, which extends the
+    #: series as the window moves.
+    series_to_extend: frozenset[str] = frozenset()
 
     @property
     def complete(self) -> bool:

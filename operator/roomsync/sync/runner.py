@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from roomsync.config.roomsync import RoomSyncConfig
-from roomsync.connectors.base import BookingStore
-from roomsync.connectors.registry import Client, SecretLookup, StoreOptions, open_client
+from roomsync.connectors.base import BookingStore, Client, SecretLookup, StoreOptions
+from roomsync.connectors.registry import open_client
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult, run_cycle
 
@@ -85,7 +85,6 @@ class RoomSyncRunner:
         options = StoreOptions(
             roomsync=config.key,
             leader=config.policy.leader,
-            send_invitations=config.invitations != "None",
             invitations=config.invitations,
         )
         names = {Side.PLANON: config.planon_connection, Side.CALENDAR: config.calendar_connection}

@@ -21,6 +21,7 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
+from roomsync.connectors.base import Capabilities, CreateIdempotency, SecretLookup, StoreOptions, Throttling
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.calls import MailboxCalls
 from roomsync.connectors.graph.settings import (
@@ -31,11 +32,23 @@ from roomsync.connectors.graph.settings import (
     read_settings,
 )
 from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
-from roomsync.connectors.registry import SecretLookup, StoreOptions
 from roomsync.model import RoomPair
+
+#: Exchange Online: the room mailbox answers requests (its booking assistant decides unless Planon leads), reads are
+#: incremental (calendarView delta), a create is idempotent by transactionId, every mailbox has its own budget.
+CAPABILITIES = Capabilities(
+    answers_requests=True,
+    room_agent=True,
+    incremental_reads=True,
+    native_series=True,
+    create_idempotency=CreateIdempotency.TRANSACTION_ID,
+    throttling=Throttling.PER_ROOM,
+    room_discovery=True,
+)
 
 
 class GraphClient:
+    capabilities = CAPABILITIES
     backend = "graph"
 
     def __init__(self, settings: GraphSettings, *, namespace: str = "default") -> None:

@@ -51,6 +51,7 @@ class Item:
     link_text: str | None = None
     people_text: str | None = None
     last_modified: datetime | None = None
+    change_key: str | None = None  # the version writes send as If-Match (the event's @odata.etag or changeKey)
     # series masters only
     recurrence: Any = None
     cancelled_occurrences: tuple[str, ...] = ()
@@ -143,6 +144,7 @@ def from_event(event: Event, link_id: str, people_id: str) -> Item:
         link_text=link,
         people_text=people,
         last_modified=event.last_modified_date_time,
+        change_key=(event.additional_data or {}).get("@odata.etag") or event.change_key,
         recurrence=event.recurrence,
         cancelled_occurrences=tuple(event.cancelled_occurrences or ()),
         exceptions=tuple(from_event(e, link_id, people_id) for e in event.exception_occurrences or []),

@@ -29,7 +29,7 @@ from msgraph.generated.models.single_value_legacy_extended_property import Singl
 
 from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.items import Attendee, Item
-from roomsync.model import Booking, Link, Person, Status, zone
+from roomsync.model import Booking, Handle, Link, Person, Status, zone
 from roomsync.model.booking import normalise_email
 
 UTC = UTC
@@ -152,7 +152,10 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
         ical_uid=uid,
         link=best_link(copies),
         awaiting_response=any(c.item.awaiting for c in live),
-        native={c.room: c.item.id for c in (live or copies)},
+        handle=Handle(
+            {c.room: (c.item.id,) for c in (live or copies)},
+            {c.item.id: c.item.change_key for c in (live or copies) if c.item.change_key},
+        ),
         last_modified=max(modified) if modified else None,
     )
 

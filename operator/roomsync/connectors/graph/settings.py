@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import certifi
 from azure.core.credentials import AccessToken
 
-from roomsync.connectors.registry import SecretLookup
+from roomsync.connectors.base import SecretLookup
 
 PS_PUBLIC_STRINGS = "{00020329-0000-0000-C000-000000000046}"
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"

@@ -32,6 +32,7 @@ from roomsync.connectors.base import (
     BookingRefused,
     NotFound,
     Response,
+    StoreOptions,
 )
 from roomsync.connectors.graph import mapping
 from roomsync.connectors.graph import recurrence as rec
@@ -40,8 +41,7 @@ from roomsync.connectors.graph.calls import MailboxCalls
 from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied
 from roomsync.connectors.graph.items import Item, ItemError, from_event
 from roomsync.connectors.graph.mapping import Copy, Invitations
-from roomsync.connectors.registry import StoreOptions
-from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Status, Window
+from roomsync.model import Booking, Handle, Link, RoomPair, Side, SkippedItem, Snapshot, Status, Window
 
 if TYPE_CHECKING:
     from roomsync.connectors.graph.client import GraphClient
@@ -60,10 +60,7 @@ def transaction_id(roomsync: str, peer_id: str, seq: int) -> str:
 
 
 def invitations_policy(options: StoreOptions) -> Invitations:
-    explicit = getattr(options, "invitations", None)
-    if explicit:
-        return Invitations(getattr(explicit, "value", explicit))
-    return Invitations.ORGANIZER_ONLY if options.send_invitations else Invitations.NONE
+    return Invitations(options.invitations)
 
 
 class GraphStore:
@@ -72,6 +69,7 @@ class GraphStore:
 
     def __init__(self, client: GraphClient, rooms: Sequence[RoomPair], options: StoreOptions) -> None:
         self.client = client
+        self.capabilities = client.capabilities
         self.rooms = list(rooms)
         self.options = options
         self.policy = invitations_policy(options)
@@ -102,7 +100,7 @@ class GraphStore:
             raise BackendError(f"unreadable event: {exc}", backend=BACKEND) from exc
 
     # -- reading -------------------------------------------------------------------------------------------------------
-    async def read(self, window: Window, *, full: bool) -> Snapshot:
+    async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         results = await asyncio.gather(
             *(self._state(r).refresh(window, full=full) for r in self.rooms), return_exceptions=True
         )
@@ -168,7 +166,8 @@ class GraphStore:
     async def _copies(self, booking: Booking) -> list[Copy]:
         """The room items behind a booking, from the cache or (after a lookup) from Graph."""
         result = []
-        for key, item_id in sorted(booking.native.items()):
+        items = booking.handle.items if booking.handle else {}
+        for key, item_id in sorted((k, i) for k, ids in items.items() for i in ids):
             room = self._room(key)
             state = self._state(room)
             item = state.masters.get(item_id) or state.items.get(item_id)
@@ -216,7 +215,7 @@ class GraphStore:
             booking,
             id=created.ical_uid,
             ical_uid=created.ical_uid,
-            native={target.key: created.id},
+            handle=Handle({target.key: (created.id,)}, {created.id: created.change_key} if created.change_key else {}),
             status=Status.CONFIRMED,
             awaiting_response=False,
             last_modified=created.last_modified,

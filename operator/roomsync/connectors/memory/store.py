@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
-from roomsync.connectors.base import BackendUnavailable, BookingRefused, NotFound, Response
+from roomsync.connectors.base import BackendUnavailable, BookingRefused, Capabilities, NotFound, Response
 from roomsync.model import Booking, Link, Side, Snapshot, Status, Window
 
 
@@ -42,6 +42,7 @@ class MemoryStore:
     ) -> None:
         self.side = side
         self.backend = "memory"
+        self.capabilities = Capabilities(answers_requests=side is Side.CALENDAR, room_agent=side is Side.CALENDAR)
         self.bookings: dict[str, Booking] = {b.id: b for b in bookings}
         self.refuse_overlaps = refuse_overlaps
         self.responses: dict[str, list[tuple[Response, str]]] = {}
@@ -68,7 +69,7 @@ class MemoryStore:
         return [b for b in self.bookings.values() if not b.cancelled]
 
     # -- the port --------------------------------------------------------------------------------------------------
-    async def read(self, window: Window, *, full: bool) -> Snapshot:
+    async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         if self.fail_read:
             raise BackendUnavailable("injected read failure", backend=self.backend)
         visible = tuple(

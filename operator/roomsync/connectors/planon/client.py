@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from roomsync.connectors.base import Capabilities, CreateIdempotency, SecretLookup, StoreOptions, Throttling
 from roomsync.connectors.planon.auth import AccessKeyAuth, Auth, OidcAuth
 from roomsync.connectors.planon.directory import Directory
 from roomsync.connectors.planon.http import PlanonHttp
 from roomsync.connectors.planon.settings import PlanonSettings
 from roomsync.connectors.planon.store import PlanonStore
-from roomsync.connectors.registry import SecretLookup, StoreOptions
 from roomsync.model import RoomPair
 
 
@@ -20,8 +20,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: Planon answers no meeting request (the calendar side does, with Planon's decision), holds a series as one
+#: reservation per occurrence, and checks a write's precondition only as well as its change time allows.
+CAPABILITIES = Capabilities(
+    answers_requests=False,
+    incremental_reads=True,
+    native_series=False,
+    create_idempotency=CreateIdempotency.LOOKUP_BY_LINK,
+    throttling=Throttling.PER_TENANT,
+    room_discovery=False,
+    strict_preconditions=False,
+)
+
+
 class PlanonClient:
     backend = "planon"
+    capabilities = CAPABILITIES
 
     def __init__(self, settings: PlanonSettings, auth: Auth, *, clock: Callable[[], datetime] = _now) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from typing import Any, Final
 from roomsync.connectors.base import BookingRefused
 from roomsync.connectors.planon.settings import PlanonSettings
 from roomsync.connectors.planon.texts import SeriesText, format_occurrence, parse_attendees, parse_occurrence
-from roomsync.model import Booking, Link, OccurrenceOverride, Person, Status, Window, normalise_email, zone
+from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, Window, normalise_email, zone
 
 BACKEND: Final = "planon"
 #: How far ahead a series is expanded when it is written (it must be bounded: COUNT or UNTIL).
@@ -74,6 +74,14 @@ class Planned:
     begin: datetime
     end: datetime
     description: str
+
+
+def handle_of(syscodes: Mapping[str, Sequence[int]], changed: Mapping[int, datetime | None]) -> Handle:
+    """The reservations of a meeting per room, with their change times as versions (when the tenant exposes one)."""
+    return Handle(
+        {room: tuple(str(s) for s in sorted(set(codes))) for room, codes in syscodes.items()},
+        {str(s): when.isoformat() for s, when in changed.items() if when is not None},
+    )
 
 
 class Codec:
@@ -195,7 +203,7 @@ class Codec:
             "rooms": frozenset(r.room for r in shown),
             "status": status,
             "link": link,
-            "native": {room: ",".join(str(s) for s in sorted(codes)) for room, codes in native.items()},
+            "handle": handle_of(native, {r.syscode: r.changed for r in shown}),
             "last_modified": max((r.changed for r in ordered if r.changed), default=None),
         }
         if series is not None and series.rule is not None:

@@ -26,13 +26,13 @@ from roomsync.connectors.base import (
     InvalidResponse,
     NotFound,
     Response,
+    StoreOptions,
 )
-from roomsync.connectors.planon.codec import Codec, Planned, Row, RowError, diff, group_key
+from roomsync.connectors.planon.codec import Codec, Planned, Row, RowError, diff, group_key, handle_of
 from roomsync.connectors.planon.directory import UnitInfo, chunks
 from roomsync.connectors.planon.http import PlanonConfigurationError, Record
 from roomsync.connectors.planon.settings import CANCEL_BY_DELETE
 from roomsync.connectors.planon.texts import format_attendees
-from roomsync.connectors.registry import StoreOptions
 from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class PlanonStore:
 
     def __init__(self, client: PlanonClient, rooms: Sequence[RoomPair], options: StoreOptions) -> None:
         self.client = client
+        self.capabilities = client.capabilities
         self.rooms = tuple(dict.fromkeys(r.planon for r in rooms))
         self.options = options
         self.settings = client.settings
@@ -64,7 +65,7 @@ class PlanonStore:
         self._horizon: datetime | None = None
 
     # -- reading ---------------------------------------------------------------------------------------------------
-    async def read(self, window: Window, *, full: bool) -> Snapshot:
+    async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         units = await self.client.directory.units(self.rooms)
         unknown = frozenset(r for r in self.rooms if r not in units)
         if unknown:
@@ -87,7 +88,7 @@ class PlanonStore:
             unreadable_rooms=unknown | unreadable,
             skipped=tuple(skipped + more_skipped),
             full=not incremental,
-            stale=self.codec.unwritten(rows, window) & {b.id for b in bookings},
+            series_to_extend=self.codec.unwritten(rows, window) & {b.id for b in bookings},
         )
 
     def _window_filter(self, window: Window, syscodes: list[int]) -> dict[str, Any]:
@@ -355,7 +356,7 @@ class PlanonStore:
             desired,
             id=booking_id,
             rooms=frozenset(rooms),
-            native={room: ",".join(str(s) for s in sorted(set(codes))) for room, codes in native.items()},
+            handle=handle_of(native, {}),
         )
 
     async def _create_rows(
