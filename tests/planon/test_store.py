@@ -22,7 +22,7 @@ from roomsync.model import (
     people,
 )
 from roomsync.sandbox.planon import PlanonSandbox
-from tests.planon.conftest import monday
+from tests.planon.conftest import monday, sent
 
 
 def meeting(start: datetime, **changes: object) -> Booking:
@@ -120,9 +120,9 @@ async def test_update_sends_only_changed_fields_in_one_request(
 ) -> None:
     start = monday()
     created = await store.create(meeting(start, rooms=frozenset({"AMS-1.01", "AMS-1.02", "AMS-2.01"})))
-    client.requests.clear()
+    client.requests.by_room.clear()
     await store.update(created, replace(created, subject="Renamed"), ["subject"])
-    assert client.requests["update/UsrReservationMeetingRoom"] == 1  # three reservations, one request
+    assert sent(client, "update/UsrReservationMeetingRoom") == 1  # three reservations, one request
     assert {r["description"] for r in await sandbox.admin.reservations()} == {"Renamed"}
 
 
@@ -148,7 +148,7 @@ async def test_cancel_by_delete_when_configured(make_client, sandbox: PlanonSand
     created = await store.create(meeting(monday()))
     await store.cancel(created, "gone")
     assert await sandbox.admin.reservations() == []
-    assert client.requests["delete/UsrReservationMeetingRoom"] == 2  # the PN_H00427 warning, then answered
+    assert sent(client, "delete/UsrReservationMeetingRoom") == 2  # the PN_H00427 warning, then answered
 
 
 async def test_relink_writes_only_the_link(store: PlanonStore, sandbox: PlanonSandbox) -> None:

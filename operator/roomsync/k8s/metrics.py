@@ -28,6 +28,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from roomsync.connectors.base import RequestCounts
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
 
@@ -116,6 +117,8 @@ def request_counts(client: Any) -> Tally[tuple[str, str]]:
     if callable(method):
         return Tally({(str(k[0]), str(k[1])): int(v) for k, v in method().items()})
     raw = _first_attribute(client, "requests")
+    if isinstance(raw, RequestCounts):
+        return Tally(raw.by_operation())
     counts: Tally[tuple[str, str]] = Tally()
     if not isinstance(raw, Mapping):
         return counts
@@ -130,6 +133,9 @@ def request_counts(client: Any) -> Tally[tuple[str, str]]:
 
 
 def throttled_seconds(client: Any) -> float:
+    counts = _first_attribute(client, "requests")
+    if isinstance(counts, RequestCounts):
+        return counts.throttled_seconds
     value = _first_attribute(client, "throttled_seconds")
     return float(value) if isinstance(value, int | float) else 0.0
 
