@@ -278,6 +278,31 @@ async def test_series_time_change_moves_reservations_in_place(store: PlanonStore
     assert fingerprint(await read_one(store, window), window) == fingerprint(moved, window)
 
 
+@pytest.mark.parametrize("changed_at", ["", "SysChangeDateTime"])
+async def test_a_shortened_series_takes_its_shape_from_live_reservations_only(
+    make_client,
+    sandbox: PlanonSandbox,
+    changed_at: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """The three dropped occurrences are cancelled with the rule they had (COUNT=5) and are the newest rows: they
+    must not give the series its shape, or the next cycle sees a five-week series and books them again."""
+    from roomsync.connectors.registry import StoreOptions
+    from tests.planon.conftest import ROOMS
+
+    store = make_client(reservationFields={"changedAt": changed_at}).store(ROOMS, StoreOptions("default/rs"))
+    start = monday()
+    created = await store.create(meeting(start, recurrence=Recurrence.parse("FREQ=WEEKLY;COUNT=5")))
+    shortened = replace(created, recurrence=Recurrence.parse("FREQ=WEEKLY;COUNT=2"))
+    await store.update(created, shortened, ["recurrence"])
+    rows = await sandbox.admin.reservations()
+    assert [r["state"] for r in rows] == ["UsrReservationConfirmed"] * 2 + ["UsrReservationCancelled"] * 3
+    assert all("COUNT=5" in r["fields"]["FreeText3"] for r in rows[2:])  # history keeps the old rule
+    window = window_around(start)
+    read = await read_one(store, window)
+    assert read.recurrence is not None and read.recurrence.rule() == "FREQ=WEEKLY;COUNT=2"
+    assert read.recurrence.exdates == frozenset() and fingerprint(read, window) == fingerprint(shortened, window)
+
+
 async def test_open_ended_series_is_refused(store: PlanonStore) -> None:
     from roomsync.connectors.base import BookingRefused
 

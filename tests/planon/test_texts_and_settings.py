@@ -98,6 +98,16 @@ def test_crd_defaults_are_the_connector_defaults(section: str, kind: type) -> No
         assert crd[_camel(f.name)]["default"] == f.default, f"{section}.{_camel(f.name)}"
 
 
+def test_field_lengths_in_the_crd_and_the_settings_agree() -> None:
+    crd = _crd_planon()["fieldLengths"]["properties"]
+    defaults = PlanonSettings(url="http://x").field_lengths
+    assert {k: v["default"] for k, v in crd.items()} == {"description": defaults.description, "attendees": 2000}
+    spec = {"url": "http://x", "fieldLengths": {"attendees": 4000}, "reservationFields": {"nativeSeries": "Ref"}}
+    settings = PlanonSettings.from_spec(spec)
+    assert (settings.field_lengths.description, settings.field_lengths.attendees) == (100, 4000)
+    assert settings.reservation_fields.native_series == "Ref"
+
+
 def test_crd_scalar_defaults_are_the_connector_defaults() -> None:
     crd = _crd_planon()
     settings = PlanonSettings(url="http://x")

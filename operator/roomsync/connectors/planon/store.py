@@ -144,7 +144,11 @@ class PlanonStore:
         groups = list(chunks(infos, self.settings.chunk_size))
         definition = self.settings.definitions.reservation
         results = await asyncio.gather(
-            *(self.http.read(definition, make_filter([u.syscode for u in g])) for g in groups), return_exceptions=True
+            *(
+                self.http.read(definition, make_filter([u.syscode for u in g]), room=g[0].code if len(g) == 1 else "")
+                for g in groups
+            ),
+            return_exceptions=True,
         )
         records: list[Record] = []
         unreadable: set[str] = set()
