@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from tests.scenarios.conftest import WorldFactory
 from tests.scenarios.world import ANNA, BEN, DOMAIN, F1, L1, World, at, local, span
 
@@ -49,12 +47,6 @@ async def test_s14_a_series_shortened_in_outlook_stays_short_in_planon(world: Wo
     assert [local(e.start) for e in await world.entries(F1)] == [local(t) for t in tuesdays(2)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Planon side holds the room with shortened text, but the engine does not yet compare both sides as "
-    "the narrower one holds them (Policy.limits, the lead's wiring): the short text reads as a Planon change and is "
-    "pushed to the calendar every cycle",
-)
 async def test_s14_a_town_hall_too_big_for_planons_fields_is_reserved_with_shortened_text(world: World) -> None:
     await world.outlook.book(BEN, [F1], LONGER_SUBJECT, at(2, 15), at(2, 16), required=CROWD)
     result = (await world.sync())["follow"]
@@ -76,26 +68,40 @@ async def test_s14_a_town_hall_too_big_for_planons_fields_is_reserved_with_short
 
 
 async def test_s14_a_planon_edit_between_read_and_write_is_not_overwritten(make_world: WorldFactory) -> None:
-    """In the lead room: the room's delegate renames the meeting in the room calendar, and a Planon user moves the
-    reservation after RoomSync read Planon but before it writes the rename there. Planon refuses the stale write
-    (the change time in its filter no longer matches); the next cycle sees both changes, and Planon, which leads,
-    wins as a whole (docs/behaviour.md, scenario 8)."""
+    """In the lead room, while a Planon user changes the reservation after RoomSync read Planon but before it writes
+    there: Planon refuses the stale write (the change time in its filter no longer matches), the cycle reads and
+    plans again, and the decision table decides with both edits in view (docs/behaviour.md, scenario 8): a rename in
+    the room calendar and a move in Planon both survive; two moves end at Planon's, which leads."""
     world = await make_world(planon={"reservationFields": {"changedAt": "SysChangeDateTime"}})
-    [booked] = await world.kiosk_book(L1, at(1, 9), at(1, 10), "Board prep", requestor=ANNA)
+    [renamed] = await world.kiosk_book(L1, at(1, 9), at(1, 10), "Board prep", requestor=ANNA)
+    [moved] = await world.kiosk_book(L1, at(2, 9), at(2, 10), "Budget review", requestor=ANNA)
     await world.sync()
-    [entry] = await world.entries(L1)
+    entries = {e.subject: e for e in await world.entries(L1)}
 
-    await world.outlook.edit(entry.meeting, subject="Board prep (renamed in the room calendar)")
-    moved = {"syscode": booked.syscode, "start": at(1, 15).isoformat(), "end": at(1, 16).isoformat()}
-    await world.planon.admin.fault("person", "update", edit=moved)  # lands just before RoomSync's update
-    await world.sync()
-    [reservation] = await world.reservations(L1)
-    assert (reservation.subject, span(reservation)) == ("Board prep", "Tue 04 Mar 15:00-16:00")  # the move is kept
-    refused = [o for cycle in world.history for r in cycle.values() if r.report for o in r.report.outcomes]
-    assert [o.reason for o in refused if not o.ok] == ["PreconditionFailed"]
+    # a rename in the room calendar, a move in Planon: different fields, both survive
+    await world.outlook.edit(entries["Board prep"].meeting, subject="Board prep (renamed in the room calendar)")
+    await person_moves_before_roomsyncs_write(world, renamed.syscode, at(1, 15), at(1, 16))
+    result = (await world.sync())["lead"]
+    assert result.ok and result.counters["preconditionFailed"] == 1, result.message
+    expected = [
+        ("Board prep (renamed in the room calendar)", "Tue 04 Mar 15:00-16:00"),
+        ("Budget review", "Wed 05 Mar 09:00-10:00"),
+    ]
+    assert [(r.subject, span(r)) for r in await world.reservations(L1)] == expected
+    assert [(e.subject, span(e)) for e in await world.entries(L1)] == expected
 
-    await world.sync()
-    [reservation], [entry] = await world.reservations(L1), await world.entries(L1)
-    assert (reservation.subject, span(reservation)) == ("Board prep", "Tue 04 Mar 15:00-16:00")
-    assert (entry.subject, span(entry)) == ("Board prep", "Tue 04 Mar 15:00-16:00")
-    assert world.statuses["lead"]["counters"]["conflicts"] == 1
+    # a move in the room calendar, another in Planon: the same field, and Planon leads
+    await world.outlook.edit(entries["Budget review"].meeting, start=at(2, 17), end=at(2, 18))
+    await person_moves_before_roomsyncs_write(world, moved.syscode, at(2, 15), at(2, 16))
+    result = (await world.sync())["lead"]
+    assert result.ok and result.counters["preconditionFailed"] == 1, result.message
+    expected[1] = ("Budget review", "Wed 05 Mar 15:00-16:00")
+    assert [(r.subject, span(r)) for r in await world.reservations(L1)] == expected
+    assert [(e.subject, span(e)) for e in await world.entries(L1)] == expected
+    assert world.statuses["lead"]["counters"]["preconditionFailed"] == 2
+
+
+async def person_moves_before_roomsyncs_write(world: World, syscode: int, start: datetime, end: datetime) -> None:
+    """A Planon user's move that lands just before RoomSync's next update request (after its read)."""
+    edit = {"syscode": syscode, "start": start.isoformat(), "end": end.isoformat()}
+    await world.planon.admin.fault("person", "update", edit=edit)
