@@ -51,7 +51,7 @@ from roomsync.connectors.planon.directory import UnitInfo, chunks
 from roomsync.connectors.planon.http import PlanonConfigurationError, Record
 from roomsync.connectors.planon.native import NotInferable, infer
 from roomsync.connectors.planon.settings import CANCEL_BY_DELETE
-from roomsync.connectors.planon.texts import SeriesText, format_attendees
+from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
 from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
 
 if TYPE_CHECKING:
@@ -393,17 +393,41 @@ class PlanonStore:
         if not live:
             raise NotFound(f"Planon meeting {current.id} has no live reservations in these rooms", backend=BACKEND)
         self._check_versions(current, rows)
-        now = self.clock()
-        if current.recurrence is not None and any(
-            r.series is None or r.occurrence is None for r in live if r.end > now
-        ):
-            # a native series synced for the first time: RoomSync's own bookkeeping (meeting id, occurrence ids,
-            # series text) goes with the link, so later Planon edits read as the exceptions they are
-            await self._apply(current.id, rows, current.with_link(link), units, rollback=False)
-            return
-        values = {self.f.link: link.encode(), self.f.meeting_id: current.id}
-        stale = [r for r in live if r.link_text != values[self.f.link] or r.meeting_id != current.id]
-        await self._update(targets(stale), values)
+        shared = {self.f.link: link.encode(), self.f.meeting_id: current.id}
+        batches: dict[str, tuple[dict[str, Any], list[Row]]] = {}
+        for row, bookkeeping in self._bookkeeping(current, live).items():
+            values = {k: v for k, v in (shared | bookkeeping).items() if v != self._written(row, k)}
+            if values:
+                batches.setdefault(group_key(values), (values, []))[1].append(row)
+        for values, stale in batches.values():
+            await self._update(targets(stale), values)
+
+    def _bookkeeping(self, current: Booking, live: Sequence[Row]) -> dict[Row, dict[str, Any]]:
+        """What RoomSync keeps on each live reservation of a series besides the link: the series text and each
+        occurrence's id. A native series synced for the first time has neither; with them, later Planon edits read
+        as the exceptions they are. Reservations of a meeting RoomSync wrote already carry them: nothing to add."""
+        if current.recurrence is None or all(r.series is not None and r.occurrence is not None for r in live):
+            return {r: {} for r in live}
+        rooms = current.rooms & set(self.rooms)
+        originals = {(p.room, p.begin, p.end): p.original for p in self.codec.plan(current, rooms, self._horizon)}
+        text = self.codec.series_text(current)
+        result: dict[Row, dict[str, Any]] = {}
+        for r in live:
+            original = originals.get((r.room, r.begin, r.end))
+            result[r] = {self.f.recurrence: text} | (
+                {self.f.occurrence_id: format_occurrence(original)} if original is not None else {}
+            )
+        return result
+
+    def _written(self, row: Row, name: str) -> object:
+        """A bookkeeping field's current text on a reservation (what a relink compares before writing)."""
+        current = {
+            self.f.link: row.link_text,
+            self.f.meeting_id: row.meeting_id,
+            self.f.recurrence: row.series_text,
+            self.f.occurrence_id: format_occurrence(row.occurrence) if row.occurrence else "",
+        }
+        return current[name]
 
     def _check_versions(self, current: Booking, rows: Sequence[Row]) -> None:
         """Refuse a write when a reservation changed (or went) since ``current`` was read: nothing is written."""
