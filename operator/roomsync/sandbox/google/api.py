@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -326,7 +326,7 @@ class Api:
                 result += [
                     i
                     for i in calendars.instances(
-                        calendar, event, lo or datetime.min.replace(tzinfo=times.UTC), hi or event["_s"] + times.HORIZON
+                        calendar, event, lo or datetime.min.replace(tzinfo=UTC), hi or event["_s"] + times.HORIZON
                     )
                     if show_deleted or i["status"] != "cancelled"
                 ]
@@ -339,7 +339,7 @@ class Api:
         return result
 
     def _in_range(self, calendar: Calendar, event: dict[str, Any], lo: datetime | None, hi: datetime | None) -> bool:
-        low = lo or datetime.min.replace(tzinfo=times.UTC)
+        low = lo or datetime.min.replace(tzinfo=UTC)
         if event.get("recurrence") and event["status"] != "cancelled":
             high = hi or event["_s"] + times.HORIZON
             return any(i["status"] != "cancelled" for i in self.state.calendars.instances(calendar, event, low, high))

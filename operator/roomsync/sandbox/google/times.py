@@ -105,7 +105,9 @@ class Rule:
     def parse(cls, lines: Any) -> Rule:
         if not isinstance(lines, list) or not lines:
             raise BadTime("Invalid recurrence rule.")
-        rrules, exdates, rdates = [], [], []
+        rrules: list[str] = []
+        exdates: list[str] = []
+        rdates: list[str] = []
         for line in lines:
             match = _LINE.match(str(line).strip())
             if match is None:
