@@ -137,9 +137,12 @@ def series(main: Copy) -> Any:
     exdates = set(base.exdates)
     overrides = []
     duration = item.end - item.start
+    last = max((i.original_start for i in main.instances if i.original_start), default=item.start)
+    # instance records left behind by a rule that no longer produces their occurrence are not exceptions
+    occurs = set(base.starts(item.start, item.timezone, last + duration))
     for instance in main.instances:
         original = instance.original_start
-        if original is None:
+        if original is None or original not in occurs:
             continue
         if not instance.live:
             exdates.add(original)

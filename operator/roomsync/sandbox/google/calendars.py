@@ -295,10 +295,18 @@ class Calendars:
         drop_all = self.settings.drop_exceptions_on_rule_change and (
             times_changed or rule_lines(before) != rule_lines(master.get("recurrence"))
         )
-        valid = set(self.original_starts(master)) if not drop_all else set()
+        valid = set(self.original_starts(master))
         for original, exception in found.items():
-            if drop_all or original not in valid:
+            if original not in valid:
                 del calendar.events[exception["id"]]
+            elif drop_all:  # the occurrence is back on the pattern, and a sync reports it so
+                self.reset_instance(calendar, master, exception)
+
+    def reset_instance(self, calendar: Calendar, master: dict[str, Any], record: dict[str, Any]) -> None:
+        fresh = self.virtual_instance(master, record["_o"])
+        fresh.pop("_virtual")
+        self.touch(calendar, fresh)
+        calendar.events[record["id"]] = fresh
 
     def _patch_instance(self, calendar: Calendar, instance: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Editing one occurrence of a series the calendar organizes makes it an exception."""

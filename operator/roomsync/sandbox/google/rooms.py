@@ -136,7 +136,7 @@ class Rooms:
         mine = self.calendars.exceptions(room, copy_event["id"])
         for original, record in mine.items():
             if original not in theirs and not record.get("_roomdecline"):
-                del room.events[record["id"]]
+                del room.events[record["id"]]  # no longer an occurrence of the series
         for original, record in theirs.items():
             stamp = times.instance_stamp(original, event["_allday"], event["_tz"])
             target_id = f"{copy_event['id']}_{stamp}"
