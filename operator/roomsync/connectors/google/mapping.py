@@ -120,8 +120,11 @@ def _people(attendees: Iterable[Attendee], optional: bool, exclude: set[str]) ->
 
 # -- reading ----------------------------------------------------------------------------------------------------------
 def primary(copies: list[Copy]) -> Copy:
-    organizers = [c for c in copies if c.item.organizer_self]
-    return sorted(organizers or copies, key=lambda c: c.room)[0]
+    """The organizing room's copy, else the first room that still holds the meeting (a room that declined or lost
+    it to auto-replacement keeps an outdated copy), else the first room."""
+    live = [c for c in copies if c.item.live]
+    organizers = [c for c in live or copies if c.item.organizer_self]
+    return sorted(organizers or live or copies, key=lambda c: c.room)[0]
 
 
 def best_link(copies: Iterable[Copy], key: str) -> Link | None:
