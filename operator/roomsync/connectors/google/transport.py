@@ -13,7 +13,8 @@ worker thread of a bounded pool (``maxConcurrentRequests``) with that thread's o
   honours none. Every request the connector sends is idempotent (reads, writes with ``If-Match``, inserts with a
   client-supplied id), so every one may be repeated; a repeated write whose first answer was lost comes back as
   409 (insert) or 412 (patch) and is handled as such;
-- every HTTP request, token requests and retries included, is counted per (room, operation, status) in
+- every HTTP request, token requests and retries included (httplib2's own silent repeat of a request whose
+  kept-alive connection dropped too), is counted per (room, operation, status) in
   :class:`~roomsync.connectors.base.RequestCounts`.
 """
 
@@ -36,29 +37,53 @@ from roomsync.connectors.base import RequestCounts
 from roomsync.connectors.google.errors import google_errors, is_retryable, is_throttling
 
 T = TypeVar("T")
-#: The room (key) and operation of the request being sent, for the counters (copied into the worker thread).
+#: The room (key) and operation of the request being sent, and the counters it goes to (copied into the worker
+#: thread with the rest of the context).
 current_room: contextvars.ContextVar[str] = contextvars.ContextVar("roomsync_google_room", default="")
 current_operation: contextvars.ContextVar[str] = contextvars.ContextVar("roomsync_google_operation", default="")
+current_counts: contextvars.ContextVar[tuple[RequestCounts, threading.Lock] | None] = contextvars.ContextVar(
+    "roomsync_google_counts", default=None
+)
+
+
+def _count(status: str | int) -> None:
+    target = current_counts.get()
+    if target is not None:
+        counts, lock = target
+        with lock:
+            counts.add(current_room.get(), current_operation.get() or "token", status)
+
+
+def _counting(base: Any) -> Any:
+    """An httplib2 connection class that counts each answer it reads. Counting here, not around
+    ``Http.request``, also counts the silent second attempt httplib2 makes when a kept-alive connection drops."""
+
+    class Counting(base):  # type: ignore[misc]
+        def getresponse(self) -> Any:
+            try:
+                response = super().getresponse()
+            except Exception:
+                _count("error")
+                raise
+            _count(response.status)
+            return response
+
+    return Counting
+
+
+_CONNECTIONS = {
+    "http": _counting(httplib2.HTTPConnectionWithTimeout),
+    "https": _counting(httplib2.HTTPSConnectionWithTimeout),
+}
 
 
 class CountingHttp(httplib2.Http):  # type: ignore[misc]
-    """``httplib2.Http`` that counts every request it sends (each attempt, each token request)."""
-
-    def __init__(self, counts: RequestCounts, lock: threading.Lock, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self.counts, self.lock = counts, lock
+    """``httplib2.Http`` whose connections count every request they send (each attempt, each token request)."""
 
     def request(self, uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
-        room, operation = current_room.get(), current_operation.get() or "token"
-        try:
-            response, content = super().request(uri, method, *args, **kwargs)
-        except Exception:
-            with self.lock:
-                self.counts.add(room, operation, "error")
-            raise
-        with self.lock:
-            self.counts.add(room, operation, response.status)
-        return response, content
+        if kwargs.get("connection_type") is None:
+            kwargs["connection_type"] = _CONNECTIONS["https" if uri.startswith("https:") else "http"]
+        return super().request(uri, method, *args, **kwargs)
 
 
 class Budget:
@@ -132,7 +157,7 @@ class Caller:
         http = getattr(self._local, "http", None)
         if http is None:
             http = self._local.http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials, http=CountingHttp(self.counts, self._lock, self.timeout)
+                self.credentials, http=CountingHttp(timeout=self.timeout)
             )
         return http
 
@@ -151,13 +176,15 @@ class Caller:
                 return
             token = current_operation.set("token")
             room = current_room.set("")
+            counts = current_counts.set((self.counts, self._lock))
             try:
-                request = google_auth_httplib2.Request(CountingHttp(self.counts, self._lock, self.timeout))
+                request = google_auth_httplib2.Request(CountingHttp(timeout=self.timeout))
                 with google_errors("token request"):
                     await self._in_thread(lambda: self.credentials.refresh(request))
             finally:
                 current_operation.reset(token)
                 current_room.reset(room)
+                current_counts.reset(counts)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         outcome = state.outcome
@@ -170,6 +197,7 @@ class Caller:
         """Execute one API request (``service.events().list(...)`` etc.) with the budget, slots and retries."""
         slot = self._slots.setdefault(calendar, asyncio.Semaphore(self.per_calendar))
         room_token, op_token = current_room.set(room), current_operation.set(operation)
+        counts_token = current_counts.set((self.counts, self._lock))
         try:
             with google_errors(what):
                 retrying = AsyncRetrying(
@@ -190,6 +218,7 @@ class Caller:
         finally:
             current_room.reset(room_token)
             current_operation.reset(op_token)
+            current_counts.reset(counts_token)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -406,7 +406,8 @@ class Calendars:
             del calendar.events[exception["id"]]
         old_copy = (event.get("_copies") or {}).get(destination.id)
         if old_copy and old_copy in destination.events:  # the destination held a copy: it is the organizer now
-            del destination.events[old_copy]
+            destination.events[old_copy]["status"] = "cancelled"
+            self.touch(destination, destination.events[old_copy])
             event["_copies"].pop(destination.id)
         self.touch(destination, moved)
         destination.events[event_id] = moved
