@@ -16,7 +16,9 @@ from roomsync.sandbox.google.auth import ServiceAccount
 from .conftest import WINDOW, ClientFactory, store_of
 
 
-async def test_jwt_is_verified_and_the_booking_user_is_impersonated(sandbox: GoogleSandbox, make_client: ClientFactory) -> None:
+async def test_jwt_is_verified_and_the_booking_user_is_impersonated(
+    sandbox: GoogleSandbox, make_client: ClientFactory
+) -> None:
     store = store_of(make_client())
     await store.read(WINDOW, full=True)
     [issued] = await sandbox.admin.tokens()  # one token for every room: requests do not race for it
@@ -26,7 +28,9 @@ async def test_jwt_is_verified_and_the_booking_user_is_impersonated(sandbox: Goo
 
 async def test_a_key_the_domain_does_not_know_is_refused(sandbox: GoogleSandbox) -> None:
     spec, _ = sandbox.connection_spec()
-    stranger = ServiceAccount.generate(sandbox.account.email).key_file(sandbox.token_uri)  # same name, other key
+    stranger = ServiceAccount.generate(sandbox.account.email, fresh=True).key_file(
+        sandbox.token_uri
+    )  # same name, other key
     client = open_client(spec, lambda name, key: json.dumps(stranger))
     try:
         with pytest.raises(AuthenticationFailed, match="token request refused.*Invalid JWT Signature"):
@@ -35,13 +39,17 @@ async def test_a_key_the_domain_does_not_know_is_refused(sandbox: GoogleSandbox)
         await client.aclose()
 
 
-async def test_a_scope_not_granted_for_delegation_is_refused_with_the_reason(sandbox: GoogleSandbox, make_client: ClientFactory) -> None:
+async def test_a_scope_not_granted_for_delegation_is_refused_with_the_reason(
+    sandbox: GoogleSandbox, make_client: ClientFactory
+) -> None:
     sandbox.state.identity.delegation[sandbox.account.client_id] = frozenset()
     with pytest.raises(AuthenticationFailed, match="unauthorized_client"):
         await store_of(make_client()).read(WINDOW, full=True)
 
 
-async def test_a_room_the_booking_user_may_not_change_is_unreadable_alone(sandbox: GoogleSandbox, make_client: ClientFactory) -> None:
+async def test_a_room_the_booking_user_may_not_change_is_unreadable_alone(
+    sandbox: GoogleSandbox, make_client: ClientFactory
+) -> None:
     await sandbox.admin.set_room_writers(["someone-else@contoso.example"])
     with pytest.raises(BackendError, match="notFound"):
         await store_of(make_client()).read(WINDOW, full=True)  # no room readable: the read fails as a whole

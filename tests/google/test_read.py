@@ -16,7 +16,9 @@ from .conftest import CAROL, DAVE, ROOM1, ROOM2, ROOM3, WINDOW, ClientFactory, a
 async def test_incremental_cycles_cost_one_request_per_room_and_see_edits(
     sandbox: GoogleSandbox, client: GoogleClient, store: GoogleStore
 ) -> None:
-    uid = await sandbox.admin.book(CAROL, [ROOM1], "Design review", at(1), at(1, 1), [DAVE], time_zone="Europe/Amsterdam")
+    uid = await sandbox.admin.book(
+        CAROL, [ROOM1], "Design review", at(1), at(1, 1), [DAVE], time_zone="Europe/Amsterdam"
+    )
     (booking,) = (await store.read(WINDOW, full=True)).bookings
     assert (booking.id, booking.subject, booking.rooms, booking.organizer and booking.organizer.email) == (
         uid,
@@ -60,7 +62,13 @@ async def test_paging_reads_every_page(sandbox: GoogleSandbox, make_client: Clie
 
 async def test_a_series_with_a_moved_and_a_deleted_occurrence(sandbox: GoogleSandbox, store: GoogleStore) -> None:
     uid = await sandbox.admin.book(
-        CAROL, [ROOM1], "Weekly", at(1), at(1, 1), recurrence=["RRULE:FREQ=WEEKLY;COUNT=6"], time_zone="Europe/Amsterdam"
+        CAROL,
+        [ROOM1],
+        "Weekly",
+        at(1),
+        at(1, 1),
+        recurrence=["RRULE:FREQ=WEEKLY;COUNT=6"],
+        time_zone="Europe/Amsterdam",
     )
     await store.read(WINDOW, full=True)
     await sandbox.admin.edit_occurrence(uid, at(8), start=at(8, 5), end=at(8, 6))
@@ -74,7 +82,9 @@ async def test_a_series_with_a_moved_and_a_deleted_occurrence(sandbox: GoogleSan
     assert len(stubs) == 1
 
 
-async def test_a_cancelled_meeting_is_reported_cancelled_not_dropped(sandbox: GoogleSandbox, store: GoogleStore) -> None:
+async def test_a_cancelled_meeting_is_reported_cancelled_not_dropped(
+    sandbox: GoogleSandbox, store: GoogleStore
+) -> None:
     uid = await sandbox.admin.book(CAROL, [ROOM1, ROOM2], "Offsite prep", at(3), at(3, 2))
     (booking,) = (await store.read(WINDOW, full=True)).bookings
     assert booking.rooms == {"MR-1", "MR-2"}
@@ -83,7 +93,9 @@ async def test_a_cancelled_meeting_is_reported_cancelled_not_dropped(sandbox: Go
     assert gone.id == uid and gone.status is Status.CANCELLED
 
 
-async def test_auto_replacement_is_found_by_ical_uid_in_the_new_room(sandbox: GoogleSandbox, store: GoogleStore) -> None:
+async def test_auto_replacement_is_found_by_ical_uid_in_the_new_room(
+    sandbox: GoogleSandbox, store: GoogleStore
+) -> None:
     await sandbox.admin.set_room(ROOM1, autoReplace=True)
     await sandbox.admin.book(DAVE, [ROOM1], "Blocker", at(1, 3), at(1, 4))
     uid = await sandbox.admin.book(CAROL, [ROOM1], "Planning", at(1), at(1, 1))

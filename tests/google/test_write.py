@@ -53,7 +53,9 @@ async def test_a_retried_insert_after_a_lost_answer_returns_the_first_event(
     created = await store.create(planon_booking())
     assert len(await sandbox.admin.events(ROOM1)) == 1
     ops = client.requests.by_operation()
-    assert ops[("events.insert", "error")] == 1 and ops[("events.insert", "409")] == 1 and ops[("events.get", "200")] == 1
+    assert (
+        ops[("events.insert", "error")] == 1 and ops[("events.insert", "409")] == 1 and ops[("events.get", "200")] == 1
+    )
     again = await store.create(planon_booking())  # a later retry of the same create: still one event
     assert again.id == created.id and len(await sandbox.admin.events(ROOM1)) == 1
     recreated = await store.create(planon_booking(link=Link("RES-1", "fp1", 2)))  # a deliberate re-create
@@ -70,11 +72,19 @@ async def test_a_person_editing_between_read_and_write_is_never_overwritten(
     with pytest.raises(PreconditionFailed, match="412 conditionNotMet"):
         await store.update(read, desired, ["start", "end"])
     (event,) = await sandbox.admin.events(ROOM1)
-    assert event["summary"] == "Renamed by the room's manager" and event["start"]["dateTime"].startswith("2031-03-04T10:00")
+    assert event["summary"] == "Renamed by the room's manager" and event["start"]["dateTime"].startswith(
+        "2031-03-04T10:00"
+    )
     (fresh,) = (await store.read(WINDOW, full=False)).bookings
-    await store.update(fresh, replace(fresh, start=at(1, 2), end=at(1, 3), link=Link("RES-1", "fp2", 2)), ["start", "end"])
+    await store.update(
+        fresh, replace(fresh, start=at(1, 2), end=at(1, 3), link=Link("RES-1", "fp2", 2)), ["start", "end"]
+    )
     (moved,) = (await store.read(WINDOW, full=False)).bookings
-    assert (moved.start, moved.subject, moved.link) == (at(1, 2), "Renamed by the room's manager", Link("RES-1", "fp2", 2))
+    assert (moved.start, moved.subject, moved.link) == (
+        at(1, 2),
+        "Renamed by the room's manager",
+        Link("RES-1", "fp2", 2),
+    )
 
 
 @pytest.mark.parametrize("propagates", [True, False])
@@ -142,10 +152,16 @@ async def test_extended_property_limits_are_checked_before_writing(sandbox: Goog
     (read,) = (await store.read(WINDOW, full=True)).bookings
     assert read.id == created.id and read.required == crowd  # nothing lost to Google's silent cut
     with pytest.raises(BookingRefused, match="does not fit"):
-        await store.create(planon_booking(id="RES-2", link=Link("RES-2", "fp"), required=people([f"p{i:05d}@x.example" for i in range(2000)])))
+        await store.create(
+            planon_booking(
+                id="RES-2", link=Link("RES-2", "fp"), required=people([f"p{i:05d}@x.example" for i in range(2000)])
+            )
+        )
 
 
-async def test_foreign_meetings_keep_their_content_but_can_lose_a_room(sandbox: GoogleSandbox, store: GoogleStore) -> None:
+async def test_foreign_meetings_keep_their_content_but_can_lose_a_room(
+    sandbox: GoogleSandbox, store: GoogleStore
+) -> None:
     await sandbox.admin.book(CAROL, [ROOM1, ROOM2], "Carol's meeting", at(2), at(2, 1))
     (read,) = (await store.read(WINDOW, full=True)).bookings
     with pytest.raises(BookingRefused, match="can only be changed by its organizer"):

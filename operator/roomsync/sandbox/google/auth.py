@@ -11,6 +11,7 @@ it, or for a subject that is not a user of the domain, is refused the way Google
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import time
@@ -52,6 +53,11 @@ class Grant:
     expires: float
 
 
+@functools.cache
+def _shared_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @dataclass
 class ServiceAccount:
     email: str
@@ -61,8 +67,10 @@ class ServiceAccount:
     public_key: Any
 
     @classmethod
-    def generate(cls, email: str, project: str = "roomsync-sandbox") -> ServiceAccount:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def generate(cls, email: str, *, fresh: bool = False) -> ServiceAccount:
+        """A service account with an RSA key; sandboxes in one process share one key pair unless ``fresh``
+        (generating one costs a noticeable fraction of a second)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if fresh else _shared_key()
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
