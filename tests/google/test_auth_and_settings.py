@@ -33,7 +33,7 @@ async def test_a_key_the_domain_does_not_know_is_refused(sandbox: GoogleSandbox)
     )  # same name, other key
     client = open_client(spec, lambda name, key: json.dumps(stranger))
     try:
-        with pytest.raises(AuthenticationFailed, match="token request refused.*Invalid JWT Signature"):
+        with pytest.raises(AuthenticationFailed, match=r"token request refused.*Invalid JWT Signature"):
             await store_of(client).read(WINDOW, full=True)
     finally:
         await client.aclose()
@@ -61,11 +61,11 @@ def test_settings_name_the_field_at_fault(sandbox: GoogleSandbox) -> None:
     def lookup(name: str, key: str) -> str:
         return secrets[(name, key)]
 
-    with pytest.raises(SettingsError, match="workloadIdentity.*not supported yet"):
+    with pytest.raises(SettingsError, match=r"workloadIdentity.*not supported yet"):
         read_settings({**spec, "auth": {"workloadIdentity": {}}}, lookup)
-    with pytest.raises(SettingsError, match="google.apiEndpoint must be an https:// URL"):
+    with pytest.raises(SettingsError, match=r"google\.apiEndpoint must be an https:// URL"):
         read_settings({**spec, "apiEndpoint": "http://calendar.example.com"}, lookup)
-    with pytest.raises(SettingsError, match="google.subject"):
+    with pytest.raises(SettingsError, match=r"google\.subject"):
         read_settings({**spec, "subject": "nobody"}, lookup)
     with pytest.raises(SettingsError, match="not a JSON key file"):
         read_settings(spec, lambda name, key: "not json")

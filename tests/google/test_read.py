@@ -3,8 +3,6 @@ series with exceptions and cancelled occurrences, cancelled stubs, and Google's 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from roomsync.connectors.google import GoogleClient
 from roomsync.connectors.google.store import GoogleStore
 from roomsync.model import Status
@@ -99,7 +97,7 @@ async def test_auto_replacement_is_found_by_ical_uid_in_the_new_room(
     await sandbox.admin.set_room(ROOM1, autoReplace=True)
     await sandbox.admin.book(DAVE, [ROOM1], "Blocker", at(1, 3), at(1, 4))
     uid = await sandbox.admin.book(CAROL, [ROOM1], "Planning", at(1), at(1, 1))
-    (planning,) = [b for b in (await store.read(WINDOW, full=True)).bookings if b.id == uid]
+    assert [b.rooms for b in (await store.read(WINDOW, full=True)).bookings if b.id == uid] == [{"MR-1"}]
     await sandbox.admin.edit(uid, start=at(1, 3), end=at(1, 4))  # into the blocker: room 1 declines, room 2 replaces
     found = await store.lookup([uid])
     assert found[uid].rooms == {"MR-2"} and found[uid].status is Status.CONFIRMED
