@@ -112,7 +112,7 @@ async def test_s06_a_planon_pattern_the_calendar_cannot_express_is_reported_not_
     write an approximation; the RoomSync reports it (ActionsFailed, the room's lastError naming the rule) every cycle
     until the series is changed in Planon. The Planon reservations are left as they are."""
     if world.calendar.name == "google":
-        pytest.skip("Google Calendar holds every RRULE RoomSync supports; test_g07 syncs this very series to Google")
+        pytest.skip("Google Calendar holds every RRULE RoomSync supports; test_g05 syncs this very series to Google")
     world.refusals_expected = True
     made = await world.kiosk_book(
         F1, at(1, 10), at(1, 11), "Twice a month", rrule="FREQ=MONTHLY;BYMONTHDAY=4,18;COUNT=4"

@@ -428,9 +428,12 @@ class Calendars:
                 count = next((int(p[6:]) for p in line[6:].split(";") if p.upper().startswith("COUNT=")), None)
                 new_rule = ";".join(parts)
                 if count is not None:
-                    done = len([s for s in self.original_starts(master) if s < original])
-                    new_rule += f";COUNT={count - done}"
-                lines.append("RRULE:" + ";".join(parts) + f";UNTIL={until}")
+                    new_rule += f";COUNT={count - len([s for s in self.original_starts(master) if s < original])}"
+                # a counted series stays counted (the occurrences before the split); others end with UNTIL
+                done = len([s for s in self.original_starts(master) if s < original])
+                lines.append(
+                    "RRULE:" + ";".join(parts) + (f";COUNT={done}" if count is not None else f";UNTIL={until}")
+                )
             else:
                 lines.append(line)
         body: dict[str, Any] = {
