@@ -14,11 +14,12 @@ from tests.scenarios.world import ANNA, BEN, CARLA, F1, F2, World, at, local, sp
 
 
 @pytest.fixture
-async def google() -> AsyncIterator[World]:
+async def google(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     world = await World(GoogleCalendar()).start()
     try:
         yield world
-        await world.assert_steady(allow_refused=world.refusals_expected)
+        if request.node.get_closest_marker("xfail") is None:  # an xfail scenario checks the steady state itself
+            await world.assert_steady(allow_refused=world.refusals_expected)
     finally:
         await world.stop()
 
@@ -70,6 +71,7 @@ async def test_g02_this_and_following_splits_the_series_in_two(google: World, ke
     ]
     assert len({r.meeting for r in live[:3]}) == 1 and len({r.meeting for r in live[3:]}) == 1
     assert live[0].meeting != live[3].meeting  # two series in Planon too
+    await google.assert_steady()
 
 
 async def test_g03_all_day_is_whole_dates_in_the_rooms_zone(google: World) -> None:
