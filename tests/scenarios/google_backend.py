@@ -104,6 +104,7 @@ class GoogleCalendar:
             time_zone=tz,
             all_day=all_day,
             organizer_name=organizer_name,
+            guests_can_modify=True,  # people here let guests (rooms, so RoomSync) change their meetings
         )
 
     async def edit(self, meeting: str, **changes: Any) -> None:

@@ -55,6 +55,8 @@ class Item:
     recurrence: tuple[str, ...] = ()
     private: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     updated: datetime | None = None
+    #: the organizer lets guests change the meeting (a guest's patch then changes it for everyone)
+    guests_can_modify: bool = False
 
     @property
     def cancelled(self) -> bool:
@@ -173,4 +175,5 @@ def from_event(event: Mapping[str, Any], calendar_id: str, calendar_zone: str, l
         recurrence=tuple(str(line) for line in event.get("recurrence") or ()),
         private=MappingProxyType(kept) if kept else _EMPTY,
         updated=datetime.fromisoformat(str(updated).replace("Z", "+00:00")) if updated else None,
+        guests_can_modify=bool(event.get("guestsCanModify")),
     )

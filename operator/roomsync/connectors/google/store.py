@@ -316,6 +316,16 @@ class GoogleStore:
                 backend=BACKEND,
             )
         content = changed & (CONTENT_FIELDS | PEOPLE_FIELDS)
+        live = [c for c in copies if c.item.live and c.room not in current.rooms - desired.rooms]
+        if content - PEOPLE_FIELDS and live and live[0].item.guests_can_modify and not content & PEOPLE_FIELDS:
+            # the organizer lets guests modify the meeting: the room's change is the meeting's change
+            copy, body = live[0], mapping.content(desired, changed)
+            body["extendedProperties"] = {"private": self._link(desired.link)} if desired.link else None
+            body = {k: v for k, v in body.items() if v is not None}
+            state = self._state(self._room(copy.room))
+            request = state.events.patch(calendarId=state.calendar, eventId=copy.item.id, body=body, sendUpdates="none")
+            await state.write("events.patch", request, if_match=self._version(current, copy.item), item_id=copy.item.id)
+            content = set()
         if content:
             raise BookingRefused(
                 f"{', '.join(sorted(content))} of a meeting organised in Google Calendar by {organizer} can only be "

@@ -179,6 +179,8 @@ class AdminApi:
         }
         if data.get("recurrence"):
             body["recurrence"] = list(data["recurrence"])
+        if data.get("guestsCanModify"):
+            body["guestsCanModify"] = True
         try:
             event = self.state.calendars.insert(organizer, body, creator=organizer.id)
         except (ApiError, times.BadTime) as exc:

@@ -330,6 +330,14 @@ class Calendars:
     def _patch_copy(self, calendar: Calendar, event: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """A writer on a room calendar may change the copy's private properties and the room's own answer only."""
         shared_fields = [k for k in (*MAIN_FIELDS, "guestsCanModify", "status") if k in body]
+        origin_calendar, origin_id = event["_origin"]
+        organizer_event = self.calendars[origin_calendar].events.get(origin_id)
+        if shared_fields and organizer_event is not None and organizer_event.get("guestsCanModify"):
+            # the organizer lets guests modify the event: a guest's change is a change of the meeting itself
+            shared = {k: body[k] for k in (*MAIN_FIELDS,) if k in body}
+            self.patch(self.calendars[origin_calendar], origin_id, shared)
+            body = {k: v for k, v in body.items() if k not in shared}
+            shared_fields = [k for k in ("guestsCanModify", "status") if k in body]
         if shared_fields:
             raise ApiError(
                 403, "forbiddenForNonOrganizer", "Shared properties can only be changed by the organizer of the event."

@@ -74,8 +74,10 @@ class SandboxAdmin:
         time_zone: str = "UTC",
         all_day: bool = False,
         organizer_name: str | None = None,
+        guests_can_modify: bool = False,
     ) -> str:
-        """The organizer books the rooms in Google Calendar; returns the meeting's iCalUID."""
+        """The organizer books the rooms in Google Calendar; returns the meeting's iCalUID. ``guests_can_modify``:
+        the organizer lets guests (the rooms, and so RoomSync) change the meeting."""
         payload: dict[str, Any] = {
             "organizer": organizer,
             "organizerName": organizer_name,
@@ -88,6 +90,7 @@ class SandboxAdmin:
             "timeZone": time_zone,
             "allDay": all_day,
             "recurrence": list(recurrence),
+            "guestsCanModify": guests_can_modify,
         }
         return str((await self.call("POST", "person/book", payload))["iCalUID"])
 
