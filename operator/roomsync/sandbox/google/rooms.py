@@ -40,6 +40,7 @@ SHARED_FIELDS = (
     "creator",
     "sequence",
     "transparency",
+    "guestsCanModify",
     "created",
     "eventType",
     "_s",
