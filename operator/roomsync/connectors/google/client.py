@@ -5,6 +5,7 @@ at import or build time), one request budget for the delegated user, and each ro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,13 @@ CAPABILITIES = Capabilities(
 _BUILD: dict[str, Any] = {"static_discovery": True, "cache_discovery": False}
 
 
+@functools.cache
+def service(name: str, version: str, endpoint: str) -> Any:
+    """A service built from the bundled discovery document, once per endpoint and process (building one parses a
+    large document; requests made from it always get their transport at ``execute``)."""
+    return build(name, version, http=httplib2.Http(), client_options={"api_endpoint": endpoint}, **_BUILD)
+
+
 def credentials(settings: GoogleSettings, scope: str, subject: str) -> Any:
     info = dict(settings.key_info)
     if settings.token_uri:
@@ -62,13 +70,7 @@ class GoogleClient:
         self.namespace = namespace
         self.requests = RequestCounts()
         self.caller = self._caller(credentials(settings, CALENDAR_SCOPE, settings.subject), settings.max_concurrent)
-        self.calendar_service = build(
-            "calendar",
-            "v3",
-            http=httplib2.Http(),
-            client_options={"api_endpoint": settings.calendar_endpoint},
-            **_BUILD,
-        )
+        self.calendar_service = service("calendar", "v3", settings.calendar_endpoint)
         self._calendars: dict[str, CalendarState] = {}
         self._directory: tuple[Caller, Any] | None = None
 
@@ -102,20 +104,14 @@ class GoogleClient:
         """Room resources from the Directory API (``resources.calendars``), acting as ``directorySubject``."""
         if self._directory is None:
             caller = self._caller(credentials(self.settings, DIRECTORY_SCOPE, self.settings.directory_subject), 1)
-            service = build(
-                "admin",
-                "directory_v1",
-                http=httplib2.Http(),
-                client_options={"api_endpoint": self.settings.directory_endpoint},
-                **_BUILD,
-            )
-            self._directory = (caller, service)
-        caller, service = self._directory
+            directory = service("admin", "directory_v1", self.settings.directory_endpoint)
+            self._directory = (caller, directory)
+        caller, directory = self._directory
         rooms: list[RoomInfo] = []
         token = None
         while True:
             request = (
-                service.resources().calendars().list(customer=self.settings.customer, maxResults=500, pageToken=token)
+                directory.resources().calendars().list(customer=self.settings.customer, maxResults=500, pageToken=token)
             )
             answer = await caller.call("", "directory", "resources.calendars.list", request, "list room resources")
             for item in answer.get("items") or []:
