@@ -67,8 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--graph-port", type=int, default=0)
     sandbox.add_argument("--calendar", choices=("graph", "google"), default="graph", help="which calendar emulator")
     sandbox.add_argument("--google-port", type=int, default=0)
-    rooms = commands.add_parser("rooms", help="list rooms (Graph places API, Google Directory) to help write RoomSyncs")
-    rooms.add_argument("--connection", required=True, metavar="FILE", help="file with a calendar Connection (+ Secret)")
+    rooms = commands.add_parser(
+        "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
+    )
+    rooms.add_argument(
+        "--connection",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="file with Connections (+ Secrets); repeat it for a Planon and a calendar Connection",
+    )
     rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run = commands.add_parser("run", help="run the Kubernetes operator")
     run.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
@@ -101,6 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.config.bundle import load_bundle
 
         bundle = load_bundle(args.files)
+        asyncio.run(bundle.resolve())  # the references are checked before anything is read or written
         if not bundle.ok:
             output.problems_table(bundle.problems)
             return EXIT_INVALID
@@ -141,6 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
     from roomsync.config.bundle import load_bundle
 
     bundle = load_bundle(args.files)
+    asyncio.run(bundle.resolve())
     if args.output == "json":
         output.emit_json(
             {
