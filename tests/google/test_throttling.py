@@ -47,7 +47,7 @@ async def test_the_sandbox_quota_is_waited_out_by_every_room_together(
     sandbox: GoogleSandbox, make_client: ClientFactory
 ) -> None:
     await sandbox.admin.set_quota(per_user=2, window_seconds=0.2)
-    client = make_client(maxAttempts=8)
+    client = make_client(maxAttempts=10, backoffBaseMilliseconds=50)
     snapshot = await store_of(client).read(WINDOW, full=True)
     assert not snapshot.unreadable_rooms
     refused = sum(n for (_, op, status), n in client.requests.by_room.items() if status == "403")
