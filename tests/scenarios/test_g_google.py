@@ -13,9 +13,13 @@ from tests.scenarios.google_backend import GoogleCalendar
 from tests.scenarios.world import ANNA, BEN, CARLA, F1, F2, World, at, local, span
 
 
+#: Planon holding series natively (its recurrent-reservation reference), as in the recurring scenarios
+NATIVE_SERIES = {"reservationFields": {"nativeSeries": "RecurrentReservationRef"}}
+
+
 @pytest.fixture
 async def google(request: pytest.FixtureRequest) -> AsyncIterator[World]:
-    world = await World(GoogleCalendar()).start()
+    world = await World(GoogleCalendar(), planon_settings=NATIVE_SERIES).start()
     try:
         yield world
         if request.node.get_closest_marker("xfail") is None:  # an xfail scenario checks the steady state itself

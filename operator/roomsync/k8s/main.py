@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -161,6 +162,14 @@ def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
         options = OperatorOptions.from_args(args)
     except OptionsError as error:
         print(f"roomsync run: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if "login" not in overrides and default_login(logger=log) is None:
+        print(
+            "roomsync run: no Kubernetes credentials: not inside a cluster (no service account token) and no usable "
+            f"kubeconfig ({os.environ.get('KUBECONFIG') or '~/.kube/config'}); run it in a cluster, or point "
+            "KUBECONFIG at one",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     scope = "all namespaces" if options.clusterwide else "namespaces " + ", ".join(options.namespaces)
     mode = f"peering {options.peering!r}" if options.peering else "standalone"
