@@ -18,7 +18,19 @@ from datetime import datetime
 from roomsync.engine.actions import Action, ActionKind, RequestDecision
 from roomsync.engine.pairing import pair
 from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
-from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint, fit, shortened
+from roomsync.model import (
+    Booking,
+    Link,
+    Response,
+    Side,
+    Snapshot,
+    Status,
+    Window,
+    changed_fields,
+    fingerprint,
+    fit,
+    shortened,
+)
 from roomsync.model.fingerprint import FIELD_GROUPS, changed_groups, field_digests, same_synced_fields, synced_fields
 
 
@@ -116,12 +128,12 @@ class _Planner:
 
     # -- both sides hold the meeting -------------------------------------------------------------------------------
     def _pair(self, p: Booking, c: Booking, *, adopted: bool) -> None:
-        items = {Side.PLANON: p, Side.CALENDAR: c}
         baseline = _baseline(p, c)
         seq = (baseline.seq if baseline else 0) + 1
-        p_cancelled, c_cancelled = p.cancelled, c.cancelled
+        p_cancelled, c_cancelled = p.status is Status.CANCELLED, c.status is Status.CANCELLED
         if p_cancelled and c_cancelled:
             return
+        items = {Side.PLANON: p, Side.CALENDAR: c}
         if p_cancelled or c_cancelled:
             gone = Side.PLANON if p_cancelled else Side.CALENDAR
             survivor = items[gone.other]

@@ -108,10 +108,11 @@ def canonical_text(booking: Booking, window: Window | None = None) -> str:
     text = encode_basestring_ascii
     organizer = _email_text(booking.organizer.email) if booking.organizer else "null"
     return (
-        f'{{"allDay":{"true" if booking.all_day else "false"},"end":{text(_instant(booking, booking.end))},'
+        # instants are digits, dashes, colons, T and Z: quoting them is their JSON encoding
+        f'{{"allDay":{"true" if booking.all_day else "false"},"end":"{_instant(booking, booking.end)}",'
         f'"optional":[{_set_text(booking.optional, _emails)}],"organizer":{organizer},"recurrence":null,'
         f'"required":[{_set_text(booking.required, _emails)}],"rooms":[{_set_text(booking.rooms, _texts)}],'
-        f'"start":{text(_instant(booking, booking.start))},"subject":{text(booking.subject)}}}'
+        f'"start":"{_instant(booking, booking.start)}","subject":{text(booking.subject)}}}'
     )
 
 
