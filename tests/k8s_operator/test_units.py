@@ -10,6 +10,7 @@ import kopf
 import pytest
 
 from roomsync.cli.main import build_parser
+from roomsync.connectors.base import RequestCounts
 from roomsync.engine import Action, ActionKind, Plan
 from roomsync.k8s.events import NORMAL, WARNING, Decision, EventRecorder, decisions
 from roomsync.k8s.metrics import Metrics, request_counts
@@ -114,9 +115,7 @@ class Client:
     backend = "graph"
 
     def __init__(self) -> None:
-        self.transport = type("Transport", (), {})()
-        self.transport.requests = Counter()
-        self.transport.throttled_seconds = 0.0
+        self.requests = RequestCounts()
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -127,15 +126,15 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
 def test_metrics_harvest_request_counts_as_deltas_per_client():
     metrics = Metrics()
     first = Client()
-    first.transport.requests[("mr-1@contoso.com", "calendarView", "200")] += 3
-    first.transport.requests[("mr-2@contoso.com", "calendarView", "200")] += 2
-    first.transport.throttled_seconds = 1.5
+    first.requests.add("MR-1", "calendarView", 200, 3)
+    first.requests.add("MR-2", "calendarView", 200, 2)
+    first.requests.throttled_seconds = 1.5
     metrics.harvest([first])
-    first.transport.requests[("mr-1@contoso.com", "calendarView", "429")] += 1
+    first.requests.add("MR-1", "calendarView", 429)
     metrics.harvest([first])
     metrics.harvest([first])  # nothing new: nothing added
     rotated = Client()  # a new client after a Secret rotation starts from zero
-    rotated.transport.requests[("mr-1@contoso.com", "calendarView", "200")] += 1
+    rotated.requests.add("MR-1", "calendarView", 200)
     metrics.harvest([rotated])
     labels = {"backend": "graph", "operation": "calendarView"}
     assert value(metrics, "roomsync_backend_requests_total", **labels, status="200") == 6

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from rich.table import Table
@@ -11,11 +11,8 @@ from rich.table import Table
 from roomsync.cli import output
 from roomsync.cli.sync_cmd import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from roomsync.config.bundle import load_bundle
-from roomsync.connectors.base import BackendError
+from roomsync.connectors.base import BackendError, RoomInfo
 from roomsync.connectors.registry import SecretLookup, SecretNotFound, backend_of
-
-if TYPE_CHECKING:
-    from roomsync.connectors.graph.rooms import RoomInfo
 
 
 def list_rooms(path: str, *, json_output: bool) -> int:
@@ -49,11 +46,9 @@ def list_rooms(path: str, *, json_output: bool) -> int:
 
 async def _rooms(spec: dict[str, Any], secrets: SecretLookup) -> list[RoomInfo]:
     from roomsync.connectors.graph.client import open_client
-    from roomsync.connectors.graph.rooms import list_rooms as places
 
     client = open_client(spec, secrets)
     try:
-        found: list[RoomInfo] = await places(client)
-        return found
+        return await client.rooms()
     finally:
         await client.aclose()

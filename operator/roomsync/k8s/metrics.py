@@ -14,7 +14,7 @@ Names (all prefixed ``roomsync_``):
 
 Backend request counts come from the shared clients: a client may offer ``request_counts()`` returning
 ``{(operation, status): count}`` and ``throttled_seconds``; failing that, a ``requests`` counter on the client or
-on its ``transport``/``http`` part is read (Graph counts ``(mailbox, operation, status)``, Planon counts by path).
+on its ``transport``/``http`` part is read (a :class:`~roomsync.connectors.base.RequestCounts`, or a counter by path).
 Counts are harvested as deltas per client, so a client replaced after a Secret rotation neither loses nor repeats
 what it counted.
 """
@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from roomsync.connectors.base import RequestCounts
 
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
@@ -116,6 +118,8 @@ def request_counts(client: Any) -> Tally[tuple[str, str]]:
     if callable(method):
         return Tally({(str(k[0]), str(k[1])): int(v) for k, v in method().items()})
     raw = _first_attribute(client, "requests")
+    if isinstance(raw, RequestCounts):
+        return Tally({(str(op), str(status)): int(n) for (op, status), n in raw.by_operation().items()})
     counts: Tally[tuple[str, str]] = Tally()
     if not isinstance(raw, Mapping):
         return counts
@@ -130,6 +134,9 @@ def request_counts(client: Any) -> Tally[tuple[str, str]]:
 
 
 def throttled_seconds(client: Any) -> float:
+    raw = _first_attribute(client, "requests")
+    if isinstance(raw, RequestCounts):
+        return raw.throttled_seconds
     value = _first_attribute(client, "throttled_seconds")
     return float(value) if isinstance(value, int | float) else 0.0
 

@@ -5,16 +5,16 @@ would have sent and the request counters, and inject faults. No authentication: 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from roomsync.model.zones import zone
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.model import Mailbox, Processing, StoredEvent
 from roomsync.sandbox.graph.render import BadRequest, format_utc
 from roomsync.sandbox.graph.traffic import Fault
+from roomsync.sandbox.graph.zones import UnknownTimeZone, zone
 
 if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
@@ -78,6 +78,7 @@ class AdminApi:
             web.post("/_admin/rooms", self.add_rooms),
             web.get("/_admin/rooms", self.list_rooms),
             web.put("/_admin/rooms/{room}/processing", self.set_processing),
+            web.put("/_admin/rooms/{room}/regional", self.set_regional),
             web.get("/_admin/rooms/{room}/events", self.room_events),
             web.get("/_admin/rooms/{room}/inbox", self.room_inbox),
             web.post("/_admin/outlook/book", self.book),
@@ -97,6 +98,9 @@ class AdminApi:
             web.post("/_admin/credentials/revoke", self.revoke),
             web.post("/_admin/delta/expire", self.expire_delta),
             web.put("/_admin/scope", self.set_scope),
+            web.put("/_admin/clock", self.set_clock),
+            web.put("/_admin/delta", self.set_delta),
+            web.put("/_admin/budget", self.set_budget),
         ]
 
     @staticmethod
@@ -125,6 +129,7 @@ class AdminApi:
             box.name = room.get("name") or box.name
             box.capacity = room.get("capacity", box.capacity)
             box.building = room.get("building", box.building)
+            box.time_zone = str(room.get("timeZone", box.time_zone))
             try:
                 box.processing = Processing.from_json(room.get("processing") or {}, box.processing)
             except ValueError as exc:
@@ -155,6 +160,18 @@ class AdminApi:
         except ValueError as exc:
             return self._fail(exc)
         return web.json_response(box.processing.to_json())
+
+    async def set_regional(self, request: web.Request) -> web.Response:
+        """Set-MailboxRegionalConfiguration -TimeZone: what the mailbox's mailboxSettings report."""
+        box = self._room(request)
+        value = str((await self._body(request)).get("timeZone") or "")
+        if value:
+            try:
+                zone(value)
+            except UnknownTimeZone as exc:
+                return self._fail(exc)
+        box.time_zone = value
+        return web.json_response({"timeZone": box.time_zone})
 
     async def room_events(self, request: web.Request) -> web.Response:
         box = self._room(request)
@@ -305,6 +322,35 @@ class AdminApi:
     async def expire_delta(self, request: web.Request) -> web.Response:
         mailbox = (await self._body(request)).get("mailbox")
         return web.json_response({"expired": self.state.delta.expire(mailbox.casefold() if mailbox else None)})
+
+    async def set_clock(self, request: web.Request) -> web.Response:
+        """The tenant's "now" (booking windows are counted from it); ``{"now": null}`` goes back to the wall clock."""
+        value = (await self._body(request)).get("now")
+        try:
+            wanted = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        except ValueError as exc:
+            return self._fail(exc)
+        if wanted is not None and wanted.tzinfo is None:
+            return self._fail(ValueError("now must carry an offset"))
+        self.state.clock_offset = wanted - datetime.now(UTC) if wanted is not None else timedelta()
+        return web.json_response({"now": self.state.calendars.now().isoformat()})
+
+    async def set_delta(self, request: web.Request) -> web.Response:
+        """``{"fullObjects": true}``: delta updates carry whole events instead of only what changed."""
+        self.state.delta.full_objects = bool((await self._body(request)).get("fullObjects"))
+        return web.json_response({"fullObjects": self.state.delta.full_objects})
+
+    async def set_budget(self, request: web.Request) -> web.Response:
+        """The per app and mailbox request budget: ``{"requests": 10000, "seconds": 600}``."""
+        data = await self._body(request)
+        budget = self.state.traffic.budget
+        try:
+            budget.requests = int(data.get("requests", budget.requests))
+            budget.seconds = float(data.get("seconds", budget.seconds))
+        except (TypeError, ValueError) as exc:
+            return self._fail(exc)
+        self.state.traffic.spent.clear()
+        return web.json_response({"requests": budget.requests, "seconds": budget.seconds})
 
     async def set_scope(self, request: web.Request) -> web.Response:
         mailboxes = (await self._body(request)).get("mailboxes")

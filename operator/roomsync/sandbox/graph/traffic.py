@@ -5,7 +5,9 @@ resets, malformed JSON).
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,18 +62,51 @@ class Fault:
 
 
 @dataclass
+class Budget:
+    """Exchange Online's request budget: 10,000 requests per 10 minutes per app per mailbox (graph-and-ews.md
+    1.6). Tests set a small one."""
+
+    requests: int = 10_000
+    seconds: float = 600.0
+
+
+@dataclass
 class Traffic:
-    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request."""
+    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request.
+
+    Limits are per app and mailbox: at most ``concurrency_limit`` requests in flight (4 in Exchange Online; the
+    reference calls the scope ambiguous, the emulator takes app + mailbox) and ``budget`` requests per window.
+    """
 
     concurrency_limit: int = 4
     concurrency_retry_after: str = "1"
     latency: float = 0.0
+    budget: Budget = field(default_factory=Budget)
     requests: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
-    in_flight: Counter[str] = field(default_factory=Counter)
-    max_in_flight: Counter[str] = field(default_factory=Counter)
+    in_flight: Counter[tuple[str, str]] = field(default_factory=Counter)  # (app, mailbox)
+    max_in_flight: Counter[str] = field(default_factory=Counter)  # mailbox
+    spent: dict[tuple[str, str], deque[float]] = field(default_factory=dict)  # (app, mailbox) -> request times
     faults: list[Fault] = field(default_factory=list)
     log_limit: int = 20000
+
+    def enter(self, app: str, mailbox: str) -> None:
+        self.in_flight[(app, mailbox)] += 1
+        self.max_in_flight[mailbox] = max(self.max_in_flight[mailbox], self.in_flight[(app, mailbox)])
+
+    def leave(self, app: str, mailbox: str) -> None:
+        self.in_flight[(app, mailbox)] -= 1
+
+    def spend(self, app: str, mailbox: str, now: float | None = None) -> int | None:
+        """Count one request against the budget; the whole seconds to wait when it is spent (nothing counted)."""
+        now = time.monotonic() if now is None else now
+        times = self.spent.setdefault((app, mailbox), deque())
+        while times and times[0] <= now - self.budget.seconds:
+            times.popleft()
+        if len(times) >= self.budget.requests:
+            return max(1, math.ceil(times[0] + self.budget.seconds - now))
+        times.append(now)
+        return None
 
     def take_fault(self, method: str, path: str, mailbox: str | None) -> Fault | None:
         for fault in self.faults:
@@ -105,6 +140,7 @@ class Traffic:
         self.requests.clear()
         self.log.clear()
         self.max_in_flight.clear()
+        self.spent.clear()
 
 
 def operation(method: str, segments: list[str]) -> str:
