@@ -29,7 +29,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from roomsync.connectors.base import RequestCounts
-
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
 
