@@ -70,6 +70,7 @@ from roomsync.model import (
     Window,
     fingerprint,
 )
+from roomsync.model.fingerprint import field_digests
 
 if TYPE_CHECKING:
     from roomsync.connectors.graph.client import GraphClient
@@ -314,7 +315,9 @@ class GraphStore:
         if booking.link is None:
             return None
         done = replace(booking, recurrence=recurrence)
-        return Link(booking.link.peer_id, fingerprint(done, self.window), booking.link.seq)
+        return Link(
+            booking.link.peer_id, fingerprint(done, self.window), booking.link.seq, field_digests(done, self.window)
+        )
 
     # -- update --------------------------------------------------------------------------------------------------------
     async def update(self, current: Booking, desired: Booking, fields: Sequence[str]) -> Booking:

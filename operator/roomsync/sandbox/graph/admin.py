@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from roomsync.sandbox.graph import outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.model import Mailbox, Processing, StoredEvent
 from roomsync.sandbox.graph.render import BadRequest, format_utc
@@ -20,24 +21,6 @@ if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
 UTC = UTC
-
-
-def _local(value: str, tz: str) -> dict[str, str]:
-    """An ISO instant (with offset) as a Graph dateTimeTimeZone in ``tz``."""
-    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=zone(tz))
-    local = instant.astimezone(zone(tz))
-    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": tz}
-
-
-def _attendees(data: dict[str, Any]) -> list[dict[str, Any]]:
-    result = []
-    for kind, key in (("resource", "rooms"), ("required", "attendees"), ("optional", "optional")):
-        for item in data.get(key) or []:
-            address = item if isinstance(item, str) else item.get("address")
-            result.append({"type": kind, "emailAddress": {"address": address}})
-    return result
 
 
 def event_json(event: StoredEvent) -> dict[str, Any]:
@@ -187,9 +170,9 @@ class AdminApi:
         body: dict[str, Any] = {
             "subject": data.get("subject", ""),
             "body": {"contentType": "text", "content": data.get("body", "")},
-            "start": _local(data["start"], tz),
-            "end": _local(data["end"], tz),
-            "attendees": _attendees(data),
+            "start": outlook.local_value(data["start"], tz),
+            "end": outlook.local_value(data["end"], tz),
+            "attendees": outlook.attendee_list(data),
             "location": {"displayName": data.get("location", "")},
             "isAllDay": bool(data.get("allDay")),
         }
@@ -204,31 +187,9 @@ class AdminApi:
     async def edit(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         try:
-            box, event = self.state.calendars.meeting(data["iCalUId"])
+            event = outlook.edit(self.state.calendars, data)
         except NotFoundError as exc:
             return self._fail(exc, 404)
-        tz = data.get("timeZone") or event.tz
-        patch: dict[str, Any] = {}
-        if "subject" in data:
-            patch["subject"] = data["subject"]
-        if "body" in data:
-            patch["body"] = {"contentType": "text", "content": data["body"]}
-        if "start" in data:
-            patch["start"] = _local(data["start"], tz)
-        if "end" in data:
-            patch["end"] = _local(data["end"], tz)
-        if "recurrence" in data:
-            patch["recurrence"] = data["recurrence"]
-        if {"rooms", "attendees", "optional"} & set(data):
-            current = {
-                "rooms": [a.address for a in event.attendees if a.type == "resource"],
-                "attendees": [a.address for a in event.attendees if a.type == "required"],
-                "optional": [a.address for a in event.attendees if a.type == "optional"],
-            }
-            current.update({k: data[k] for k in ("rooms", "attendees", "optional") if k in data})
-            patch["attendees"] = _attendees(current)
-        try:
-            self.state.calendars.update(box, event.id, patch)
         except BadRequest as exc:
             return self._fail(exc)
         return web.json_response(event_json(event))
@@ -252,7 +213,7 @@ class AdminApi:
                 body["subject"] = data["subject"]
             for key in ("start", "end"):
                 if key in data:
-                    body[key] = _local(data[key], "UTC")
+                    body[key] = outlook.local_value(data[key], "UTC")
         try:
             self.state.calendars.outlook_occurrence(data["iCalUId"], original, body)
         except NotFoundError as exc:

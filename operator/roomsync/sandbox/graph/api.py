@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from roomsync.sandbox.graph import outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.delta import PendingPages
 from roomsync.sandbox.graph.identity import TokenError
@@ -224,6 +225,8 @@ class GraphApi:
         return answer
 
     async def _fault(self, request: web.Request, fault: Any) -> web.Response | None:
+        if fault.edit:
+            outlook.edit(self.state.calendars, fault.edit)
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.reset:

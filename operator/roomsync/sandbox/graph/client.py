@@ -201,6 +201,13 @@ class SandboxAdmin:
             },
         )
 
+    async def edit_before_next(self, ical_uid: str, *, mailbox: str, method: str = "PATCH", **changes: Any) -> None:
+        """A person changes the meeting (as :meth:`edit`) just before the next ``method`` request to ``mailbox`` is
+        processed: an edit between RoomSync's read and its write."""
+        edit: dict[str, Any] = {"iCalUId": ical_uid}
+        edit.update({k: _iso(v) if k in ("start", "end") else v for k, v in changes.items()})
+        await self._call("POST", "faults", {"mailbox": mailbox, "method": method, "edit": edit})
+
     async def clear_faults(self) -> None:
         await self._call("DELETE", "faults")
 

@@ -1,6 +1,6 @@
-"""What the sandbox does to traffic rather than to calendars: request counting, the per-mailbox concurrency limit,
-configurable latency, and injected faults (429 storms with fractional Retry-After, 5xx, slow answers, connection
-resets, malformed JSON).
+"""What the sandbox does to traffic rather than to calendars: request counting, the per app and mailbox concurrency
+limit and request budget, configurable latency, and injected faults (429 storms with fractional Retry-After, 5xx,
+slow answers, connection resets, malformed JSON, and a person's edit that lands just before a request).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class Fault:
     malformed: bool = False
     code: str | None = None
     message: str | None = None
+    #: a person's edit in Outlook (the admin ``outlook/edit`` body) made just before the request is processed
+    edit: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -44,9 +46,10 @@ class Fault:
             malformed=bool(data.get("malformed", False)),
             code=data.get("code"),
             message=data.get("message"),
+            edit=dict(data["edit"]) if data.get("edit") else None,
         )
-        if fault.status is None and not (fault.delay or fault.reset or fault.malformed):
-            raise ValueError("a fault needs a status, a delay, reset or malformed")
+        if fault.status is None and not (fault.delay or fault.reset or fault.malformed or fault.edit):
+            raise ValueError("a fault needs a status, a delay, reset, malformed or an edit")
         return fault
 
     def matches(self, method: str, path: str, mailbox: str | None) -> bool:
