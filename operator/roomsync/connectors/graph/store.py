@@ -69,6 +69,8 @@ from roomsync.model import (
     Status,
     Window,
     fingerprint,
+    to_iana,
+    to_windows,
 )
 from roomsync.model.fingerprint import field_digests
 
@@ -100,13 +102,34 @@ def invitations_policy(options: StoreOptions) -> Invitations:
 
 
 def _pattern(booking: Booking) -> PatternedRecurrence | None:
-    """The Graph pattern of a booking's series: two series are the same pattern when Exchange would store the same."""
+    """The Graph pattern of a booking's series."""
     if booking.recurrence is None:
         return None
     try:
         return rec.to_graph(booking.recurrence, booking.start, booking.timezone)
     except rec.RecurrenceNotExpressible as exc:
         raise BookingRefused(f"Exchange cannot express this recurrence: {exc}", backend=BACKEND) from exc
+
+
+def _pattern_key(booking: Booking) -> tuple[object, ...] | None:
+    """What Exchange stores of a series' pattern: two series with the same key are the same pattern (FREQ=WEEKLY
+    from Planon and FREQ=WEEKLY;BYDAY=TU from Graph, when the first start is a Tuesday)."""
+    graph = _pattern(booking)
+    if graph is None:
+        return None
+    p, r = graph.pattern, graph.range
+    assert p is not None and r is not None
+    days = tuple(sorted(str(getattr(d, "value", d)) for d in p.days_of_week or ()))
+    return (
+        *(str(getattr(v, "value", v)) for v in (p.type, p.first_day_of_week, p.index, r.type)),
+        p.interval, days, p.day_of_month, p.month, r.start_date, r.end_date, r.number_of_occurrences,
+        _same_zone(r.recurrence_time_zone or booking.timezone),
+    )  # fmt: skip
+
+
+def _same_zone(name: str) -> str:
+    """One spelling per set of equal rules (W. Europe Standard Time, read back as Europe/Berlin, is Amsterdam's)."""
+    return to_iana(to_windows(name))
 
 
 class GraphStore:
@@ -341,8 +364,8 @@ class GraphStore:
         """(whether the PATCH writes the pattern, what follows it for the occurrences)."""
         pattern = (
             bool(changed & TIME_FIELDS)
-            or current.timezone != desired.timezone
-            or _pattern(current) != _pattern(desired)
+            or _same_zone(current.timezone) != _same_zone(desired.timezone)
+            or _pattern_key(current) != _pattern_key(desired)
         )
         wanted = desired.recurrence
         if wanted is None:

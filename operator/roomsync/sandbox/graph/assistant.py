@@ -115,8 +115,8 @@ class Assistant:
                 self.set_attendee_status(meeting, box.address, "declined")
                 self.send("decline", box.address, meeting.organizer_address, meeting, verdict.refusal)
                 return
-            self._upsert_copy(meeting, box, existing, response="accepted", declined=verdict.declined)
             self.set_attendee_status(meeting, box.address, "accepted")
+            self._upsert_copy(meeting, box, existing, response="accepted", declined=verdict.declined)
             self.send("accept", box.address, meeting.organizer_address, meeting)
             for original in verdict.declined:
                 comment = f"The occurrence on {original.date().isoformat()} conflicts with an existing booking."
@@ -124,9 +124,9 @@ class Assistant:
             return
         # AutoUpdate rooms and people: the Calendar Attendant puts the request on the calendar tentatively.
         keep_answer = existing is not None and not time_changed and existing.response != "notResponded"
-        self._upsert_copy(meeting, box, existing, response=None if keep_answer else "notResponded")
         if not keep_answer:
             self.set_attendee_status(meeting, box.address, "none")
+        self._upsert_copy(meeting, box, existing, response=None if keep_answer else "notResponded")
 
     def withdraw(self, meeting: StoredEvent, box: Mailbox) -> None:
         existing = box.copy_of(meeting.ical_uid)
@@ -210,7 +210,7 @@ class Assistant:
         organizer_item = organizer_box.copy_of(meeting.ical_uid) if organizer_box else None
         for item in filter(None, (meeting, organizer_item)):
             for attendee in item.attendees:
-                if attendee.address.casefold() == address.casefold():
+                if attendee.address.casefold() == address.casefold() and attendee.response != response:
                     attendee.response = response
                     attendee.time = self.now().isoformat()
 
