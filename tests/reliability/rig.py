@@ -306,7 +306,9 @@ def canonical(rig: Rig) -> Canonical:
         for event in box.events.values():
             if event.is_cancelled or event.response == "declined":
                 continue
-            calendar[(box.address, event.start.isoformat(), event.end.isoformat(), event.subject)] += 1
+            # a series counts with the occurrences it no longer holds: a cancellation lost or done twice shows
+            gone = ",".join(sorted(d.isoformat() for d in event.cancelled))
+            calendar[(box.address, event.start.isoformat(), event.end.isoformat(), event.subject, gone)] += 1
     return Canonical(planon, calendar)
 
 

@@ -1,8 +1,9 @@
 """A small but complete multi-booking situation on both sides: what one sync cycle has to carry across.
 
-:func:`baseline` books five meetings that a first sync links up. :func:`changes` then makes, as people would, the
+:func:`baseline` books six meetings that a first sync links up. :func:`changes` then makes, as people would, the
 changes that give the next cycle every kind of write: creates both ways, updates both ways, cancels both ways, a
-meeting request in the lead room that Planon accepts and one that Planon refuses (so RoomSync declines it).
+meeting request in the lead room that Planon accepts and one that Planon refuses (so RoomSync declines it), and one
+occurrence of a Planon-made series cancelled in Planon (the calendar cancels that occurrence, then writes the link).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ async def baseline(rig: Rig, day: datetime) -> dict[str, object]:
     handles["budget"] = await outlook.book_in_outlook(
         person("carla"), [ROOM_B.mailbox], "Budget", at(day, 15), at(day, 16), [person("dev")], time_zone=TZ
     )
+    weekly = await kiosk.book(
+        ROOM_A.code, at(day, 11), at(day, 12), "Weekly sync", requestor=person("dev"), time_zone=TZ,
+        recurrence="FREQ=WEEKLY;COUNT=3",
+    )  # fmt: skip
+    handles["weekly"] = [r["syscode"] for r in weekly]
     return handles
 
 
@@ -44,6 +50,7 @@ async def changes(rig: Rig, day: datetime, handles: dict[str, object]) -> None:
     await kiosk.book(ROOM_A.code, at(day, 16), at(day, 17), "Workshop", requestor=person("carla"), time_zone=TZ)
     await kiosk.edit(int(handles["standup"]), start=at(day, 9, 30), end=at(day, 10, 30), subject="Standup (moved)")
     await kiosk.cancel(int(handles["retro"]))
+    await kiosk.cancel(handles["weekly"][1])  # type: ignore[index]
     await outlook.book_in_outlook(
         person("dev"), [ROOM_B.mailbox], "Interview", at(day, 9), at(day, 10), [person("carla")], time_zone=TZ
     )
