@@ -201,11 +201,16 @@ async def test_patch_on_an_occurrence_changes_that_occurrence_only(sandbox: Grap
         master = (await http.post(f"/users/{ROOM1}/events", json=body)).json()
         instances = (await http.get(f"/users/{ROOM1}/events/{master['id']}/instances", params=window())).json()["value"]
         second = instances[1]
-        patched = await http.patch(f"/users/{ROOM1}/events/{second['id']}", json={"subject": "Just this one"})
+        mark = {"subject": "Just this one", "singleValueExtendedProperties": [{"id": LINK_ID, "value": "occurrence"}]}
+        patched = await http.patch(f"/users/{ROOM1}/events/{second['id']}", json=mark)
         assert patched.status_code == 200 and patched.json()["type"] == "exception"
         after = (await http.get(f"/users/{ROOM1}/events/{master['id']}/instances", params=window())).json()["value"]
         assert [i["subject"] for i in after] == ["Weekly", "Just this one", "Weekly"]
-        assert (await http.get(f"/users/{ROOM1}/events/{master['id']}")).json()["subject"] == "Weekly"
+        expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{LINK_ID}')"}
+        series = (await http.get(f"/users/{ROOM1}/events/{master['id']}", params=expand)).json()
+        assert series["subject"] == "Weekly" and "singleValueExtendedProperties" not in series  # master untouched
+        exception = (await http.get(f"/users/{ROOM1}/events/{second['id']}", params=expand)).json()
+        assert exception["singleValueExtendedProperties"] == [{"id": LINK_ID, "value": "occurrence"}]
         # the siblings' versions did not move: only the series or the occurrence itself changes them
         assert [i["@odata.etag"] for i in (after[0], after[2])] == [
             instances[0]["@odata.etag"],

@@ -83,6 +83,25 @@ async def test_partial_updates_are_merged_into_the_cached_meeting(
     assert client.requests.total() - spent == 4 and by_operation[("events.get", "200")] == 2
 
 
+async def test_a_series_leaving_the_window_leaves_the_snapshot_and_is_found_by_lookup(
+    sandbox: GraphSandbox, store: GraphStore
+) -> None:
+    rule = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday"], "firstDayOfWeek": "monday"},
+        "range": {"type": "numbered", "startDate": "2031-03-04", "numberOfOccurrences": 3},
+    }
+    uid = await sandbox.admin.book_in_outlook(
+        ALICE, [ROOM1], "Weekly", at(days=1, hours=1), at(days=1, hours=2), recurrence=rule
+    )
+    assert [b.id for b in (await store.read(WINDOW, full=True)).bookings] == [uid]
+    later = at(days=92, hours=1)  # Tuesday 3 June: the whole series leaves the 60-day window
+    moved = {**rule, "range": {**rule["range"], "startDate": "2031-06-03"}}
+    await sandbox.admin.edit(uid, start=later, end=at(days=92, hours=2), recurrence=moved)
+    assert (await store.read(WINDOW, full=False)).bookings == ()  # its occurrences and master come back @removed
+    found = await store.lookup([uid])
+    assert found[uid].start == later and found[uid].recurrence is not None
+
+
 # -- all-day (11.3) ---------------------------------------------------------------------------------------------------
 async def test_all_day_dates_are_read_in_the_mailbox_zone(sandbox: GraphSandbox, client: GraphClient) -> None:
     from .conftest import store_of

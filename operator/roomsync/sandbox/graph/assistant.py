@@ -197,7 +197,7 @@ class Assistant:
         for original, exc in meeting.exceptions.items():
             old = old_exceptions.get(original)
             keep = old is not None and (old.start, old.end, old.subject) == (exc.start, exc.end, exc.subject)
-            item.exceptions[original] = old if keep and old is not None else replace(exc, version=version)
+            item.exceptions[original] = old if keep and old is not None else replace(exc, version=version, ext={})
         item.cancelled = {o: old_cancelled.get(o, version) for o in (*meeting.cancelled, *declined)}
         series = before is None or before != _series_state(item)
         if series or item.exceptions != old_exceptions or item.cancelled != old_cancelled:

@@ -273,10 +273,11 @@ class Calendars:
                     "At least one property failed validation: an all-day occurrence starts and ends at midnight.",
                     INVALID,
                 )
+        ext = dict(exc.ext) if exc else {}
         if "singleValueExtendedProperties" in body:
-            event.ext.update(self._ext(body))
+            ext.update(self._ext(body))  # on the occurrence, never on the series master
         version = box.tick()
-        event.exceptions[original] = ExceptionData(start, end, subject, version)
+        event.exceptions[original] = ExceptionData(start, end, subject, version, ext)
         event.touch(version, self.now(), series=False)
         if event.is_organizer:
             self.assistant.invite(event, event.attendees, time_changed="start" in body or "end" in body)

@@ -64,6 +64,8 @@ class ExceptionData:
     end: datetime
     subject: str | None
     version: int
+    #: extended properties written on the occurrence itself (an exception is an item of its own in Exchange)
+    ext: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -202,7 +202,9 @@ def render_event(
             if original not in event.cancelled
         ]
     if ext_ids is not None:
-        props = [{"id": pid, "value": event.ext[pid]} for pid in ext_ids if pid in event.ext]
+        own = event.exceptions.get(original_start) if original_start is not None else None
+        values = {**event.ext, **own.ext} if own is not None else event.ext
+        props = [{"id": pid, "value": values[pid]} for pid in ext_ids if pid in values]
         if props:
             data["singleValueExtendedProperties"] = props
     return data
