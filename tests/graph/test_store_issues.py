@@ -102,6 +102,26 @@ async def test_a_series_leaving_the_window_leaves_the_snapshot_and_is_found_by_l
     assert found[uid].start == later and found[uid].recurrence is not None
 
 
+async def test_a_bare_entry_for_an_item_not_held_is_read_whole_not_taken_for_a_booking(
+    sandbox: GraphSandbox, client: GraphClient, store: GraphStore
+) -> None:
+    await sandbox.admin.set_processing(ROOM1, add_organizer_to_subject=False, delete_subject=False)
+    uid = await sandbox.admin.book_in_outlook(ALICE, [ROOM1], "Held", at(days=2), at(days=2, hours=1))
+    (before,) = (await store.read(WINDOW, full=True)).bookings
+    state = client.mailbox_state(ROOM1)
+    state.items.clear()  # as if the item had been missed: its next delta entry names only what changed
+    await sandbox.admin.edit(uid, subject="Held (renamed)")
+    gets = client.requests.by_room[("MR-1", "events.get", "200")]
+    (after,) = (await store.read(WINDOW, full=False)).bookings
+    assert client.requests.by_room[("MR-1", "events.get", "200")] == gets + 1  # fetched whole, with its link
+    assert (after.id, after.subject, after.start, after.organizer) == (
+        before.id,
+        "Held (renamed)",
+        before.start,
+        before.organizer,
+    )
+
+
 # -- all-day (11.3) ---------------------------------------------------------------------------------------------------
 async def test_all_day_dates_are_read_in_the_mailbox_zone(sandbox: GraphSandbox, client: GraphClient) -> None:
     from .conftest import store_of

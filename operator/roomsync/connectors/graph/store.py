@@ -361,11 +361,14 @@ class GraphStore:
         return result
 
     def _series_work(self, current: Booking, desired: Booking, changed: set[str]) -> tuple[bool, SeriesWork | None]:
-        """(whether the PATCH writes the pattern, what follows it for the occurrences)."""
-        pattern = (
-            bool(changed & TIME_FIELDS)
-            or _same_zone(current.timezone) != _same_zone(desired.timezone)
-            or _pattern_key(current) != _pattern_key(desired)
+        """(whether the PATCH writes the times and the pattern, what follows it for the occurrences)."""
+        series = current.recurrence is not None or desired.recurrence is not None
+        pattern = bool(changed & TIME_FIELDS) or (
+            series
+            and (
+                _same_zone(current.timezone) != _same_zone(desired.timezone)
+                or _pattern_key(current) != _pattern_key(desired)
+            )
         )
         wanted = desired.recurrence
         if wanted is None:
