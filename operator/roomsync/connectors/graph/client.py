@@ -111,7 +111,8 @@ class GraphClient:
         return GraphStore(self, rooms, options)
 
     async def rooms(self) -> list[RoomInfo]:
-        """The room mailboxes of the tenant (places API, ``Place.Read.All``)."""
+        """The tenant's room mailboxes (places API, ``Place.Read.All``), keyed by address as a RoomSync's
+        ``calendar`` names them."""
         return await list_rooms(self.graph, page_size=self.settings.page_size)
 
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""Scenario 14: a person edits a meeting in the calendar between RoomSync's read and its write (issue 12).
+"""Scenario 15: a person edits a meeting in the calendar between RoomSync's read and its write (issue 12).
 
 RoomSync's write carries the version it read; the calendar refuses it, nothing is overwritten, and the cycle reads
 the meeting again and plans again: edits to different fields on both sides both survive, and when both sides
@@ -17,7 +17,7 @@ async def _planon_made(world: World, room: Room, subject: str) -> str:
     return entry.meeting
 
 
-async def test_s14_edits_to_different_fields_on_both_sides_both_survive(world: World) -> None:
+async def test_s15_edits_to_different_fields_on_both_sides_both_survive(world: World) -> None:
     meeting = await _planon_made(world, F3, "Planning")
     [reservation] = await world.reservations(F3)
     await world.kiosk_edit(reservation, subject="Planning (with agenda)")
@@ -31,7 +31,7 @@ async def test_s14_edits_to_different_fields_on_both_sides_both_survive(world: W
     assert (reservation.subject, span(reservation)) == ("Planning (with agenda)", "Wed 05 Mar 12:00-13:00")
 
 
-async def test_s14_the_same_field_edited_on_both_sides_ends_with_the_leader(world: World) -> None:
+async def test_s15_the_same_field_edited_on_both_sides_ends_with_the_leader(world: World) -> None:
     for room, leader_wins in ((F3, "Outlook's subject"), (L1, "Planon's subject")):  # follow, then in the lead
         meeting = await _planon_made(world, room, "Review")
         [reservation] = await world.reservations(room)
