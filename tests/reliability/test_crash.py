@@ -92,12 +92,14 @@ class Bench:
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     with threaded_rig() as threaded:
         rig = threaded.rig
-        manifests = rig.write_manifests(tmp_path_factory.mktemp("crash"))
+        manifests = rig.write_manifests(tmp_path_factory.mktemp("crash"), planon_extra=scenario.NATIVE_SERIES)
         day = workday()
         handles = threaded.call(scenario.baseline(rig, day))
+        weekly = threaded.call(scenario.series(rig, day))
         first = cli.run(["sync", "--once", "-f", str(manifests)])
         assert first.code == 0, first.output
         threaded.call(scenario.changes(rig, day, handles))
+        threaded.call(scenario.series_change(rig, weekly))
         before = threaded.run(rig.snapshot)
         bench = Bench(threaded, manifests, before)
         log_start = bench.reset(None)

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from tests.scenarios.conftest import WorldFactory
+from tests.scenarios.test_s05_s06_recurring import NATIVE_SERIES
 from tests.scenarios.world import ANNA, BEN, CANCELLED, F1, F2, World, at, local, span
 
 
-async def test_s13_a_planon_user_cancels_one_occurrence_and_it_stays_cancelled(world: World) -> None:
+async def test_s13_a_planon_user_cancels_one_occurrence_and_it_stays_cancelled(make_world: WorldFactory) -> None:
     """11.2: the calendar drops exactly that occurrence, and the next cycles do not bring it back."""
+    world = await make_world(planon=NATIVE_SERIES)  # a series made in Planon is one recurring meeting
     made = await world.kiosk_book(F1, at(1, 10), at(1, 11), "Weekly planning", rrule="FREQ=WEEKLY;COUNT=5")
     await world.sync()
     assert [span(e) for e in await world.entries(F1)] == [span(r) for r in made]
+    assert await world.outlook.items(F1) == 1  # one recurring meeting
 
     await world.kiosk_cancel(made[2])
     result = (await world.sync())["follow"]
@@ -79,7 +83,7 @@ async def test_s13_partial_delta_updates_move_one_occurrence_and_rename_without_
 async def test_s13_a_planon_user_moves_a_reservation_to_another_room_and_the_calendar_follows(world: World) -> None:
     """11.5: the room that organises the meeting leaves it, so the meeting is booked in the new room and the old
     room's meeting is cancelled, in one successful cycle that leaves nothing to do."""
-    [made] = await world.kiosk_book(F1, at(2, 14), at(2, 15), "Budget review", requestor=ANNA, required=[BEN])
+    [made] = await world.kiosk_book(F1, at(2, 14), at(2, 15), "Budget review", requestor=ANNA)
     await world.sync()
     [old] = await world.entries(F1)
 
@@ -89,7 +93,7 @@ async def test_s13_a_planon_user_moves_a_reservation_to_another_room_and_the_cal
     assert await world.entries(F1) == []
     [new] = await world.entries(F2)
     assert new.meeting != old.meeting and span(new) == "Wed 05 Mar 14:00-15:00"
-    assert (new.subject, new.organizer, new.required) == ("Budget review", ANNA, frozenset({BEN}))
+    assert (new.subject, new.organizer) == ("Budget review", ANNA)
     [moved] = await world.reservations(F2)
     assert moved.syscode == made.syscode and await world.reservations(F1) == []
     await world.assert_steady()  # Planon's link already names the new meeting: nothing left to do
