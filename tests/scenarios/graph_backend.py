@@ -135,12 +135,6 @@ class GraphCalendar:
         )
 
     async def edit(self, meeting: str, **changes: Any) -> None:
-        await self.sb.admin.edit(meeting, **self._edit_body(meeting, changes))
-
-    async def edit_during_next_write(self, meeting: str, room: Room, **changes: Any) -> None:
-        await self.sb.admin.edit_before_next(meeting, mailbox=room.mailbox, **self._edit_body(meeting, changes))
-
-    def _edit_body(self, meeting: str, changes: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for key, value in changes.items():
             if key == "rooms":
@@ -155,7 +149,7 @@ class GraphCalendar:
                 body["timeZone"] = value
             else:
                 body[key] = value
-        return body
+        await self.sb.admin.edit(meeting, **body)
 
     async def cancel(self, meeting: str) -> None:
         await self.sb.admin.cancel(meeting, comment="Not needed any more")

@@ -77,7 +77,11 @@ async def test_s13_partial_delta_updates_move_one_occurrence_and_rename_without_
     await world.outlook.edit(meeting, subject="Weekly one-to-one")
     result = (await world.sync())["follow"]
     assert not result.full  # an incremental read (the calendar's delta) carried the rename
-    assert {r.subject for r in await world.reservations(F1)} == {"Weekly one-to-one"}
+    entries = await world.entries(F1)
+    assert [(span(r), r.subject) for r in await world.reservations(F1)] == [(span(e), e.subject) for e in entries]
+    # every occurrence that follows the series is renamed (whether a moved one keeps its own subject is the
+    # calendar's business: Exchange renames it too, Google keeps the exception's)
+    assert sum(e.subject == "Weekly one-to-one" for e in entries) >= 3
 
 
 async def test_s13_a_planon_user_moves_a_reservation_to_another_room_and_the_calendar_follows(world: World) -> None:
@@ -91,8 +95,8 @@ async def test_s13_a_planon_user_moves_a_reservation_to_another_room_and_the_cal
     result = (await world.sync())["follow"]
     assert result.error is None and result.reason != "ActionsFailed", result.message
     assert await world.entries(F1) == []
-    [new] = await world.entries(F2)
-    assert new.meeting != old.meeting and span(new) == "Wed 05 Mar 14:00-15:00"
+    [new] = await world.entries(F2)  # (Exchange: a new meeting, since the room that organised it left)
+    assert span(new) == span(old) == "Wed 05 Mar 14:00-15:00"
     assert (new.subject, new.organizer) == ("Budget review", ANNA)
     [moved] = await world.reservations(F2)
     assert moved.syscode == made.syscode and await world.reservations(F1) == []

@@ -22,7 +22,7 @@ async def test_s15_edits_to_different_fields_on_both_sides_both_survive(world: W
     [reservation] = await world.reservations(F3)
     await world.kiosk_edit(reservation, subject="Planning (with agenda)")
     # RoomSync reads both sides and plans "rename in the calendar"; the room's delegate moves it just before
-    await world.outlook.edit_during_next_write(meeting, F3, start=at(2, 12), end=at(2, 13))
+    await world.outlook_edit_during_next_write(meeting, start=at(2, 12), end=at(2, 13))
     result = (await world.sync())["follow"]
     assert result.report is not None and result.report.counters["preconditionFailed"] == 1
     assert result.report.failed == []  # read again and planned again in the same cycle
@@ -36,7 +36,7 @@ async def test_s15_the_same_field_edited_on_both_sides_ends_with_the_leader(worl
         meeting = await _planon_made(world, room, "Review")
         [reservation] = await world.reservations(room)
         await world.kiosk_edit(reservation, subject="Planon's subject")
-        await world.outlook.edit_during_next_write(meeting, room, subject="Outlook's subject")
+        await world.outlook_edit_during_next_write(meeting, subject="Outlook's subject")
         results = await world.sync()
         name = "lead" if room is L1 else "follow"
         report = results[name].report

@@ -150,11 +150,6 @@ class CalendarBackend(Protocol):
         """Organizer's change: subject, start, end, rooms (list of Room), required, optional, rrule."""
         ...
 
-    async def edit_during_next_write(self, meeting: str, room: Room, **changes: Any) -> None:
-        """A person makes :meth:`edit`'s change just when RoomSync's next update of ``room``'s calendar arrives: after
-        RoomSync read the meeting, before its write lands (preconditions, issue 12)."""
-        ...
-
     async def cancel(self, meeting: str) -> None: ...
 
     async def move_occurrence(self, meeting: str, original: datetime, start: datetime, end: datetime) -> None: ...
@@ -290,6 +285,26 @@ class World:
     async def kiosk_cancel(self, reservations: Reservation | Iterable[Reservation]) -> None:
         items = [reservations] if isinstance(reservations, Reservation) else list(reservations)
         await self.planon.admin.cancel([r.syscode for r in items])
+
+    async def outlook_edit_during_next_write(self, meeting: str, **changes: Any) -> None:
+        """A person makes ``outlook.edit``'s change at the moment RoomSync's next calendar update starts: after the
+        cycle read and planned the meeting, before its write reaches the calendar (preconditions, issue 12). Only
+        the moment is caught, at the port; the write itself goes to the backend as always."""
+        stores = {name: runner.stores[Side.CALENDAR] for name, runner in self.runners.items()}
+
+        def wrap(store: Any) -> Any:
+            real = store.update
+
+            async def update(current: Any, desired: Any, fields: Any) -> Any:
+                for other in stores.values():
+                    vars(other).pop("update", None)  # once: the next update is RoomSync's own again
+                await self.outlook.edit(meeting, **changes)
+                return await real(current, desired, fields)
+
+            return update
+
+        for store in stores.values():
+            store.update = wrap(store)
 
     # -- the operator --------------------------------------------------------------------------------------------
     async def sync(self, *only: str) -> dict[str, CycleResult]:
