@@ -286,6 +286,26 @@ class World:
         items = [reservations] if isinstance(reservations, Reservation) else list(reservations)
         await self.planon.admin.cancel([r.syscode for r in items])
 
+    async def outlook_edit_during_next_write(self, meeting: str, **changes: Any) -> None:
+        """A person makes ``outlook.edit``'s change at the moment RoomSync's next calendar update starts: after the
+        cycle read and planned the meeting, before its write reaches the calendar (preconditions, issue 12). Only
+        the moment is caught, at the port; the write itself goes to the backend as always."""
+        stores = {name: runner.stores[Side.CALENDAR] for name, runner in self.runners.items()}
+
+        def wrap(store: Any) -> Any:
+            real = store.update
+
+            async def update(current: Any, desired: Any, fields: Any) -> Any:
+                for other in stores.values():
+                    vars(other).pop("update", None)  # once: the next update is RoomSync's own again
+                await self.outlook.edit(meeting, **changes)
+                return await real(current, desired, fields)
+
+            return update
+
+        for store in stores.values():
+            store.update = wrap(store)
+
     # -- the operator --------------------------------------------------------------------------------------------
     async def sync(self, *only: str) -> dict[str, CycleResult]:
         """One operator cycle per RoomSync (or only the named ones), at the world's ``now``."""

@@ -93,6 +93,7 @@ def graph_rooms() -> list[dict[str, Any]]:
             "address": room.mailbox,
             "name": f"Amsterdam {room.code[4:]} {room.name}",
             "capacity": room.capacity,
+            "timeZone": "W. Europe Standard Time",  # the Planon property's zone, as Connect for Calendars requires
             "processing": {
                 "AutomateProcessing": "AutoUpdate" if room.leads else "AutoAccept",
                 "AddOrganizerToSubject": False,
