@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.scenarios.world import ANNA, BEN, F1, F2, L1, World, at, local, span
 
 WEEKLY_10 = "FREQ=WEEKLY;COUNT=10"
@@ -105,6 +107,9 @@ async def test_s06_recurring_planon_booking_becomes_one_recurring_meeting_with_i
         assert len({e.item for e in entries}) == 1
 
 
+@pytest.mark.calendar_needs(
+    "refuses_some_recurrences", reason="the calendar stores every recurrence Planon has, so nothing is refused"
+)
 async def test_s06_a_planon_pattern_the_calendar_cannot_express_is_reported_not_dropped(world: World) -> None:
     """Documented fallback: Exchange has no "4th and 18th of the month" pattern. The calendar connector refuses to
     write an approximation; the RoomSync reports it (ActionsFailed, the room's lastError naming the rule) every cycle
