@@ -99,6 +99,9 @@ class CalDAVStore:
         self.ours = frozenset(self.key_of)
         self.planon_decides = options.leader is Side.PLANON
         self.window: Window | None = None  # the last window read: exceptions outside it are left as they are
+        #: (href, ETag written over) -> ETag our write got: a later write to the same item in one cycle (an update,
+        #: then the accept it decided) follows its own earlier write instead of failing on it
+        self._successors: dict[tuple[str, str], str] = {}
 
     # -- helpers -------------------------------------------------------------------------------------------------------
     def _room(self, key: str) -> RoomPair:
@@ -127,6 +130,7 @@ class CalDAVStore:
     # -- reading -------------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         self.window = window
+        self._successors.clear()  # the bookings read now carry the versions their writes send
 
         async def refresh(room: RoomPair) -> CalendarState:
             state = await self._state(room)
@@ -211,6 +215,8 @@ class CalDAVStore:
                         cached[resource.href] = resource
             for href, resource in sorted(cached.items()):
                 version = handle.version(href) or resource.etag
+                while version is not None and (href, version) in self._successors:
+                    version = self._successors[(href, version)]
                 if version is None:
                     entry = await state.calls.get(href)
                     version = entry.etag if entry is not None else None
@@ -220,6 +226,8 @@ class CalDAVStore:
     async def _write(self, copy: Copy, text: str) -> Resource:
         state = await self._state(self._room(copy.room))
         etag = await state.calls.put(copy.resource.href, text, etag=copy.resource.etag)
+        if etag is not None and copy.resource.etag is not None:
+            self._successors[(copy.resource.href, copy.resource.etag)] = etag
         return self._remember(state, copy.resource.href, etag, text)
 
     def _remember(self, state: CalendarState, href: str, etag: str | None, text: str) -> Resource:
