@@ -128,6 +128,18 @@ class People:
         assert reply.status in (201, 204), f"PUT {url} as {login}: {reply.status} {reply.body[:300]}"
         return reply.etag
 
+    def put_text(self, room: str, name: str, text: str, *, login: str = "delegate") -> str | None:
+        """A resource exactly as some client wrote it (for what icalendar would never write)."""
+        url = f"{self.calendars[room]}{name}"
+        reply = self.server.request("PUT", url, text, user=login, headers={"Content-Type": "text/calendar"})
+        assert reply.status in (201, 204), f"PUT {url}: {reply.status} {reply.body[:300]}"
+        return reply.etag
+
+    def get_text(self, url: str) -> str:
+        reply = self.server.request("GET", url, user="delegate")
+        assert reply.status == 200, f"GET {url}: {reply.status}"
+        return reply.body
+
     def delete(self, copy: Copy, *, login: str) -> None:
         reply = self.server.request("DELETE", copy.url, user=login, headers={"If-Match": copy.etag})
         assert reply.status in (200, 204), f"DELETE {copy.url}: {reply.status} {reply.body[:300]}"

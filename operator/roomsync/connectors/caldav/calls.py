@@ -138,6 +138,11 @@ class CalendarCalls:
         self.room = room
         self.calendar = Calendar(client=dav, url=url)  # type: ignore[arg-type]  # dual-mode: async with this client
 
+    @property
+    def where(self) -> str:
+        """How error messages name this calendar: the room and the collection's URL."""
+        return f"room {self.room}, {self.url}"
+
     def href_url(self, href: str) -> str:
         return urljoin(self.url, quote(path_of(href)))
 
@@ -147,7 +152,7 @@ class CalendarCalls:
     async def _send(self, operation: str, what: str, call: Callable[[], Any]) -> Any:
         token = current_call.set((self.room, operation))
         try:
-            async with caldav_errors(f"{what} ({self.url})"):
+            async with caldav_errors(f"{what} ({self.where})"):
                 return await call()
         finally:
             current_call.reset(token)
@@ -155,7 +160,7 @@ class CalendarCalls:
     def _check(self, response: Any, what: str, ok: Sequence[int] = (200, 207)) -> None:
         if response.status not in ok:
             body = _text(response)
-            raise status_error(response.status, f"{what} ({self.url})", body, dav_error.parse_preconditions(body))
+            raise status_error(response.status, f"{what} ({self.where})", body, dav_error.parse_preconditions(body))
 
     # -- reads ---------------------------------------------------------------------------------------------------------
     async def info(self) -> CollectionInfo:
@@ -205,7 +210,7 @@ class CalendarCalls:
         try:
             results = response.parse_calendar_query()
         except (ValueError, etree.XMLSyntaxError, dav_error.DAVError) as exc:
-            raise InvalidResponse(f"{what} ({self.url}): unreadable multistatus: {exc}", backend=BACKEND) from exc
+            raise InvalidResponse(f"{what} ({self.where}): unreadable multistatus: {exc}", backend=BACKEND) from exc
         base = path_of(self.url).rstrip("/")
         return [
             Entry(path_of(r.href), r.etag, r.calendar_data)
@@ -267,8 +272,8 @@ class CalendarCalls:
         body = _text(response)
         preconditions = dav_error.parse_preconditions(body)
         if response.status == 409 and (NO_UID_CONFLICT in preconditions or "uid" in body.casefold()):
-            raise UidTaken(f"{what} ({self.url}): the UID is already used by another event", backend=BACKEND)
-        raise status_error(response.status, f"{what} ({self.url})", body, preconditions)
+            raise UidTaken(f"{what} ({self.where}): the UID is already used by another event", backend=BACKEND)
+        raise status_error(response.status, f"{what} ({self.where})", body, preconditions)
 
     async def delete(self, href: str, etag: str | None) -> None:
         """DELETE with ``If-Match``; an item already gone is fine."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -33,6 +34,8 @@ from roomsync.model import RoomPair, normalise_email
 log = logging.getLogger(__name__)
 CALENDAR_HOME_SET = "{urn:ietf:params:xml:ns:caldav}calendar-home-set"
 CALENDAR_TYPE = "{urn:ietf:params:xml:ns:caldav}calendar"
+#: A room whose calendar discovery did not find is looked for again after this long (a calendar made since).
+DISCOVERY_RETRY_SECONDS = 600.0
 
 #: A plain CalDAV server has no room agent (nothing accepts or declines by itself); RoomSync answers for the room by
 #: writing its PARTSTAT, so Planon can lead. Reads are incremental (sync-collection), a series is one resource, a
@@ -84,6 +87,7 @@ class CalDAVClient:
         )
         self._states: dict[str, CalendarState] = {}
         self._discovered: dict[str, RoomInfo] | None = None
+        self._discovered_at = 0.0
         self._urls: dict[str, str] = {}
         self._discovery_lock = asyncio.Lock()
 
@@ -94,6 +98,11 @@ class CalDAVClient:
             return configured
         if self.settings.discover:
             await self._discover()
+            if (
+                address.casefold() not in self._urls
+                and time.monotonic() - self._discovered_at > DISCOVERY_RETRY_SECONDS
+            ):
+                await self._discover(again=True)
             found = self._urls.get(address.casefold())
             if found is not None:
                 return found
@@ -112,6 +121,7 @@ class CalDAVClient:
         async with self._discovery_lock:
             if self._discovered is None or again:
                 self._discovered = await self._list_calendars()
+                self._discovered_at = time.monotonic()
             return self._discovered
 
     async def _list_calendars(self) -> dict[str, RoomInfo]:

@@ -43,7 +43,6 @@ class CalDAVSettings:
     ca_bundle: str | None = None
     max_concurrent: int = 4
     request_timeout: int = 60
-    max_retry_after: int = 60
 
     def calendar_url(self, address: str) -> str | None:
         return self.calendars.get(address.casefold())
@@ -144,7 +143,6 @@ def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> CalDAVSetti
         ca_bundle=spec.get("caBundle") or None,
         max_concurrent=_int(spec, "maxConcurrentRequests", 4, 1, 32),
         request_timeout=_int(spec, "requestTimeoutSeconds", 60, 5, 600),
-        max_retry_after=_int(spec, "maxRetryAfterSeconds", 60, 1, 600),
     )
 
 

@@ -77,6 +77,8 @@ class CalendarState:
     zone: str | None = None
     sync_token: str | None = None
     use_sync: bool = True
+    #: the server refused sync-collection once although it advertises it: not tried again by later full reads
+    sync_refused: bool = False
     span: tuple[datetime, datetime] | None = None
     resources: dict[str, Resource] = field(default_factory=dict)  # href -> event
     skipped: dict[str, tuple[str | None, ResourceError]] = field(default_factory=dict)  # href -> (etag, why)
@@ -110,7 +112,7 @@ class CalendarState:
                     log.info("sync token of %s refused (%s): full read", self.calls.url, exc)
                 except SyncUnsupported as exc:
                     log.info("%s refuses sync-collection (%s): comparing ETags from now on", self.calls.url, exc)
-                    self.use_sync = False
+                    self.use_sync, self.sync_refused = False, True
                     await self._compare_etags()
                     self.incremental_reads += 1
                     return
@@ -121,7 +123,7 @@ class CalendarState:
         span = span_of(window)
         info = await self.calls.info()  # the token first: later changes are reported again, never lost
         self.zone = calendar_zone(info.time_zone_ical)
-        self.use_sync = info.supports_sync
+        self.use_sync = info.supports_sync and not self.sync_refused
         entries = await self.calls.query(*span, data=True)
         self.resources.clear()
         self.skipped.clear()
