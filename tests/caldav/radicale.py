@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 
 from roomsync.sandbox.caldav import RadicaleServer
 
@@ -18,6 +19,8 @@ USERS = {
     "room-sync": SERVICE_PASSWORD,
     **{name: f"{name}-pw" for name in ("anna", "ben", "carla", "dev", "nora", "delegate", "stranger")},
 }
+#: Radicale fsyncs every write; on a tmpfs that costs nothing (8 ms a PUT instead of 60 ms on this disk).
+TMPFS = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 _server: RadicaleServer | None = None
 _names = itertools.count(1)
 
@@ -25,7 +28,7 @@ _names = itertools.count(1)
 def shared_radicale() -> RadicaleServer:
     global _server
     if _server is None:
-        _server = RadicaleServer(USERS).start()
+        _server = RadicaleServer(USERS, failed_login_delay=0, folder=TMPFS).start()
         atexit.register(_server.stop)
     return _server
 

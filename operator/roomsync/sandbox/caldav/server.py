@@ -82,6 +82,8 @@ class RadicaleServer:
         port: int = 0,
         service_account: str = SERVICE_ACCOUNT,
         strict_preconditions: bool = True,
+        failed_login_delay: float = 1.0,
+        folder: str | None = None,
     ) -> None:
         if importlib.util.find_spec("radicale") is None:
             raise RadicaleMissing("Radicale is not installed: pip install 'roomsync[caldav-sandbox]'")
@@ -92,6 +94,8 @@ class RadicaleServer:
         self.port = port or _free_port(host)
         self.service_account = service_account
         self.strict_preconditions = strict_preconditions
+        self.failed_login_delay = failed_login_delay  # Radicale's brake on guessing passwords (0 in tests)
+        self.parent_folder = folder  # where the temporary folder goes (tests: a tmpfs, where fsync costs nothing)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -110,7 +114,7 @@ class RadicaleServer:
 
     # -- life cycle -------------------------------------------------------------------------------------------------
     def start(self) -> RadicaleServer:
-        self._dir = tempfile.TemporaryDirectory(prefix="roomsync-radicale-")
+        self._dir = tempfile.TemporaryDirectory(prefix="roomsync-radicale-", dir=self.parent_folder)
         folder = self.folder
         (folder / "users").write_text("".join(f"{user}:{password}\n" for user, password in self.users.items()))
         (folder / "rights").write_text(RIGHTS % {"service": self.service_account})
@@ -119,6 +123,7 @@ class RadicaleServer:
             f"hosts = {self.host}:{self.port}\n"
             "[auth]\ntype = htpasswd\n"
             f"htpasswd_filename = {folder / 'users'}\nhtpasswd_encryption = plain\n"
+            f"delay = {self.failed_login_delay}\n"
             "[rights]\ntype = from_file\n"
             f"file = {folder / 'rights'}\n"
             "[storage]\n"
