@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
+    sandbox.add_argument(
+        "--calendar", choices=("graph", "caldav"), default="graph", help="caldav: a real Radicale instead of Graph"
+    )
+    sandbox.add_argument("--caldav-port", type=int, default=0)
     rooms = commands.add_parser("rooms", help="list room mailboxes (Graph places API) to help write RoomSyncs")
     rooms.add_argument("--connection", required=True, metavar="FILE", help="file with a graph Connection (+ Secret)")
     rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -121,7 +125,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         from roomsync.cli.sandbox_cmd import run_sandbox
 
-        return run_sandbox(args.host, args.planon_port, args.graph_port)
+        return run_sandbox(args.host, args.planon_port, args.graph_port, args.calendar, args.caldav_port)
     if args.command == "rooms":
         from roomsync.cli.rooms_cmd import list_rooms
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 SERVICE_ACCOUNT = "room-sync"
@@ -98,6 +98,14 @@ class RadicaleServer:
         self.parent_folder = folder  # where the temporary folder goes (tests: a tmpfs, where fsync costs nothing)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def attach(cls, url: str, users: Mapping[str, str]) -> RadicaleServer:
+        """A handle on a Radicale started elsewhere (another process's sandbox), for its requests only."""
+        parts = urlsplit(url)
+        assert parts.hostname and parts.port, url
+        server = cls(users, host=parts.hostname, port=parts.port, service_account=next(iter(users)))
+        return server
 
     @property
     def url(self) -> str:
