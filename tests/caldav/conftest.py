@@ -1,7 +1,7 @@
 """Fixtures: the real Radicale of this test process, fresh room calendars per test, and real CalDAV clients on them.
 
 Nothing is mocked: the connector talks HTTP through the caldav library to Radicale; people's clients write with
-their own logins (:mod:`tests.caldav.people`).
+their own logins (:mod:`roomsync.sandbox.caldav.people`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from roomsync.connectors.caldav import CalDAVClient, open_client
 from roomsync.connectors.caldav.store import CalDAVStore
 from roomsync.model import RoomPair, Side, Window
 from roomsync.sandbox.caldav import RadicaleServer
-from tests.caldav.people import People
+from roomsync.sandbox.caldav.people import People
 from tests.caldav.radicale import SERVICE_PASSWORD, shared_radicale, unique
 
 UTC = UTC

@@ -14,7 +14,7 @@ from roomsync.cli.main import main
 from roomsync.config.bundle import load_bundle
 from roomsync.sandbox.building import ROOMS, workday
 from roomsync.sandbox.caldav import RadicaleServer
-from tests.caldav.people import People
+from roomsync.sandbox.caldav.people import People
 
 ROOMSYNC = Path(sys.executable).with_name("roomsync")
 STARTUP_SECONDS = 30

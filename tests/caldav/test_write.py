@@ -12,8 +12,8 @@ from roomsync.connectors.base import PreconditionFailed
 from roomsync.connectors.caldav.linkprop import LINK_PROPERTY, decode_link
 from roomsync.connectors.caldav.store import derived_uid
 from roomsync.model import Booking, Link, OccurrenceOverride, Person, Recurrence, Response, Side, Status, people
+from roomsync.sandbox.caldav.people import address
 from tests.caldav.conftest import ANNA, BEN, CARLA, R1, R2, R3, WINDOW, Rig, at, counts
-from tests.caldav.people import address
 
 LINK = Link("PLN-1042", "0123456789abcdef", 1)
 

@@ -1,8 +1,9 @@
 """The calendar adapter for CalDAV: a real Radicale (one per test process, fresh calendars per world).
 
-People act through their own CalDAV clients (:class:`tests.caldav.people.People`): booking a room is writing the
-event into the room's calendar collection, as a client does on a server without scheduling. What a room calendar
-holds is read back expanded by Radicale itself (``calendar-query`` with ``<C:expand>``), never by the connector.
+People act through their own CalDAV clients (:class:`roomsync.sandbox.caldav.people.People`): booking a room is
+writing the event into the room's calendar collection, as a client does on a server without scheduling. What a room
+calendar holds is read back expanded by Radicale itself (``calendar-query`` with ``<C:expand>``), never by the
+connector.
 
 There is no room agent: nothing accepts or declines until RoomSync writes the room's PARTSTAT (Planon in the lead),
 and a following room's meeting stays "not responded" while Planon registers it. Scenarios that need Exchange's
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from roomsync.sandbox.caldav import RadicaleServer
-from tests.caldav.people import RESPONSES, People, address, utc
+from roomsync.sandbox.caldav.people import RESPONSES, People, address, utc
 from tests.caldav.radicale import SERVICE_PASSWORD, shared_radicale, unique
 from tests.scenarios.world import AMSTERDAM, CalendarEntry, Room
 

@@ -104,8 +104,7 @@ class RadicaleServer:
         """A handle on a Radicale started elsewhere (another process's sandbox), for its requests only."""
         parts = urlsplit(url)
         assert parts.hostname and parts.port, url
-        server = cls(users, host=parts.hostname, port=parts.port, service_account=next(iter(users)))
-        return server
+        return cls(users, host=parts.hostname, port=parts.port, service_account=next(iter(users)))
 
     @property
     def url(self) -> str:
