@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import engine, footprint, latency, report, sync_path
+from benchmarks import caldav, engine, footprint, latency, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "sync": (sync_path, 3, ["initial", "steady", "propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
+    "caldav": (caldav, 2, ["caldav-steady", "caldav-propagation"]),
 }
 ALIASES = {"initial": "sync", "steady": "sync", "propagation": "sync"}
 

@@ -118,7 +118,7 @@ class People:
         name = (email or "").split("@", 1)[0]
         if name in self.server.users and name != self.server.service_account:
             return name
-        return "delegate" if "delegate" in self.server.users else self.server.service_account
+        return self.delegate
 
     # -- HTTP --------------------------------------------------------------------------------------------------------
     def put(self, url: str, calendar: icalendar.Calendar, *, login: str, etag: str | None = None) -> str | None:
@@ -130,15 +130,22 @@ class People:
         assert reply.status in (201, 204), f"PUT {url} as {login}: {reply.status} {reply.body[:300]}"
         return reply.etag
 
-    def put_text(self, room: str, name: str, text: str, *, login: str = "delegate") -> str | None:
+    @property
+    def delegate(self) -> str:
+        """The login of someone with rights on the room calendars (a room's delegate, or the service account)."""
+        return "delegate" if "delegate" in self.server.users else self.server.service_account
+
+    def put_text(self, room: str, name: str, text: str, *, login: str | None = None) -> str | None:
         """A resource exactly as some client wrote it (for what icalendar would never write)."""
         url = f"{self.calendars[room]}{name}"
-        reply = self.server.request("PUT", url, text, user=login, headers={"Content-Type": "text/calendar"})
+        reply = self.server.request(
+            "PUT", url, text, user=login or self.delegate, headers={"Content-Type": "text/calendar"}
+        )
         assert reply.status in (201, 204), f"PUT {url}: {reply.status} {reply.body[:300]}"
         return reply.etag
 
     def get_text(self, url: str) -> str:
-        reply = self.server.request("GET", url, user="delegate")
+        reply = self.server.request("GET", url, user=self.delegate)
         assert reply.status == 200, f"GET {url}: {reply.status}"
         return reply.body
 
@@ -147,9 +154,9 @@ class People:
         assert reply.status in (200, 204), f"DELETE {copy.url}: {reply.status} {reply.body[:300]}"
 
     def report(
-        self, calendar_url: str, body: str, *, login: str = "delegate"
+        self, calendar_url: str, body: str, *, login: str | None = None
     ) -> list[tuple[str, str | None, str | None]]:
-        reply = self.server.request("REPORT", calendar_url, body, user=login, headers={"Depth": "1"})
+        reply = self.server.request("REPORT", calendar_url, body, user=login or self.delegate, headers={"Depth": "1"})
         assert reply.status == 207, f"REPORT {calendar_url}: {reply.status} {reply.body[:300]}"
         return _multistatus(reply.body)
 
