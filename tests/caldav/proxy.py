@@ -3,7 +3,8 @@
 Not a mock of the server: every request goes to Radicale and its answer comes back unchanged, except that the
 sync-collection REPORT is refused the way servers without it refuse it (``501 Not Implemented``, or ``403`` with
 RFC 3253's ``DAV:supported-report`` precondition) or, in ``hide`` mode, is also left out of the collection's
-``supported-report-set``, as a server that never had it would answer.
+``supported-report-set``, as a server that never had it would answer. ``bad-token`` answers a sync with a token
+with a 500, as servers do for a token they cannot read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SYNC_REPORT_ENTRY = "<supported-report><report><sync-collection /></report></sup
 class NoSyncProxy:
     def __init__(self, upstream: str, mode: str = "501") -> None:
         self.upstream = upstream.rstrip("/")
-        self.mode = mode  # "501" | "403" | "hide"
+        self.mode = mode  # "501" | "403" | "hide" | "bad-token"
         self.refused: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -52,7 +53,10 @@ class NoSyncProxy:
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if request.method == "REPORT" and b"sync-collection" in body:
+        if self.mode == "bad-token" and request.method == "REPORT" and b"sync-token>http" in body:
+            self.refused[request.path] += 1  # Apple Calendar Server and Xandikos: 500 for a token they cannot read
+            return web.Response(status=500, text="Internal Server Error")
+        if self.mode != "bad-token" and request.method == "REPORT" and b"sync-collection" in body:
             self.refused[request.path] += 1
             if self.mode == "403":
                 return web.Response(status=403, text=SUPPORTED_REPORT_ERROR, content_type="application/xml")

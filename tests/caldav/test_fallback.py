@@ -39,3 +39,20 @@ async def test_a_server_without_sync_collection_is_read_by_comparing_etags(rig: 
         await store.read(WINDOW, full=True)  # a full read does not try the refused report again either
         await store.read(WINDOW, full=False)
         assert set(proxy.refused.values()) == (set() if mode == "hide" else {1})  # once per calendar
+
+
+async def test_a_server_error_for_a_sync_token_means_reading_everything(rig: Rig) -> None:
+    booked = rig.people.book(BEN, [R1], "Kept", at(1), at(1, 1))
+    async with NoSyncProxy(rig.server.url, "bad-token") as proxy:
+        through = [{"room": room, "url": url.replace(rig.server.url, proxy.url)} for room, url in rig.calendars.items()]
+        client = rig.client(url=proxy.url, calendars=through)
+        store = rig.store(client)
+        await store.read(WINDOW, full=True)
+        client.requests.by_room.clear()
+        snapshot = await store.read(WINDOW, full=False)
+        assert [b.id for b in snapshot.bookings] == [booked] and snapshot.complete
+        assert counts(client, R1) == {
+            "REPORT sync-collection 500": 1,
+            "PROPFIND 207": 1,
+            "REPORT calendar-query 207": 1,
+        }

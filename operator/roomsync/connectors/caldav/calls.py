@@ -230,6 +230,8 @@ class CalendarCalls:
                     raise SyncTokenInvalid(str(exc)) from exc
                 if SUPPORTED_REPORT in exc.preconditions or exc.status in REPORT_UNSUPPORTED:
                     raise SyncUnsupported(f"HTTP {exc.status}") from exc
+                if exc.status is not None and exc.status >= 500:  # CCS and Xandikos: 500 for a token they cannot read
+                    raise SyncTokenInvalid(f"HTTP {exc.status} for the sync token; reading everything") from exc
                 raise
 
         collection = await self._send("REPORT sync-collection", "read changes", call)
@@ -271,8 +273,9 @@ class CalendarCalls:
             return str(tag) if tag and not str(tag).startswith("W/") else None
         body = _text(response)
         preconditions = dav_error.parse_preconditions(body)
-        if response.status == 409 and (NO_UID_CONFLICT in preconditions or "uid" in body.casefold()):
-            raise UidTaken(f"{what} ({self.where}): the UID is already used by another event", backend=BACKEND)
+        if response.status == 409 and create:  # CALDAV:no-uid-conflict; SOGo answers a bare 409
+            named = " (CALDAV:no-uid-conflict)" if NO_UID_CONFLICT in preconditions else ""
+            raise UidTaken(f"{what} ({self.where}): 409{named}: the UID may be used by another event", backend=BACKEND)
         raise status_error(response.status, f"{what} ({self.where})", body, preconditions)
 
     async def delete(self, href: str, etag: str | None) -> None:

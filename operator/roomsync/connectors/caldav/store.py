@@ -287,10 +287,10 @@ class CalDAVStore:
             existing = state.parse(entry) if entry is not None else None
             if existing is None or existing.uid != uid:
                 raise BookingRefused(f"{href} is taken by another event in {room.key}", backend=BACKEND) from None
-        except UidTaken:
+        except UidTaken as taken:
             found = [r for r in (state.parse(e) for e in await state.calls.find_uid(uid)) if r and r.uid == uid]
             if not found:
-                raise
+                raise BookingRefused(str(taken), code="409", backend=BACKEND) from None
             existing = found[0]
         log.info("create of %s in %s found its own earlier copy %s: a retry, nothing duplicated", uid, room.key, href)
         state.remember(existing)
