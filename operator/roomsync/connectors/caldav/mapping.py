@@ -60,6 +60,9 @@ def content(copy: Copy, ours: Iterable[str], rooms: frozenset[str]) -> Booking:
     """The synced content of one copy, as a booking of ``rooms``."""
     resource = copy.resource
     ours = list(ours)
+    organizer = resource.organizer
+    if organizer is not None and organizer.email in ours:
+        organizer = None  # a room of ours "organizes" what was typed straight into its calendar: no person
     return Booking(
         id=resource.uid,
         subject=resource.subject,
@@ -67,7 +70,7 @@ def content(copy: Copy, ours: Iterable[str], rooms: frozenset[str]) -> Booking:
         end=resource.end,
         timezone=resource.timezone,
         all_day=resource.all_day,
-        organizer=resource.organizer,
+        organizer=organizer,
         required=_people(resource.attendees, ours, "required"),
         optional=_people(resource.attendees, ours, "optional"),
         rooms=rooms,

@@ -83,8 +83,6 @@ class CalendarState:
     resources: dict[str, Resource] = field(default_factory=dict)  # href -> event
     skipped: dict[str, tuple[str | None, ResourceError]] = field(default_factory=dict)  # href -> (etag, why)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    full_reads: int = 0
-    incremental_reads: int = 0
 
     @property
     def room(self) -> str:
@@ -106,7 +104,6 @@ class CalendarState:
                         await self._changes()
                     else:
                         await self._compare_etags()
-                    self.incremental_reads += 1
                     return
                 except SyncTokenInvalid as exc:
                     log.info("sync token of %s refused (%s): full read", self.calls.url, exc)
@@ -114,10 +111,8 @@ class CalendarState:
                     log.info("%s refuses sync-collection (%s): comparing ETags from now on", self.calls.url, exc)
                     self.use_sync, self.sync_refused = False, True
                     await self._compare_etags()
-                    self.incremental_reads += 1
                     return
             await self._full(window)
-            self.full_reads += 1
 
     async def _full(self, window: Window) -> None:
         span = span_of(window)

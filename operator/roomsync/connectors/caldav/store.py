@@ -199,12 +199,14 @@ class CalDAVStore:
                 found.append(Copy(room.key, room.calendar, resource))
         return found
 
-    async def _copies(self, booking: Booking) -> list[Copy]:
-        """Every copy of the meeting in this RoomSync's rooms, with the ETag the booking was read at as the version
-        a write sends (a declined copy is not in the handle: its cached version is used)."""
+    async def _copies(self, booking: Booking, also: Collection[str] = ()) -> list[Copy]:
+        """The copies of the meeting in its rooms (and the rooms ``also`` names), with the ETag the booking was read
+        at as the version a write sends (a declined copy is not in the handle: its cached version is used)."""
         handle = booking.handle or Handle({})
         result = []
         for room in self.rooms:
+            if room.key not in handle.items and room.key not in booking.rooms and room.key not in also:
+                continue
             state = await self._state(room)
             cached = {r.href: r for r in state.by_uid(booking.id)}
             for href in handle.ids(room.key):
@@ -297,7 +299,7 @@ class CalDAVStore:
         return existing
 
     async def update(self, current: Booking, desired: Booking, fields: Sequence[str]) -> Booking:
-        copies = await self._copies(current)
+        copies = await self._copies(current, also=desired.rooms)
         if not copies:
             raise NotFound(f"{current.id} is gone from every room", backend=BACKEND)
         wanted = [self._room(k) for k in sorted(desired.rooms)]
