@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from roomsync.config.references import DictSource, resolve
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.registry import capabilities
 from roomsync.engine import ActionKind
@@ -214,7 +215,14 @@ class World:
         connections = {Side.PLANON: {"planon": self.planon.connection_spec()}, Side.CALENDAR: calendar_spec}
         for name, (leader, rooms) in ROOMSYNCS.items():
             config = RoomSyncConfig.from_manifest(self._manifest(name, leader, rooms))
-            self.runners[name] = await RoomSyncRunner.open(config, self.pool, connections, lambda n, k: secrets[(n, k)])
+            source = DictSource(
+                {
+                    ("scenarios", n): {"spec": connections[side]}
+                    for n, side in (("planon", Side.PLANON), ("calendar", Side.CALENDAR))
+                },
+                _secrets_by_name("scenarios", secrets),
+            )
+            self.runners[name] = await RoomSyncRunner.open(config, self.pool, await resolve(source, config))
         for client in self.pool.clients():
             if client.backend == "planon":
                 client.clock = lambda: self.now  # type: ignore[attr-defined]  # past reservations are left alone
@@ -326,6 +334,14 @@ class World:
         """Occurrences in the room calendar from a day before ``now`` for ``days`` days (cancelled ones left out)."""
         found = await self.calendar.entries(room, self.now - timedelta(days=1), self.now + timedelta(days=days))
         return [e for e in found if not e.cancelled]
+
+
+def _secrets_by_name(namespace: str, values: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(secret, key): value}`` as the Secrets a source holds: ``{(namespace, secret): {key: value}}``."""
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    for (name, key), value in values.items():
+        secrets.setdefault((namespace, name), {})[key] = value
+    return secrets
 
 
 def _refused_again(result: CycleResult, action: Any) -> bool:

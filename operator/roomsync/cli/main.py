@@ -69,8 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--calendar", choices=("graph", "caldav"), default="graph", help="caldav: a real Radicale instead of Graph"
     )
     sandbox.add_argument("--caldav-port", type=int, default=0)
-    rooms = commands.add_parser("rooms", help="list room mailboxes (Graph places API) to help write RoomSyncs")
-    rooms.add_argument("--connection", required=True, metavar="FILE", help="file with a graph Connection (+ Secret)")
+    rooms = commands.add_parser(
+        "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
+    )
+    rooms.add_argument(
+        "--connection",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="file with Connections (+ Secrets); repeat it for a Planon and a calendar Connection",
+    )
     rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run = commands.add_parser("run", help="run the Kubernetes operator")
     run.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
@@ -103,6 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.config.bundle import load_bundle
 
         bundle = load_bundle(args.files)
+        asyncio.run(bundle.resolve())  # the references are checked before anything is read or written
         if not bundle.ok:
             output.problems_table(bundle.problems)
             return EXIT_INVALID
@@ -141,6 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
     from roomsync.config.bundle import load_bundle
 
     bundle = load_bundle(args.files)
+    asyncio.run(bundle.resolve())
     if args.output == "json":
         output.emit_json(
             {

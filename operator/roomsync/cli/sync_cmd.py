@@ -12,7 +12,6 @@ from roomsync.cli import output
 from roomsync.config.bundle import Bundle
 from roomsync.connectors.base import BackendError
 from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend
-from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 
@@ -29,15 +28,11 @@ async def open_runners(
     bundle: Bundle, pool: ClientPool, *, allow_mass_delete: bool
 ) -> tuple[list[RoomSyncRunner], list[str]]:
     runners, problems = [], []
-    for config in bundle.roomsyncs:
+    for config, inputs in await bundle.resolve():
         if allow_mass_delete:
             config = replace(config, policy=replace(config.policy, allow_mass_delete=True))
-        connections = {
-            Side.PLANON: bundle.connection(config.namespace, config.planon_connection),
-            Side.CALENDAR: bundle.connection(config.namespace, config.calendar_connection),
-        }
         try:
-            runners.append(await RoomSyncRunner.open(config, pool, connections, bundle.secret_lookup(config.namespace)))
+            runners.append(await RoomSyncRunner.open(config, pool, inputs))
         except (SecretNotFound, BackendError, UnsupportedBackend, ValueError) as error:
             problems.append(f"{config.key}: {error}")
     return runners, problems

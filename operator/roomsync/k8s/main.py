@@ -18,7 +18,7 @@ import kopf
 from roomsync.k8s.controller import Controller, utcnow
 from roomsync.k8s.events import EventRecorder
 from roomsync.k8s.handlers import LoginFn, build_registry, default_login
-from roomsync.k8s.kubeapi import KopfKube, Kube
+from roomsync.k8s.kubeapi import ApiKube, Credentials, Kube
 from roomsync.k8s.metrics import Metrics
 from roomsync.k8s.options import OperatorOptions, OptionsError
 from roomsync.k8s.probes import Health, Servers, start_servers
@@ -47,14 +47,16 @@ class Operator:
         self.options = options
         self.settings = make_settings(options)
         self.metrics = Metrics()
+        self.credentials = Credentials()
+        self.api = ApiKube(self.credentials)
         self.controller = Controller(
-            kube or KopfKube(self.settings),
+            kube or self.api,
             metrics=self.metrics,
             events=EventRecorder(interval=options.event_interval, clock=clock),
             clock=clock,
         )
         self.health = Health()
-        self.registry = build_registry(self.controller, login=tracked(login, self.health))
+        self.registry = build_registry(self.controller, login=tracked(login, self.health, self.credentials))
         self.servers = Servers()
         self.stop_flag = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +106,7 @@ class Operator:
                     await self._task
         finally:
             await self.controller.aclose()
+            await self.api.aclose()
             await self.servers.aclose()
 
     async def run(self) -> int:
@@ -134,14 +137,17 @@ class Operator:
         await self.stop()
 
 
-def tracked(login: LoginFn, health: Health) -> LoginFn:
-    """The login handler, noting in ``health`` when it produced credentials (what ``/readyz`` waits for)."""
+def tracked(login: LoginFn, health: Health, credentials: Credentials) -> LoginFn:
+    """The login handler, keeping the credentials it produced for the operator's own API calls and noting in
+    ``health`` that it did (what ``/readyz`` waits for)."""
 
     async def login_and_note(**kwargs: Any) -> Any:
         if inspect.iscoroutinefunction(login):
             result = await login(**kwargs)
         else:  # kopf's logins read files and may run exec plugins: keep them off the event loop
             result = await asyncio.to_thread(login, **kwargs)
+        if isinstance(result, kopf.ConnectionInfo):
+            credentials.update(result)
         if result is not None:
             health.logged_in.set()
         return result
