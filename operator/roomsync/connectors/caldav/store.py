@@ -203,9 +203,10 @@ class CalDAVStore:
         """The copies of the meeting in its rooms (and the rooms ``also`` names), with the ETag the booking was read
         at as the version a write sends (a declined copy is not in the handle: its cached version is used)."""
         handle = booking.handle or Handle({})
+        rooms = set(handle.items) | booking.rooms | set(also)
         result = []
         for room in self.rooms:
-            if room.key not in handle.items and room.key not in booking.rooms and room.key not in also:
+            if room.key not in rooms:
                 continue
             state = await self._state(room)
             cached = {r.href: r for r in state.by_uid(booking.id)}
