@@ -29,6 +29,7 @@ class NoSyncProxy:
         self.upstream = upstream.rstrip("/")
         self.mode = mode  # "501" | "403" | "hide" | "bad-token"
         self.refused: Counter[str] = Counter()
+        self.authorizations: list[str] = []  # every distinct Authorization header seen, in order
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
@@ -53,6 +54,9 @@ class NoSyncProxy:
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
+        authorization = request.headers.get("Authorization", "")
+        if authorization and authorization not in self.authorizations:
+            self.authorizations.append(authorization)
         if self.mode == "bad-token" and request.method == "REPORT" and b"sync-token>http" in body:
             self.refused[request.path] += 1  # Apple Calendar Server and Xandikos: 500 for a token they cannot read
             return web.Response(status=500, text="Internal Server Error")

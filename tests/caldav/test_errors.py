@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from roomsync.config.crds import validate_object
-from roomsync.connectors.base import AuthenticationFailed, BackendUnavailable, NotFound
+from roomsync.connectors.base import AuthenticationFailed, BackendUnavailable, NotFound, StoreOptions
+from roomsync.connectors.caldav import open_client
 from roomsync.connectors.caldav.errors import CalendarAccessDenied
 from roomsync.connectors.caldav.settings import SettingsError, read_settings
 from roomsync.connectors.registry import capabilities
+from roomsync.sandbox.caldav import RadicaleServer
 from tests.caldav.conftest import BEN, R1, R2, ROOMS, WINDOW, Rig, at
+from tests.caldav.proxy import NoSyncProxy
+from tests.caldav.radicale import SERVICE_PASSWORD, TMPFS, USERS
 
 SECRET = {"secretRef": {"name": "caldav", "key": "password"}}
 
@@ -129,3 +135,47 @@ async def test_an_unreachable_server_is_backend_unavailable(rig: Rig) -> None:
     client = rig.client(url=nowhere, calendars=[{"room": R1, "url": f"{nowhere}room-sync/x/"}])
     with pytest.raises(BackendUnavailable, match="read calendar properties"):
         await rig.store(client, rooms=ROOMS[:1]).read(WINDOW, full=True)
+
+
+async def test_tls_is_verified_against_the_ca_bundle(tmp_path: Path) -> None:
+    """A server with a private CA is trusted through caBundle; without it the connection is refused, never
+    downgraded (verification cannot be switched off)."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    chain, key, ca_file = tmp_path / "chain.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    leaf.private_key_pem.write_to_path(str(key))
+    chain.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    ca.cert_pem.write_to_path(str(ca_file))
+    with RadicaleServer(USERS, failed_login_delay=0, folder=TMPFS, tls=(str(chain), str(key), str(ca_file))) as server:
+        url = server.make_calendar("tls-room", time_zone="Europe/Amsterdam")
+        spec = {
+            "url": server.url,
+            "auth": {"basic": {"username": "room-sync", **SECRET}},
+            "calendars": [{"room": R1, "url": url}],
+        }
+        trusted = open_client({**spec, "caBundle": ca.cert_pem.bytes().decode()}, lambda name, key: SERVICE_PASSWORD)
+        untrusted = open_client(spec, lambda name, key: SERVICE_PASSWORD)
+        options = StoreOptions(roomsync="tests/tls")
+        try:
+            snapshot = await trusted.store(ROOMS[:1], options).read(WINDOW, full=True)
+            assert snapshot.bookings == () and snapshot.complete
+            with pytest.raises(BackendUnavailable, match=r"(?i)certificate|ssl"):
+                await untrusted.store(ROOMS[:1], options).read(WINDOW, full=True)
+        finally:
+            await trusted.aclose()
+            await untrusted.aclose()
+
+
+async def test_a_bearer_token_is_sent_as_such(rig: Rig) -> None:
+    """Radicale knows no bearer tokens: the request carrying one is refused as unauthenticated, naming the auth."""
+    async with NoSyncProxy(rig.server.url, "hide") as proxy:
+        through = [{"room": R1, "url": rig.calendars[R1].replace(rig.server.url, proxy.url)}]
+        client = open_client(
+            {"url": proxy.url, "auth": {"bearer": SECRET}, "calendars": through}, lambda name, key: "the-token"
+        )
+        try:
+            with pytest.raises(AuthenticationFailed, match=r"spec\.caldav\.auth"):
+                await client.store(ROOMS[:1], StoreOptions(roomsync="tests/bearer")).read(WINDOW, full=True)
+        finally:
+            await client.aclose()
+        assert proxy.authorizations == ["Bearer the-token"]

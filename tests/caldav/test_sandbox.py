@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from roomsync.cli.main import main
 from roomsync.config.bundle import load_bundle
@@ -73,3 +74,10 @@ def test_the_caldav_sandbox_prints_manifests_that_sync_a_booking_made_in_a_calen
     assert "Booked in Thunderbird" in capsys.readouterr().out
     assert main(["sync", "--once", "-f", str(sandbox_manifests)]) == 0
     assert main(["plan", "-f", str(sandbox_manifests)]) == 0, capsys.readouterr().out  # both sides agree
+    calendar_only = sandbox_manifests.with_name("calendar.yaml")  # the CalDAV Connection and its Secret
+    docs = [d for d in yaml.safe_load_all(sandbox_manifests.read_text()) if "caldav" in str(d)]
+    calendar_only.write_text(yaml.safe_dump_all(docs))
+    capsys.readouterr()
+    assert main(["rooms", "--connection", str(calendar_only), "-o", "json"]) == 0
+    listed = capsys.readouterr().out
+    assert all(room.mailbox in listed for room in ROOMS)  # the room calendars, as Client.rooms() lists them

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,7 @@ class RadicaleServer:
         strict_preconditions: bool = True,
         failed_login_delay: float = 1.0,
         folder: str | None = None,
+        tls: tuple[str, str, str] | None = None,
     ) -> None:
         if importlib.util.find_spec("radicale") is None:
             raise RadicaleMissing("Radicale is not installed: pip install 'roomsync[caldav-sandbox]'")
@@ -96,6 +98,7 @@ class RadicaleServer:
         self.strict_preconditions = strict_preconditions
         self.failed_login_delay = failed_login_delay  # Radicale's brake on guessing passwords (0 in tests)
         self.parent_folder = folder  # where the temporary folder goes (tests: a tmpfs, where fsync costs nothing)
+        self.tls = tls  # (certificate chain file, key file, CA file): serve https
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -108,7 +111,7 @@ class RadicaleServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/"
 
     @property
     def folder(self) -> Path:
@@ -125,9 +128,9 @@ class RadicaleServer:
         folder = self.folder
         (folder / "users").write_text("".join(f"{user}:{password}\n" for user, password in self.users.items()))
         (folder / "rights").write_text(RIGHTS % {"service": self.service_account})
+        tls = f"ssl = True\ncertificate = {self.tls[0]}\nkey = {self.tls[1]}\n" if self.tls else ""
         (folder / "config").write_text(
-            "[server]\n"
-            f"hosts = {self.host}:{self.port}\n"
+            f"[server]\nhosts = {self.host}:{self.port}\n{tls}"
             "[auth]\ntype = htpasswd\n"
             f"htpasswd_filename = {folder / 'users'}\nhtpasswd_encryption = plain\n"
             f"delay = {self.failed_login_delay}\n"
@@ -195,8 +198,9 @@ class RadicaleServer:
         sent.add_header("Authorization", f"Basic {token}")
         for name, value in headers.items():
             sent.add_header(name, value)
+        context = ssl.create_default_context(cafile=self.tls[2]) if self.tls else None
         try:
-            with urllib.request.urlopen(sent, timeout=10) as answer:
+            with urllib.request.urlopen(sent, timeout=10, context=context) as answer:
                 return Reply(answer.status, answer.read().decode("utf-8", "replace"), answer.headers.get("ETag"))
         except urllib.error.HTTPError as error:
             return Reply(error.code, error.read().decode("utf-8", "replace"), error.headers.get("ETag"))
