@@ -278,3 +278,14 @@ async def test_relink_writes_only_the_link(rig: Rig) -> None:
     [linked] = (await store.read(WINDOW, full=False)).bookings
     assert linked.link == LINK
     await store.relink(linked, LINK)  # already there: nothing to write
+
+
+async def test_a_delete_sends_if_match_and_keeps_an_item_edited_since(rig: Rig) -> None:
+    store = rig.store()
+    made = await store.create(planon_booking(rooms=frozenset({"MR-1"})))
+    [current] = (await store.read(WINDOW, full=True)).bookings
+    rig.people.edit(made.id, subject="Renamed by the room's delegate after RoomSync read it")
+    with pytest.raises(PreconditionFailed, match="412"):
+        await store.cancel(current, "cancelled in Planon")
+    [kept] = rig.people.copies(made.id)
+    assert str(kept.master["SUMMARY"]) == "Renamed by the room's delegate after RoomSync read it"

@@ -24,7 +24,7 @@ from typing import Any
 
 import icalendar
 
-from roomsync.connectors.caldav.linkprop import COMMENT_PARAMETER, LINK_PROPERTY, decode_link
+from roomsync.connectors.caldav.linkprop import LINK_PROPERTY, decode_link
 from roomsync.model import (
     Link,
     OccurrenceOverride,
@@ -61,7 +61,6 @@ class Attendee:
     cutype: str = "INDIVIDUAL"
     role: str = "REQ-PARTICIPANT"
     partstat: str = "NEEDS-ACTION"
-    comment: str = ""
 
     @property
     def is_person(self) -> bool:
@@ -149,7 +148,6 @@ def parse_attendee(value: Any) -> Attendee | None:
         cutype=str(params.get("CUTYPE") or "INDIVIDUAL").upper(),
         role=str(params.get("ROLE") or "REQ-PARTICIPANT").upper(),
         partstat=str(params.get("PARTSTAT") or "NEEDS-ACTION").upper(),
-        comment=str(params.get(COMMENT_PARAMETER) or ""),
     )
 
 
