@@ -27,8 +27,6 @@ ROOM_ZONE = "Europe/Amsterdam"
 
 class CaldavCalendar:
     name = "caldav"
-    #: CalDAV (RFC 5545) holds every recurrence RoomSync syncs: nothing is refused as inexpressible.
-    refuses_some_recurrences = False
 
     def __init__(self) -> None:
         self.server: RadicaleServer | None = None

@@ -5,9 +5,9 @@
 Every scenario ends with scenario 12: one more cycle must plan nothing (checked when the world is torn down).
 
 A scenario that needs something a backend does not have says so with ``@pytest.mark.calendar_needs(feature,
-reason=...)``: ``feature`` is a :class:`~roomsync.connectors.base.Capabilities` field (``room_agent``) or, for what
-the capabilities do not declare, an adapter attribute that defaults to true. The backends without it are left out
-(deselected, counted in the summary) and each such test id is listed with the reason after collection.
+reason=...)``: ``feature`` is a :class:`~roomsync.connectors.base.Capabilities` field (``room_agent``). The backends
+whose declared capabilities lack it are left out (deselected, counted in the summary) and each such test id is listed
+with the reason after collection.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ import pytest
 
 from roomsync.connectors.registry import capabilities
 from tests.scenarios.caldav_backend import CaldavCalendar
+from tests.scenarios.google_backend import GoogleCalendar
 from tests.scenarios.graph_backend import GraphCalendar
 from tests.scenarios.world import CalendarBackend, World
 
-CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {"graph": GraphCalendar, "caldav": CaldavCalendar}
+CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {
+    "graph": GraphCalendar,
+    "google": GoogleCalendar,
+    "caldav": CaldavCalendar,
+}
 #: "<test id>: <reason>" for every scenario left out for a backend, shown after collection.
 NOT_APPLICABLE: list[str] = []
 
@@ -38,11 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def offers(backend: str, feature: str) -> bool:
-    """Whether a calendar backend has ``feature``: declared in its Capabilities, else said by its adapter."""
-    declared = capabilities(backend)
-    if hasattr(declared, feature):
-        return bool(getattr(declared, feature))
-    return bool(getattr(CALENDAR_BACKENDS[backend], feature, True))
+    """Whether a calendar backend declares ``feature`` (a Capabilities field) in its capabilities."""
+    return bool(getattr(capabilities(backend), feature))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,11 +82,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def make_world(backend: str) -> AsyncIterator[WorldFactory]:
-    """``await make_world(follow={"onRefused": "Decline"})``: a world whose RoomSyncs get these spec overrides."""
+    """``await make_world(follow={"onRefused": "Decline"})``: a world whose RoomSyncs get these spec overrides;
+    ``planon={...}`` is merged into the Planon Connection's ``spec.planon``."""
     worlds: list[World] = []
 
-    async def factory(**overrides: Mapping[str, Any]) -> World:
-        world = await World(CALENDAR_BACKENDS[backend](), overrides).start()
+    async def factory(*, planon: Mapping[str, Any] | None = None, **overrides: Mapping[str, Any]) -> World:
+        world = await World(CALENDAR_BACKENDS[backend](), overrides, planon or {}).start()
         worlds.append(world)
         return world
 
