@@ -32,6 +32,8 @@ class CaldavCalendar:
         self.server: RadicaleServer | None = None
         self.rooms: dict[str, Room] = {}
         self.people: People | None = None
+        #: meetings a person booked from their client; others (made by RoomSync) are edited by the room's delegate
+        self.booked: set[str] = set()
 
     @property
     def folk(self) -> People:
@@ -80,7 +82,7 @@ class CaldavCalendar:
         tz: str = "Europe/Amsterdam",
         organizer_name: str | None = None,
     ) -> str:
-        return await asyncio.to_thread(
+        uid = await asyncio.to_thread(
             self.folk.book,
             organizer,
             [r.mailbox for r in rooms],
@@ -94,14 +96,16 @@ class CaldavCalendar:
             tz=tz,
             organizer_name=organizer_name,
         )
+        self.booked.add(uid)
+        return uid
 
     async def edit(self, meeting: str, **changes: Any) -> None:
         if "rooms" in changes:
             changes["rooms"] = [r.mailbox for r in changes["rooms"]]
-        await asyncio.to_thread(self.folk.edit, meeting, **changes)
+        await asyncio.to_thread(self.folk.edit, meeting, by_organizer=meeting in self.booked, **changes)
 
     async def cancel(self, meeting: str) -> None:
-        await asyncio.to_thread(self.folk.cancel, meeting)
+        await asyncio.to_thread(self.folk.cancel, meeting, by_organizer=meeting in self.booked)
 
     async def move_occurrence(self, meeting: str, original: datetime, start: datetime, end: datetime) -> None:
         await asyncio.to_thread(self.folk.move_occurrence, meeting, original, start, end)

@@ -256,20 +256,22 @@ class People:
             self.put(f"{self.calendars[room]}{uid}.ics", calendar, login=self.login_of(organizer))
         return uid
 
-    def _write_all(self, copies: list[Copy], change: Any) -> None:
+    def _write_all(self, copies: list[Copy], change: Any, *, login: str | None = None) -> None:
         for copy in copies:
             change(copy)
-            self.put(
-                copy.url, copy.calendar, login=self.login_of(address(_get(copy.master, "ORGANIZER"))), etag=copy.etag
-            )
+            who = login or self.login_of(address(_get(copy.master, "ORGANIZER")))
+            self.put(copy.url, copy.calendar, login=who, etag=copy.etag)
 
-    def edit(self, uid: str, **changes: Any) -> None:
-        """The organizer changes the meeting: subject, start, end, rrule, required, optional, rooms (addresses).
+    def edit(self, uid: str, *, by_organizer: bool = True, **changes: Any) -> None:
+        """A change to the meeting: subject, start, end, rrule, required, optional, rooms (addresses).
 
-        Like Outlook and Thunderbird on a reschedule, a new time or pattern asks the rooms again (PARTSTAT back to
-        NEEDS-ACTION, SEQUENCE up) and a new pattern drops the series' exceptions."""
+        By its organizer (their client rewrites every room's copy): like Outlook and Thunderbird on a reschedule, a
+        new time or pattern asks the rooms again (PARTSTAT back to NEEDS-ACTION, SEQUENCE up). Otherwise by the
+        room's delegate, editing the room calendar: nobody is asked again. A new pattern drops the series'
+        exceptions either way."""
         copies = self.copies(uid)
         assert copies, f"no room holds {uid}"
+        editor = None if by_organizer else self.delegate
 
         def change(copy: Copy) -> None:
             master = copy.master
@@ -298,7 +300,7 @@ class People:
                 attendees = [
                     a
                     for a in attendees
-                    if _get(a.params, "CUTYPE") == "ROOM" or _get(a.params, "ROLE") == "OPT-PARTICIPANT"
+                    if a.params.get("CUTYPE") == "ROOM" or a.params.get("ROLE") == "OPT-PARTICIPANT"
                 ]
                 for person in changes["required"]:
                     value = icalendar.vCalAddress(f"mailto:{person}")
@@ -306,11 +308,11 @@ class People:
                     attendees.append(value)
             if "rooms" in changes:
                 wanted = list(changes["rooms"])
-                attendees = [a for a in attendees if _get(a.params, "CUTYPE") != "ROOM" or address(a) in wanted]
+                attendees = [a for a in attendees if a.params.get("CUTYPE") != "ROOM" or address(a) in wanted]
                 present = {address(a) for a in attendees}
                 attendees += [self.room_attendee(room) for room in wanted if room not in present]
             for value in attendees:
-                if rescheduled and _get(value.params, "CUTYPE") == "ROOM":
+                if by_organizer and rescheduled and value.params.get("CUTYPE") == "ROOM":
                     value.params.update({"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"})
                     value.params.pop("X-RESPONSE-COMMENT", None)
             master.pop("ATTENDEE", None)
@@ -322,26 +324,28 @@ class People:
                 master.add("SEQUENCE", sequence)
 
         if "rooms" not in changes:
-            self._write_all(copies, change)
+            self._write_all(copies, change, login=editor)
             return
         wanted = list(changes["rooms"])
         keep = [c for c in copies if c.room in wanted]
-        self._write_all(keep, change)
+        self._write_all(keep, change, login=editor)
         template = keep[0] if keep else copies[0]
         if not keep:
             change(template)
-        organizer = address(_get(template.master, "ORGANIZER"))
+        who = editor or self.login_of(address(_get(template.master, "ORGANIZER")))
         for room in wanted:
             if room not in {c.room for c in copies}:
-                self.put(f"{self.calendars[room]}{uid}.ics", template.calendar, login=self.login_of(organizer))
+                self.put(f"{self.calendars[room]}{uid}.ics", template.calendar, login=who)
         for copy in copies:
             if copy.room not in wanted:
-                self.delete(copy, login=self.login_of(organizer))
+                self.delete(copy, login=who)
 
-    def cancel(self, uid: str) -> None:
-        """The organizer deletes the meeting: their client removes it from every room calendar it wrote."""
+    def cancel(self, uid: str, *, by_organizer: bool = True) -> None:
+        """The organizer deletes the meeting (their client removes it from every room calendar it wrote), or the
+        room's delegate deletes it from the room calendar."""
         for copy in self.copies(uid):
-            self.delete(copy, login=self.login_of(address(_get(copy.master, "ORGANIZER"))))
+            who = self.login_of(address(_get(copy.master, "ORGANIZER"))) if by_organizer else self.delegate
+            self.delete(copy, login=who)
 
     def move_occurrence(self, uid: str, original: datetime, start: datetime, end: datetime) -> None:
         def change(copy: Copy) -> None:
