@@ -280,9 +280,9 @@ class CalendarCalls:
 
     async def delete(self, href: str, etag: str | None) -> None:
         """DELETE with ``If-Match``; an item already gone is fine."""
-        headers = {"If-Match": etag} if etag else {}
         if not etag:
             raise ValueError(f"refusing a blind delete of {href}: no ETag to send as If-Match")
+        headers = {"If-Match": etag}
         what = f"delete {path_of(href)}"
         response = await self._send("DELETE", what, lambda: self.dav.delete(self.href_url(href), headers))
         if response.status in (200, 204, 404):

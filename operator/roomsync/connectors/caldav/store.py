@@ -317,8 +317,7 @@ class CalDAVStore:
             copy = by_room.get(room.key)
             if copy is None:
                 continue
-            rooms = frozenset(current.rooms)
-            changed = set(changed_fields(content(copy, self.ours, rooms), desired, self.window))
+            changed = set(changed_fields(content(copy, self.ours, current.rooms), desired, self.window))
             if {a.email for a in copy.resource.attendees if a.email in self.ours} != {r.calendar for r in wanted}:
                 changed.add("rooms")
             if not changed and copy.live and copy.resource.link == desired.link:
