@@ -245,4 +245,4 @@ async def test_copies_that_disagree_are_marked_for_rewriting(rig: Rig) -> None:
     copy.master.add("SUMMARY", "Planning (only in one room)")
     rig.people.put(copy.url, copy.calendar, login="delegate", etag=copy.etag)
     snapshot = await rig.store().read(WINDOW, full=True)
-    assert snapshot.series_to_extend == {uid}  # the engine rewrites the meeting from Planon in every room
+    assert snapshot.needs_rewrite == {uid}  # the engine rewrites the meeting from Planon in every room

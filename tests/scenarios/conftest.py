@@ -5,9 +5,10 @@
 Every scenario ends with scenario 12: one more cycle must plan nothing (checked when the world is torn down).
 
 A scenario that needs something a backend does not have says so with ``@pytest.mark.calendar_needs(feature,
-reason=...)``: ``feature`` is a :class:`~roomsync.connectors.base.Capabilities` field (``room_agent``). The backends
-whose declared capabilities lack it are left out (deselected, counted in the summary) and each such test id is listed
-with the reason after collection.
+reason=...)``: ``feature`` is a :class:`~roomsync.connectors.base.Capabilities` field (``room_agent``), or a
+behaviour of the vendor's room that the port does not describe, named in the adapter's ``features`` (Exchange's
+``subject_rewrites``). The backends without it are left out (deselected, counted in the summary) and each such test
+id is listed with the reason after collection.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def offers(backend: str, feature: str) -> bool:
-    """Whether a calendar backend declares ``feature`` (a Capabilities field) in its capabilities."""
-    return bool(getattr(capabilities(backend), feature))
+    """Whether a calendar backend declares ``feature``: a Capabilities field, or one of its adapter's features."""
+    declared = capabilities(backend)
+    if hasattr(declared, feature):
+        return bool(getattr(declared, feature))
+    return feature in getattr(CALENDAR_BACKENDS[backend], "features", frozenset())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

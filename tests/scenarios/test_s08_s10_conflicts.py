@@ -7,7 +7,9 @@ import pytest
 from tests.scenarios.world import ANNA, BEN, CANCELLED, F1, F2, F3, L1, World, at, span
 
 ROOM_AGENT_REWRITES = pytest.mark.calendar_needs(
-    "room_agent", reason="the room's agent (Exchange's booking assistant) rewrites subjects; there is none to do it"
+    "subject_rewrites",
+    reason="only Exchange's booking assistant rewrites subjects (AddOrganizerToSubject, DeleteSubject); "
+    "a Google resource or a CalDAV server never does",
 )
 
 

@@ -173,7 +173,7 @@ class CalDAVStore:
             unreadable_rooms=frozenset(unreadable),
             skipped=tuple(skipped),
             full=full,
-            series_to_extend=frozenset(rewrite),
+            needs_rewrite=frozenset(rewrite),
         )
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
