@@ -67,9 +67,13 @@ async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
 
 
 # -- objects ----------------------------------------------------------------------------------------------------------
-def secret(name: str, **values: str) -> dict[str, Any]:
+def secret(name: str, *, labelled: bool = True, **values: str) -> dict[str, Any]:
+    """A Secret; ``labelled``: with ``roomsync.io/credentials``, so the operator watches it (rotation applies at once)."""
     data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS}, "data": data}
+    meta: dict[str, Any] = {"name": name, "namespace": NS}
+    if labelled:
+        meta["labels"] = {"roomsync.io/credentials": "true"}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
 
 
 def planon_connection(name: str = "planon", secret_name: str = "planon-credentials") -> dict[str, Any]:

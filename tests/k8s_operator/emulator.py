@@ -47,6 +47,12 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
         verbs={"get", "list", "watch", "patch", "create", "delete"},
         subresources={"status"},
     ),
+    "roomsync.io/v1alpha1/clusterconnections": kmock.ResourceInfo(
+        kind="ClusterConnection",
+        namespaced=False,
+        verbs={"get", "list", "watch", "patch", "create", "delete"},
+        subresources={"status"},
+    ),
     "v1/secrets": kmock.ResourceInfo(
         kind="Secret", namespaced=True, verbs={"get", "list", "watch", "patch", "create", "delete"}
     ),

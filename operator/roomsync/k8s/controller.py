@@ -89,9 +89,7 @@ class Controller:
             self._wake_refused(f"RoomSync {key[0]}/{key[1]} was deleted")
             return
         previous = self.roomsyncs.get(key)
-        if previous is not None and (previous.get("metadata") or {}).get("generation") != (
-            body.get("metadata") or {}
-        ).get("generation"):
+        if previous is not None and _generation(previous) != _generation(body):
             self._wake_refused(f"RoomSync {key[0]}/{key[1]} changed")
         self.roomsyncs[key] = plain(dict(body))
         worker = self.worker(*key)
@@ -102,6 +100,8 @@ class Controller:
     def connection_event(self, kind: str, body: Mapping[str, Any], type_: str | None) -> None:
         meta = body.get("metadata") or {}
         key: Key = (kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+        previous = self.connections.get(key)
+        changed = type_ is not None and (previous is None or _generation(previous) != _generation(body))
         if type_ == "DELETED":
             self._stop(key)
             self.checks.pop(key, None)
@@ -113,7 +113,7 @@ class Controller:
                 check = self.checks[key] = ConnectionCheck(self, key)
                 self._start(key, check.run)
             check.notice(body)
-        if type_ is not None:  # None: the initial listing, nothing changed
+        if changed or type_ == "DELETED":  # not for our own status writes, nor the initial listing
             for worker in self.workers.values():
                 if worker.uses(kind, key[1], key[2]):
                     worker.invalidate(f"{kind} {key[2]} changed")
@@ -201,3 +201,7 @@ class Controller:
         entries, self.tasks = list(self.tasks.values()), {}
         await self._stop_all(entries)
         await self.pool.aclose()
+
+
+def _generation(body: Mapping[str, Any]) -> object:
+    return (body.get("metadata") or {}).get("generation")

@@ -68,21 +68,21 @@ def build_registry(
         return {(CLUSTER_CONNECTION, "", name): dict(spec)}
 
     @kopf.on.event(GROUP, VERSION, "roomsyncs", id="roomsync-changed", registry=registry)
-    def roomsync_changed(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+    async def roomsync_changed(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         # kopf passes every index to every handler, by the index handler's id
         controller.use_indices(kwargs["roomsync_index"], kwargs["connection_index"], kwargs["clusterconnection_index"])
         controller.roomsync_event(body, type, start=not daemons)
 
     @kopf.on.event(GROUP, VERSION, "connections", id="connection-changed", registry=registry)
-    def connection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def connection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.connection_event(CONNECTION, body, type)
 
     @kopf.on.event(GROUP, VERSION, "clusterconnections", id="clusterconnection-changed", registry=registry)
-    def clusterconnection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def clusterconnection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.connection_event(CLUSTER_CONNECTION, body, type)
 
     @kopf.on.event("", "v1", "secrets", id="secret-changed", registry=registry)
-    def secret_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def secret_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         if type is not None:  # the body (with the secret's data) is never kept or logged
             controller.secret_changed(body.metadata.namespace or "default", body.metadata.name or "")
 
