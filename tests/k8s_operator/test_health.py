@@ -84,9 +84,7 @@ async def test_connection_with_rejected_credentials_is_reachable_but_not_authent
         changed["spec"]["graph"]["clientId"] = "99999999-2222-3333-4444-555555555555"
         await patch(api, CONNECTIONS, "exchange", {"spec": changed["spec"]})
         body = await eventually(
-            lambda: (b := api.read(CONN, NS, "exchange"))
-            and conditions(b)["Ready"]["observedGeneration"] == 2
-            and b
+            lambda: (b := api.read(CONN, NS, "exchange")) and conditions(b)["Ready"]["observedGeneration"] == 2 and b
         )
     assert body["status"]["observedGeneration"] == 2
 
@@ -115,14 +113,16 @@ async def test_refused_bookings_are_kept_across_cycles_bounded_and_deduplicated(
     async with operator(api):
         await create(api, ROOMSYNCS, roomsync(leader="Calendar", interval="10s"))
         body = await eventually(
-            lambda: (b := api.read(ROOMSYNCS, NS, "hq"))
-            and any(f.get("count", 0) >= 3 for f in (b.get("status") or {}).get("failures", []))
-            and b,
+            lambda: (
+                (b := api.read(ROOMSYNCS, NS, "hq"))
+                and any(f.get("count", 0) >= 3 for f in (b.get("status") or {}).get("failures", []))
+                and b
+            ),
             seconds=60,
         )
         # a later cycle that refuses nothing new keeps the entry
         calendar.bookings.pop("c-1")
-        await eventually(lambda: (api.read(ROOMSYNCS, NS, "hq")["status"]["lastCycle"]["failed"] == 0))
+        await eventually(lambda: api.read(ROOMSYNCS, NS, "hq")["status"]["lastCycle"]["failed"] == 0)
         kept = api.read(ROOMSYNCS, NS, "hq")
     (failure,) = body["status"]["failures"]
     assert failure["side"] == "Planon" and failure["room"] == "MR-1" and failure["subject"] == "Budget pre-read"
@@ -204,7 +204,11 @@ async def test_cluster_connection_serves_only_the_namespaces_it_allows(api):
         await eventually(lambda: ready(api, "by-name"))
         await eventually(lambda: condition(api.read(ROOMSYNCS, "hr", "by-label"))["reason"] == "Synced")
         refused = await eventually(
-            lambda: (c := condition(api.read(ROOMSYNCS, "sales", "intruder"))) and c["reason"] == "ConnectionNotAllowed" and c
+            lambda: (
+                (c := condition(api.read(ROOMSYNCS, "sales", "intruder")))
+                and c["reason"] == "ConnectionNotAllowed"
+                and c
+            )
         )
         health = await eventually(lambda: checked(api, "exchange-shared", None, Ready="True"))
     assert "does not allow namespace 'sales'" in refused["message"]
@@ -231,7 +235,12 @@ async def test_a_room_claimed_twice_is_kept_by_the_older_roomsync(api, looptime)
         second["spec"]["leader"] = "Calendar"
         await create(api, ROOMSYNCS, second)
         body = await eventually(
-            lambda: (b := api.read(ROOMSYNCS, "hr", "second")) and condition(b) and condition(b)["reason"] == "RoomAlreadyClaimed" and b
+            lambda: (
+                (b := api.read(ROOMSYNCS, "hr", "second"))
+                and condition(b)
+                and condition(b)["reason"] == "RoomAlreadyClaimed"
+                and b
+            )
         )
         calendar = memory_backend.system(TENANT, Side.CALENDAR)
         assert sorted(b.subject for b in calendar.live()) == ["Claimed", "Free"]  # MR-2 synced by "second"
