@@ -160,7 +160,8 @@ def _print_connections(conns: list[ConnectionView]) -> None:
 
 def _print_one(view: RoomSyncView, conns: list[ConnectionView]) -> None:
     output.console.print(
-        f"RoomSync {view.key}: Ready {view.ready} ({view.reason}), mode {view.mode}, last sync "
+        f"RoomSync {view.key}: Ready {view.ready} ({view.reason}), Synced {view.synced} ({view.synced_reason}), "
+        f"mode {view.mode}, last sync "
         f"{view.last_sync or 'never'}, {view.pending} pending, {view.conflicts} conflicts, {view.refused} refused\n"
         f"  {view.message}"
     )

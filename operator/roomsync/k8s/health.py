@@ -33,9 +33,11 @@ class RoomSyncView:
     namespace: str
     name: str
     mode: str
-    ready: str  # True, False, Unknown
+    ready: str  # True, False, Unknown: the last cycle ran
     reason: str
-    message: str
+    message: str  # Ready's message, or Synced's when the cycle ran but the sides do not agree
+    synced: str  # both sides agree
+    synced_reason: str
     last_sync: str
     planon: str  # the Planon connection reference as written (ClusterConnection/name or name)
     calendar: str
@@ -78,7 +80,7 @@ def _ref(side: Mapping[str, Any]) -> str:
 
 def roomsync_view(body: Mapping[str, Any]) -> RoomSyncView:
     meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
-    ready = _condition(status, "Ready")
+    ready, synced = _condition(status, "Ready"), _condition(status, "Synced")
     in_status = {r.get("planon"): r for r in status.get("rooms") or []}
     rows = []
     for room in spec.get("rooms") or []:
@@ -100,7 +102,12 @@ def roomsync_view(body: Mapping[str, Any]) -> RoomSyncView:
         mode=str(mode),
         ready=str(ready.get("status") or "Unknown"),
         reason=str(ready.get("reason") or "NotYetSynced"),
-        message=str(ready.get("message") or "the operator has not reported on this RoomSync yet"),
+        message=str(
+            (synced if ready.get("status") == "True" and synced.get("status") == "False" else ready).get("message")
+            or "the operator has not reported on this RoomSync yet"
+        ),
+        synced=str(synced.get("status") or "Unknown"),
+        synced_reason=str(synced.get("reason") or "NotYetSynced"),
         last_sync=str(status.get("lastSyncTime") or ""),
         planon=_ref(spec.get("planon") or {}),
         calendar=_ref(spec.get("calendar") or {}),
@@ -135,7 +142,7 @@ def connection_view(kind: str, body: Mapping[str, Any]) -> ConnectionView:
 def roomsync_views(bodies: Iterable[Mapping[str, Any]]) -> list[RoomSyncView]:
     """Problems first, then by namespace and name."""
     views = [roomsync_view(b) for b in bodies]
-    return sorted(views, key=lambda v: (v.ready == "True", v.namespace, v.name))
+    return sorted(views, key=lambda v: (v.ready == "True", v.synced == "True", v.namespace, v.name))
 
 
 def connection_views(bodies: Iterable[tuple[str, Mapping[str, Any]]]) -> list[ConnectionView]:

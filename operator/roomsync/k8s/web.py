@@ -46,7 +46,8 @@ def _roomsync(view: RoomSyncView) -> str:
     parts = [
         f'<section data-roomsync="{escape(view.key)}"><h2>RoomSync {escape(view.key)}</h2>',
         "<p>",
-        f"Ready: {_state(view.ready)} ({escape(view.reason)}) &middot; Mode: <b>{escape(view.mode)}</b> &middot; ",
+        f"Ready: {_state(view.ready)} ({escape(view.reason)}) &middot; ",
+        f"Synced: {_state(view.synced)} ({escape(view.synced_reason)}) &middot; Mode: <b>{escape(view.mode)}</b> &middot; ",
         f"Last sync: {escape(view.last_sync or 'never')} &middot; Pending: {view.pending} &middot; ",
         f"Conflicts: {view.conflicts} &middot; Refused: {view.refused}<br>",
         f'<span class="muted">{escape(view.message)}</span><br>',
