@@ -89,12 +89,12 @@ def conflicts(configs: Iterable[RoomSyncConfig], lookup: ConnectionLookup) -> di
     lost: dict[str, list[Conflict]] = {}
     for config in sorted(configs, key=seniority):
         claimed = claims(config, lookup)
-        found = [
-            Conflict(room, what, owners[key].key, owners[key].created)
-            for key, (room, what) in claimed.items()
-            if key in owners and owners[key].key != config.key
-        ]
-        refused = {c.room for c in found}
+        by_room: dict[str, Conflict] = {}  # one conflict per room, even when both its sides are claimed
+        for key, (room, what) in claimed.items():
+            if key in owners and owners[key].key != config.key and room not in by_room:
+                by_room[room] = Conflict(room, what, owners[key].key, owners[key].created)
+        found = list(by_room.values())
+        refused = set(by_room)
         for key, (room, _) in claimed.items():
             if room not in refused:  # a refused room claims nothing: the next claimant meets its real owner
                 owners.setdefault(key, config)
