@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import engine, footprint, latency, report, sync_path
+from benchmarks import engine, footprint, google_path, latency, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -25,6 +25,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = {
     "engine": (engine, 3, ["engine"]),
     "sync": (sync_path, 3, ["initial", "steady", "propagation"]),
+    "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
 }

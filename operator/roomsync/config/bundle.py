@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from roomsync.config.claims import conflicts
-from roomsync.config.crds import apply_defaults, validate_object
+from roomsync.config.crds import apply_defaults, owned, validate_object
 from roomsync.config.manifests import Document, ManifestError, load_files
 from roomsync.config.references import CLUSTER_CONNECTION, DictSource, Inputs, ResolveError, resolve
 from roomsync.config.roomsync import RoomSyncConfig
@@ -46,6 +46,8 @@ class Bundle:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     #: where each RoomSync was read (file and document), for problems found when resolving it
     places: dict[str, str] = field(default_factory=dict)
+    #: documents of kinds roomsync does not own (Kustomization, ExternalSecret ...), left to their own tools
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,8 +79,14 @@ class Bundle:
         return None if body is None else body.get("spec")
 
 
-def load_bundle(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> Bundle:
-    """Read, validate and default the manifests (references are followed by :meth:`Bundle.resolve`)."""
+def load_bundle(
+    paths: Sequence[str | Path], environ: Mapping[str, str] | None = None, *, other_kinds: bool = False
+) -> Bundle:
+    """Read, validate and default the manifests (references are followed by :meth:`Bundle.resolve`).
+
+    Documents of kinds roomsync does not own are skipped (listed in ``skipped``) unless ``other_kinds``, which
+    reports them as errors (a folder that should hold only RoomSync objects).
+    """
     bundle = Bundle(environ=dict(os.environ if environ is None else environ))
     try:
         documents = load_files(paths)
@@ -87,11 +95,14 @@ def load_bundle(paths: Sequence[str | Path], environ: Mapping[str, str] | None =
         return bundle
     if not documents:
         bundle.problems.append(Problem("input", "no manifests found in " + ", ".join(map(str, paths))))
-    return fill(bundle, documents)
+    return fill(bundle, documents, other_kinds=other_kinds)
 
 
-def fill(bundle: Bundle, documents: Sequence[Document]) -> Bundle:
+def fill(bundle: Bundle, documents: Sequence[Document], *, other_kinds: bool = False) -> Bundle:
     for document in documents:
+        if not other_kinds and not owned(document.body):
+            bundle.skipped.append(document.where)
+            continue
         errors = validate_object(document.body)
         if errors:
             bundle.problems.extend(Problem(document.where, str(e)) for e in errors)

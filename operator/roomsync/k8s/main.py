@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -167,12 +169,35 @@ def tracked(login: LoginFn, health: Health, credentials: Credentials) -> LoginFn
     return login_and_note
 
 
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def credentials_available() -> bool:
+    """Whether any login kopf would try has something to read: the in-cluster service account or a kubeconfig.
+
+    Checked before kopf starts (which would otherwise fail with a traceback), without importing a client.
+    """
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and SERVICE_ACCOUNT_TOKEN.exists():
+        return True
+    configured = os.environ.get("KUBECONFIG")
+    paths = configured.split(os.pathsep) if configured else [str(Path.home() / ".kube" / "config")]
+    return any(Path(p).is_file() for p in paths if p)
+
+
 def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
     """Entry point of ``roomsync run``; returns the process exit code."""
     try:
         options = OperatorOptions.from_args(args)
     except OptionsError as error:
         print(f"roomsync run: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if "login" not in overrides and not credentials_available():
+        print(
+            "roomsync run: no Kubernetes credentials: not inside a cluster (no service account token) and no "
+            f"kubeconfig ({os.environ.get('KUBECONFIG') or '~/.kube/config'}); run it in a cluster, or point "
+            "KUBECONFIG at one",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     scope = "all namespaces" if options.clusterwide else "namespaces " + ", ".join(options.namespaces)
     mode = f"peering {options.peering!r}" if options.peering else "standalone"
