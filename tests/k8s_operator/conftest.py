@@ -76,7 +76,7 @@ async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
 
 # -- objects ----------------------------------------------------------------------------------------------------------
 def secret(name: str, *, labelled: bool = True, **values: str) -> dict[str, Any]:
-    """A Secret; ``labelled``: with ``roomsync.io/credentials``, so the operator watches it (rotation applies at once)."""
+    """A Secret; ``labelled``: with ``roomsync.io/credentials``, so the operator watches it (rotations apply)."""
     data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
     meta: dict[str, Any] = {"name": name, "namespace": NS}
     if labelled:

@@ -157,7 +157,7 @@ async def test_dry_run_lists_the_plan_and_mode_follows_the_spec(api):
     assert suspended["status"]["mode"] == "Suspended"
 
 
-# -- ClusterConnection --------------------------------------------------------------------------------------------------
+# -- ClusterConnection ------------------------------------------------------------------------------------------------
 def cluster(body: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     body["kind"] = "ClusterConnection"
@@ -219,7 +219,7 @@ async def test_cluster_connection_serves_only_the_namespaces_it_allows(api):
     assert health["status"]["backend"] == "graph"
 
 
-# -- one owner per room -------------------------------------------------------------------------------------------------
+# -- one owner per room -----------------------------------------------------------------------------------------------
 async def test_a_room_claimed_twice_is_kept_by_the_older_roomsync(api, looptime):
     planon = memory_backend.system(PLANON_URL, Side.PLANON)
     planon.put(booking("p-1", 9, subject="Claimed", rooms=("MR-1",)))

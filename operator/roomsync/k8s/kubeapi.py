@@ -1,12 +1,12 @@
 """The few Kubernetes API calls the controller makes itself, with the credentials kopf's login produced.
 
 Reading a Connection or Secret and writing a RoomSync's or Connection's status happen outside kopf's handler
-machinery (status is written from long-running tasks, and kopf applies a daemon's ``patch`` only when it exits).
-The login handler (:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf;
-:class:`ApiKube` talks to the same API server with those credentials over aiohttp, so there is one login and no use of kopf's private client.
-A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes them here too. The
-cluster commands of the CLI (``roomsync status``, ``reconcile``, ...) use the same class with credentials from the
-kubeconfig (:mod:`roomsync.k8s.kubeconfig`).
+machinery (status is written from long-running tasks, and kopf applies a daemon's ``patch`` only when it exits). The
+login handler (:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf;
+:class:`ApiKube` talks to the same API server with those credentials over aiohttp, so there is one login and no use
+of kopf's private client. A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes
+them here too. The cluster commands of the CLI (``roomsync status``, ``reconcile``, ...) use the same class with
+credentials from the kubeconfig (:mod:`roomsync.k8s.kubeconfig`).
 """
 
 from __future__ import annotations
