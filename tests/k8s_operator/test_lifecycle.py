@@ -87,7 +87,8 @@ async def test_status_stays_within_the_crd_schema(api):
     async with operator(api):
         await create(api, ROOMSYNCS, roomsync())
         assert_valid(await eventually(lambda: ready(api)))
-        await create(api, ROOMSYNCS, roomsync("broken", planon={"connectionRef": "missing"}))
+        other_rooms = [{"planon": "MR-8", "calendar": "mr-8@contoso.com"}]  # one owner per room: not hq's
+        await create(api, ROOMSYNCS, roomsync("broken", planon={"connectionRef": "missing"}, rooms=other_rooms))
         assert_valid(await eventually(lambda: ready(api, "broken", reason="ConnectionNotFound")))
 
 
