@@ -89,6 +89,7 @@ class Notice:
     kind: NoticeKind = NoticeKind.CHANGED
     channel: str = ""
     rooms: tuple[str, ...] = ()
+    resource: str = ""  # Google's resource id: with the channel id, enough to stop a channel nobody wants
 
 
 @dataclass(frozen=True)

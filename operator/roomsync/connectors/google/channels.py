@@ -84,6 +84,10 @@ def read_notices(request: Inbound) -> Received:
     if not channel or not state:
         raise UnreadableNotification("X-Goog-Channel-ID and X-Goog-Resource-State are required")
     kind = STATES.get(state.casefold(), NoticeKind.CHANGED)
-    return Received(
-        notices=(Notice(secret=request.headers.get("x-goog-channel-token", ""), kind=kind, channel=channel),)
+    notice = Notice(
+        secret=request.headers.get("x-goog-channel-token", ""),
+        kind=kind,
+        channel=channel,
+        resource=request.headers.get("x-goog-resource-id", ""),
     )
+    return Received(notices=(notice,))

@@ -70,6 +70,7 @@ class KeeperState:
 class ChannelKeeper:
     connection: ConnectionKey
     backend: str
+    roomsync: tuple[str, str]  # (namespace, name): channels are this RoomSync's, by their address
     kept: dict[str, Kept] = field(default_factory=dict)  # room calendar address -> its channel
     failures: dict[str, str] = field(default_factory=dict)
     retry_at: dict[str, tuple[datetime, timedelta]] = field(default_factory=dict)
@@ -80,7 +81,7 @@ class ChannelKeeper:
     def restore(self, saved: Mapping[str, str], base_url: str | None) -> None:
         """Adopt the channels an earlier run saved in status (done once, before the first pass)."""
         for room, text in saved.items():
-            address = Address.of_room(self.backend, self.connection, room).url(base_url or "")
+            address = Address.of_room(self.backend, self.connection, self.roomsync, room).url(base_url or "")
             kept = Kept.restore(room.casefold(), str(text), address)
             if kept is not None:
                 self.kept.setdefault(kept.channel.room, kept)
@@ -135,7 +136,7 @@ class ChannelKeeper:
     # -- one room ---------------------------------------------------------------------------------------------------
     async def _keep_one(self, push: PushChannels, settings: NotifySettings, room: str, now: datetime) -> bool:
         assert settings.url is not None and settings.key is not None
-        address = Address.of_room(self.backend, self.connection, room)
+        address = Address.of_room(self.backend, self.connection, self.roomsync, room)
         url = address.url(settings.url)
         kept = self.kept.get(room)
         lifetime = push.max_lifetime
@@ -180,29 +181,28 @@ class ChannelKeeper:
 
     # -- restarts and clean-up --------------------------------------------------------------------------------------
     async def _adopt(self, push: PushChannels, settings: NotifySettings, wanted: set[str]) -> None:
-        """Graph: the live subscriptions at our rooms' addresses; one per room is kept, the others deleted."""
+        """Graph: the live subscriptions at this RoomSync's addresses; one per room it still has is kept, every
+        other one (a duplicate, a room that left while the operator was away) is deleted."""
         if not push.listable or settings.url is None:
             return
         try:
-            listed = await push.listed(prefix(settings.url, self.backend, self.connection))
+            listed = await push.listed(prefix(settings.url, self.backend, self.connection, self.roomsync))
         except BackendError as error:
-            log.warning(
-                "%s: listing existing subscriptions failed (kept in status are used): %s", self.connection, error
-            )
+            log.warning("%s: listing subscriptions failed (those saved in status are used): %s", self.connection, error)
             return
         saved_keys = {kept.channel.id: kept.key_id for kept in self.kept.values()}
         by_room: dict[str, list[Channel]] = {}
         for channel in listed:
-            if channel.room in wanted or channel.room in self.kept:
-                by_room.setdefault(channel.room, []).append(channel)
+            by_room.setdefault(channel.room, []).append(channel)
+        self.kept.clear()  # saved but no longer listed: expired or removed while we were away
         for room, channels in by_room.items():
             channels.sort(key=lambda c: (c.id in saved_keys, c.expires), reverse=True)
-            keep, extra = channels[0], channels[1:]
-            self.kept[room] = Kept(keep, saved_keys.get(keep.id, settings.key_id))
+            extra = channels
+            if room in wanted:
+                self.kept[room] = Kept(channels[0], saved_keys.get(channels[0].id, settings.key_id))
+                extra = channels[1:]
             for channel in extra:
                 await self._stop(push, Kept(channel, ""))
-        for room in [r for r, kept in self.kept.items() if r not in by_room]:
-            del self.kept[room]  # saved, but no longer listed: expired or removed while we were away
 
     async def _stop_all(self, push: PushChannels | None) -> None:
         for room in sorted(self.kept):

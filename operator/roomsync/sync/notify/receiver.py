@@ -25,7 +25,7 @@ from aiohttp import web
 
 from roomsync.connectors.push import Inbound, NoticeKind, Received, UnreadableNotification
 from roomsync.connectors.registry import notice_reader
-from roomsync.sync.notify.addresses import TRIGGER, Address, ConnectionKey, genuine
+from roomsync.sync.notify.addresses import Address, ConnectionKey, genuine
 from roomsync.sync.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,17 @@ MAX_BODY = 1024 * 1024  # Graph batches; far below this
 
 @dataclass(frozen=True)
 class Wake:
-    """A verified notification: which Connection, which room calendar (calendars) or reservation units (Planon;
-    none named: every room of the Connection), and what to do."""
+    """A verified notification: which Connection; which RoomSync and room calendar (calendars) or which
+    reservation units (Planon; none named: every room of the Connection); what to do; the channel it came by."""
 
     connection: ConnectionKey
     backend: str
     kind: NoticeKind
+    roomsync: tuple[str, str] | None = None
     calendar: str | None = None
     units: tuple[str, ...] = ()
     channel: str = ""
+    resource: str = ""
 
 
 class Settings(Protocol):
@@ -94,7 +96,7 @@ class Receiver:
         if address is None or reader is None or settings is None or not settings.enabled or not settings.key:
             self.count(address.backend if address else "", "unknown")
             return web.Response(status=404, text="no notifications are expected here\n")
-        if (address.backend == "planon") != (address.leaf == TRIGGER):
+        if (address.backend == "planon") != (address.roomsync is None):
             self.count(address.backend, "unknown")
             return web.Response(status=404, text="no notifications are expected here\n")
         inbound = Inbound(
@@ -137,9 +139,11 @@ class Receiver:
                 address.connection,
                 backend,
                 notice.kind,
-                calendar=None if backend == "planon" else address.leaf,
+                roomsync=address.roomsync,
+                calendar=None if address.roomsync is None else address.leaf,
                 units=notice.rooms,
                 channel=notice.channel,
+                resource=notice.resource,
             )
             try:
                 woken += await self.router.deliver(wake)
