@@ -18,6 +18,7 @@ RoomSync is not *active* and polls at its ``spec.interval``. Nothing here ever d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from roomsync.sync.notify.settings import ACTIVE, NotifySettings
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION_FAILED = "SubscriptionFailed"
+#: Rooms subscribed or renewed at once (each Graph subscription waits for its validation handshake).
+CONCURRENT = 8
 FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(minutes=30)
 
@@ -101,18 +104,21 @@ class ChannelKeeper:
             await self._stop(push, self.kept.pop(room))
             self.failures.pop(room, None)
         fresh: set[str] = set()
-        for room in sorted(wanted):
-            due = self.retry_at.get(room)
-            if due is not None and due[0] > now:
-                continue
-            try:
-                if await self._keep_one(push, settings, room, now):
-                    fresh.add(room)
-            except BackendError as error:
-                self._failed(room, error, now)
-            else:
-                self.failures.pop(room, None)
-                self.retry_at.pop(room, None)
+        slots = asyncio.Semaphore(CONCURRENT)
+
+        async def one(room: str) -> None:
+            async with slots:
+                try:
+                    if await self._keep_one(push, settings, room, now):
+                        fresh.add(room)
+                except BackendError as error:
+                    self._failed(room, error, now)
+                else:
+                    self.failures.pop(room, None)
+                    self.retry_at.pop(room, None)
+
+        due = [r for r in sorted(wanted) if r not in self.retry_at or self.retry_at[r][0] <= now]
+        await asyncio.gather(*(one(room) for room in due))
         return fresh
 
     def state(self, settings: NotifySettings, calendars: Collection[str], now: datetime) -> KeeperState:
