@@ -87,7 +87,7 @@ async def test_the_secret_of_another_room_is_refused(receiver):
     other = Address.of_room("graph", EXCHANGE, ("facilities", "hq"), "mr-2@contoso.com")
     item = {"subscriptionId": "s1", "clientState": sign(KEY, other), "changeType": "updated"}
     answer = await client.post(f"/{ROOM.path}", data=_graph(item))
-    assert answer.status == 403 and not router.wakes
+    assert answer.status == 403 and not router.wakes and counts[("graph", "refused")] == 1
 
 
 async def test_graph_lifecycle_events(receiver):
