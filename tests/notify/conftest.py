@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import kmock
 import pytest
 import trustme
 from aiohttp import web
@@ -22,6 +23,7 @@ from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sync.notify.addresses import CONNECTION, Address, ConnectionKey, sign
 from roomsync.sync.notify.receiver import Receiver, Wake
 from roomsync.sync.notify.settings import ACTIVE, NotifySettings
+from tests.k8s_operator.emulator import ApiServer
 
 KEY = b"0123456789abcdef0123456789abcdef"
 ROOMSYNC = ("facilities", "hq")
@@ -31,6 +33,13 @@ PLANON = ConnectionKey(CONNECTION, "facilities", "planon")
 PLANON_TOKEN = "event-connector-token"
 GRAPH_ROOMS = ["mr-1@contoso.com", "mr-2@contoso.com", "mr-3@contoso.com"]
 GOOGLE_ROOMS = ["mr-1@contoso.example", "mr-2@contoso.example"]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[ApiServer]:
+    """The Kubernetes API emulator, for the tests that run the whole operator."""
+    async with ApiServer() as server, kmock.Server(server):
+        yield server
 
 
 @dataclass

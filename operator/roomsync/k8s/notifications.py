@@ -34,7 +34,7 @@ import logging
 import os
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -254,20 +254,28 @@ class Notifications:
 
     # -- serving --------------------------------------------------------------------------------------------------
     async def serve(self, servers: Servers, host: str, port: int, cert: str | None, key: str | None) -> None:
+        app = self.receiver.app()
         context = None
         if cert and key:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(cert, key)
             self._certificates = (cert, key, _mtime(cert, key))
-        runner = web.AppRunner(self.receiver.app(), access_log=None)
+
+            async def reloading(_: web.Application) -> AsyncIterator[None]:
+                assert context is not None
+                task = asyncio.create_task(self._reload(context), name="roomsync notification certificate")
+                yield
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+            app.cleanup_ctx.append(reloading)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         servers.runners.append(runner)
         site = web.TCPSite(runner, host, port, ssl_context=context)
         await site.start()
         servers.ports["notifications"] = runner.addresses[0][1] if runner.addresses else port
-        if context is not None:
-            task = asyncio.create_task(self._reload(context), name="roomsync notification certificate")
-            runner.app.on_cleanup.append(lambda _: _cancel(task))
 
     async def _reload(self, context: ssl.SSLContext) -> None:
         """cert-manager renews the Secret; the kubelet swaps the mounted files; new handshakes get the new one."""
@@ -287,12 +295,6 @@ class Notifications:
 
 def _mtime(*paths: str) -> float:
     return max(os.stat(p).st_mtime for p in paths)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 @dataclass

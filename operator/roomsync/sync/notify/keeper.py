@@ -19,6 +19,7 @@ RoomSync is not *active* and polls at its ``spec.interval``. Nothing here ever d
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -44,19 +45,27 @@ class Kept:
     key_id: str
 
     def saved(self) -> str:
-        """``<id> <resourceId or -> <expires> <key id>``: what survives a restart in the RoomSync's status."""
+        """``<id> <resourceId or -> <expires> <key id> <address digest>``: what survives a restart in the RoomSync's
+        status. The digest tells, after a restart, whether the channel still delivers to the current address."""
         c = self.channel
-        return f"{c.id} {c.resource_id or '-'} {c.expires.isoformat()} {self.key_id or '-'}"
+        return f"{c.id} {c.resource_id or '-'} {c.expires.isoformat()} {self.key_id or '-'} {_digest(c.address)}"
 
     @classmethod
     def restore(cls, room: str, text: str, address: str) -> Kept | None:
+        """A saved channel; its address is ``address`` when the digest matches it, else unknown (``""``): the
+        public URL changed while the operator was away, so the keeper stops it by its id and makes a new one."""
         try:
-            channel_id, resource_id, expires, key = text.split(" ")
+            channel_id, resource_id, expires, key, digest = text.split(" ")
             when = datetime.fromisoformat(expires)
         except ValueError:
             return None
         resource = "" if resource_id == "-" else resource_id
-        return cls(Channel(room, channel_id, when, address, resource), "" if key == "-" else key)
+        where = address if digest == _digest(address) else ""
+        return cls(Channel(room, channel_id, when, where, resource), "" if key == "-" else key)
+
+
+def _digest(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,15 @@ class ChannelKeeper:
         by_room: dict[str, list[Channel]] = {}
         for channel in listed:
             by_room.setdefault(channel.room, []).append(channel)
-        self.kept.clear()  # saved but no longer listed: expired or removed while we were away
+        # Saved at the current address but no longer listed: expired or removed while we were away. Saved at an
+        # earlier address (the URL changed): not under this prefix, still ours by its id - stopped and replaced.
+        moved = {room: kept for room, kept in self.kept.items() if not kept.channel.address}
+        self.kept.clear()
+        for room, kept in moved.items():
+            if room in by_room:
+                await self._stop(push, kept)
+            else:
+                self.kept[room] = kept
         for room, channels in by_room.items():
             channels.sort(key=lambda c: (c.id in saved_keys, c.expires), reverse=True)
             extra = channels
