@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.scenarios.ews_backend import EwsCalendar
 from tests.scenarios.graph_backend import GraphCalendar
 from tests.scenarios.world import CalendarBackend, World
 
-CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {"graph": GraphCalendar}
+CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {"graph": GraphCalendar, "ews": EwsCalendar}
 
 WorldFactory = Callable[..., Awaitable[World]]
 

@@ -51,6 +51,8 @@ def _zone(tz: str) -> Any:
 
 class GraphCalendar:
     name = "graph"
+    #: the EWS adapter runs the same Exchange with its EWS face added
+    sandbox_class: type[GraphSandbox] = GraphSandbox
 
     def __init__(self) -> None:
         self.sandbox: GraphSandbox | None = None
@@ -63,7 +65,7 @@ class GraphCalendar:
 
     async def start(self, rooms: Sequence[Room]) -> None:
         self.rooms = {r.mailbox: r for r in rooms}
-        self.sandbox = GraphSandbox(
+        self.sandbox = self.sandbox_class(
             [
                 {
                     "address": r.mailbox,
