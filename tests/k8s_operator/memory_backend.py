@@ -4,19 +4,25 @@ The operator tests exercise the Kubernetes side (references, Secrets, status, ev
 connectors, so both sides are :class:`~roomsync.connectors.memory.MemoryStore` instances kept in :data:`SYSTEMS`,
 keyed by the Connection's ``url`` (Planon) or ``tenantId`` (Graph). The Connection's Secret must hold
 :data:`PASSWORD`; any other value makes every store call fail with ``AuthenticationFailed``, the way a rotated
-password does. Each client counts its calls per ``(operation, status)``, which is what the metrics harvest reads.
+password does. Each client counts its calls in ``requests`` (:class:`RequestCounts`), which the metrics harvest
+reads.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from roomsync.connectors.base import AuthenticationFailed
+from roomsync.connectors.base import (
+    AuthenticationFailed,
+    Capabilities,
+    RequestCounts,
+    RoomInfo,
+    SecretLookup,
+    StoreOptions,
+)
 from roomsync.connectors.memory import MemoryStore
-from roomsync.connectors.registry import SecretLookup, StoreOptions
 from roomsync.model import Booking, Link, Response, RoomPair, Side, Snapshot, Window
 
 PASSWORD = "s3cret"
@@ -55,12 +61,16 @@ class MemoryClient:
 
     def __init__(self, store: MemoryStore, password: str) -> None:
         self.memory = store
+        self.capabilities: Capabilities = store.capabilities
         self.password = password
-        self.requests: Counter[tuple[str, str]] = Counter()
+        self.requests = RequestCounts()
         self.closed = False
 
     def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> GuardedStore:
         return GuardedStore(self, frozenset(r.key for r in rooms))
+
+    async def rooms(self) -> list[RoomInfo]:
+        return sorted({RoomInfo(room) for b in self.memory.bookings.values() for room in b.rooms}, key=lambda r: r.key)
 
     async def aclose(self) -> None:
         self.closed = True
@@ -74,16 +84,17 @@ class GuardedStore:
         self.rooms = rooms
         self.side = client.memory.side
         self.backend = client.backend
+        self.capabilities = client.capabilities
 
     def _call(self, operation: str) -> MemoryStore:
         if self.client.password != PASSWORD:
-            self.client.requests[(operation, "401")] += 1
+            self.client.requests.add("", operation, 401)
             raise AuthenticationFailed("the credentials were rejected (401)", backend=self.backend)
-        self.client.requests[(operation, "200")] += 1
+        self.client.requests.add("", operation, 200)
         return self.client.memory
 
-    async def read(self, window: Window, *, full: bool) -> Snapshot:
-        snapshot = await self._call("read").read(window, full=full)
+    async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
+        snapshot = await self._call("read").read(window, full=full, rooms=rooms)
         return replace(snapshot, bookings=tuple(b for b in snapshot.bookings if b.rooms & self.rooms))
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:

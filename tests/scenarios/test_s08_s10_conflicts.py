@@ -5,39 +5,30 @@ from __future__ import annotations
 from tests.scenarios.world import ANNA, BEN, CANCELLED, F1, F2, F3, L1, World, at, span
 
 
-async def test_s08_both_sides_edited_the_leader_wins_and_nothing_ping_pongs(world: World) -> None:
-    # following (the calendar leads): the organizer's move beats the Planon user's rename
+async def test_s08_both_sides_edited_the_leader_wins_what_both_changed_and_nothing_ping_pongs(world: World) -> None:
+    # following (the calendar leads): the organizer's move beats the Planon user's move; the Planon user's rename,
+    # a field only Planon changed, is kept
     meeting = await world.outlook.book(BEN, [F1], "Planning", at(1, 9), at(1, 10))
-    # in the lead (Planon leads): the Planon user's move beats the room delegate's change in the room calendar
+    # in the lead (Planon leads): the Planon user's move beats the room delegate's move; the delegate's rename stays
     [boardroom] = await world.kiosk_book(L1, at(1, 9), at(1, 10), "Board prep", requestor=ANNA)
     await world.sync()
     [in_lead] = await world.entries(L1)
 
     [planned] = await world.reservations(F1)
     await world.outlook.edit(meeting, start=at(1, 11), end=at(1, 12))
-    await world.kiosk_edit(planned, subject="Planning (renamed in Planon)")
+    await world.kiosk_edit(planned, subject="Planning (renamed in Planon)", start=at(1, 13), end=at(1, 14))
     await world.kiosk_edit(boardroom, start=at(1, 15), end=at(1, 16))
-    await world.outlook.edit(in_lead.meeting, subject="Board prep (renamed in the room calendar)")
+    await world.outlook.edit(
+        in_lead.meeting, subject="Board prep (renamed in the room calendar)", start=at(1, 17), end=at(1, 18)
+    )
     results = await world.sync()
 
     [reservation], [entry] = await world.reservations(F1), await world.entries(F1)
-    assert (
-        (reservation.subject, span(reservation))
-        == ("Planning", "Tue 04 Mar 11:00-12:00")
-        == (
-            entry.subject,
-            span(entry),
-        )
-    )
+    expected = ("Planning (renamed in Planon)", "Tue 04 Mar 11:00-12:00")
+    assert (reservation.subject, span(reservation)) == expected == (entry.subject, span(entry))
     [reservation], [entry] = await world.reservations(L1), await world.entries(L1)
-    assert (
-        (reservation.subject, span(reservation))
-        == ("Board prep", "Tue 04 Mar 15:00-16:00")
-        == (
-            entry.subject,
-            span(entry),
-        )
-    )
+    expected = ("Board prep (renamed in the room calendar)", "Tue 04 Mar 15:00-16:00")
+    assert (reservation.subject, span(reservation)) == expected == (entry.subject, span(entry))
     assert results["follow"].counters["conflicts"] == results["lead"].counters["conflicts"] == 1
     assert world.statuses["lead"]["counters"]["conflicts"] == 1
 

@@ -3,7 +3,7 @@
 No I/O, no clock reads, no connector imports: everything it needs arrives as arguments.
 """
 
-from roomsync.engine.actions import Action, ActionKind
+from roomsync.engine.actions import Action, ActionKind, RequestDecision
 from roomsync.engine.pairing import Pairing, dangling_peer_ids, pair
 from roomsync.engine.plan import Note, Plan, plan
 from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
@@ -18,6 +18,7 @@ __all__ = [
     "Pairing",
     "Plan",
     "Policy",
+    "RequestDecision",
     "dangling_peer_ids",
     "pair",
     "plan",

@@ -8,6 +8,18 @@ from enum import StrEnum
 from roomsync.model import Booking, Link, Response, Side
 
 
+@dataclass(frozen=True)
+class RequestDecision:
+    """The calendar meeting request that a Planon write decides (Planon in the lead, or ``onRefused: Decline``).
+
+    Planon saying yes (the write succeeds) accepts ``request`` if it still awaits an answer; Planon saying no
+    (``BookingRefused``) declines it with Planon's message when ``decline_on_refusal`` is set.
+    """
+
+    request: Booking
+    decline_on_refusal: bool
+
+
 class ActionKind(StrEnum):
     CREATE = "create"
     UPDATE = "update"
@@ -22,13 +34,14 @@ class Action:
 
     * ``CREATE``: write ``desired`` (carrying its link) on ``side``; when ``backlink`` is set, the new item's id is
       then recorded on ``source`` so a later deletion on ``side`` is recognised as one.
-    * ``UPDATE``: make ``target`` look like ``desired``; ``fields`` name what differs.
+    * ``UPDATE``: make ``target`` look like ``desired``; ``fields`` name what differs. A backend may have to book
+      the meeting anew to do it (the room that organises a calendar meeting leaves it); when the written item's id
+      differs from the target's and ``backlink_if_moved`` is set, ``source`` is told the new id.
     * ``CANCEL``: cancel ``target``.
     * ``RESPOND``: answer the meeting request ``target`` with ``response``/``comment``.
     * ``RELINK``: store ``link`` on ``target`` only.
 
-    ``answer`` is a calendar meeting request decided by this (Planon) write: accepted when it succeeds, declined
-    with Planon's message when Planon refuses it and ``decline_on_refusal`` is set.
+    ``decides`` names the calendar meeting request this (Planon) write decides (see :class:`RequestDecision`).
     """
 
     kind: ActionKind
@@ -43,8 +56,8 @@ class Action:
     comment: str = ""
     link: Link | None = None
     backlink: bool = False
-    answer: Booking | None = None
-    decline_on_refusal: bool = False
+    backlink_if_moved: bool = False
+    decides: RequestDecision | None = None
     conflict: bool = field(default=False, compare=False)
 
     @property

@@ -19,6 +19,9 @@ class Pairing:
     planon_only: tuple[Booking, ...]
     calendar_only: tuple[Booking, ...]
     adopted: frozenset[str]  # ids of calendar bookings paired by room and time, not by identity
+    #: live calendar items that link to a Planon booking which is paired with a newer item (a meeting re-booked, in
+    #: another room or after a cancellation, whose old copy was not cancelled yet)
+    superseded: tuple[Booking, ...] = ()
 
 
 def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
@@ -32,16 +35,20 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
         taken.add(c.id)
 
     # 1. mutual or one-way links; a link to an id the other side does not hold is left for the dangling rules.
-    # A meeting booked anew after its calendar copy was cancelled links to the same Planon booking as the cancelled
-    # copy; if the process died before Planon's link moved, the live copy is the partner, not the cancelled one.
-    live_linkers: dict[str, Booking] | None = None  # built only when a link points at a cancelled copy
+    # A meeting booked anew (after its calendar copy was cancelled, or in another room) carries a link with a higher
+    # sequence number to the same Planon booking as its old copy; if the process died before Planon's link moved,
+    # the newest live copy is the partner, and the old one is superseded.
+    newest = _newest_live_linkers(calendar_by_id.values())
     # A link back to someone else only blocks the match when that someone exists (a stale link is fixed later).
     for p in planon_by_id.values():
         linked = calendar_by_id.get(p.link.peer_id) if p.link else None
-        if linked is not None and linked.cancelled:
-            if live_linkers is None:
-                live_linkers = {c.link.peer_id: c for c in calendar_by_id.values() if c.link and not c.cancelled}
-            linked = live_linkers.get(p.id, linked)
+        newer = newest.get(p.id)
+        if (
+            linked is not None
+            and newer is not None
+            and (linked.cancelled or _seq_to(linked, p.id) < _seq_to(newer, p.id))
+        ):
+            linked = newer
         if linked is None or linked.id in taken:
             continue
         if linked.link is None or linked.link.peer_id == p.id or linked.link.peer_id not in planon_by_id:
@@ -89,12 +96,35 @@ def _pairing(
     adopted: set[str],
 ) -> Pairing:
     pairs = tuple((planon_by_id[p], calendar_by_id[c]) for p, c in matched.items())
+    alone = [b for b in calendar_by_id.values() if b.id not in taken]
+    superseded = [b for b in alone if b.link is not None and b.link.peer_id in matched and not b.cancelled]
+    gone = {b.id for b in superseded}
     return Pairing(
         pairs=pairs,
         planon_only=tuple(b for b in planon_by_id.values() if b.id not in matched),
-        calendar_only=tuple(b for b in calendar_by_id.values() if b.id not in taken),
+        calendar_only=tuple(b for b in alone if b.id not in gone),
         adopted=frozenset(adopted),
+        superseded=tuple(superseded),
     )
+
+
+def _seq_to(booking: Booking, peer_id: str) -> int:
+    """The sequence number of ``booking``'s link to ``peer_id`` (0 when it links elsewhere or nowhere)."""
+    link = booking.link
+    return link.seq if link is not None and link.peer_id == peer_id else 0
+
+
+def _newest_live_linkers(calendar: Iterable[Booking]) -> dict[str, Booking]:
+    """Planon id -> the live calendar item that links to it with the highest sequence number."""
+    newest: dict[str, Booking] = {}
+    for c in calendar:
+        link = c.link
+        if link is None or c.cancelled:
+            continue
+        current = newest.get(link.peer_id)
+        if current is None or _seq_to(current, link.peer_id) < link.seq:
+            newest[link.peer_id] = c
+    return newest
 
 
 def dangling_peer_ids(planon: Iterable[Booking], calendar: Iterable[Booking]) -> tuple[set[str], set[str]]:

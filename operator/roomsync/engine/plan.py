@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from roomsync.engine.actions import Action, ActionKind
+from roomsync.engine.actions import Action, ActionKind, RequestDecision
 from roomsync.engine.pairing import pair
 from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
-from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint
-from roomsync.model.fingerprint import same_synced_fields
+from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint, fit, shortened
+from roomsync.model.fingerprint import FIELD_GROUPS, changed_groups, field_digests, same_synced_fields, synced_fields
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,8 @@ class _Planner:
             self._alone(Side.PLANON, booking)
         for booking in pairing.calendar_only:
             self._alone(Side.CALENDAR, booking)
+        for booking in pairing.superseded:
+            self._superseded(booking)
         refused = self._mass_delete_refusal()
         return Plan(
             actions=() if refused else tuple(self.actions),
@@ -103,7 +105,13 @@ class _Planner:
         )
 
     def fp(self, booking: Booking) -> str:
-        return fingerprint(booking, self.window)
+        """The fingerprint of the booking as the narrower side can hold it (``policy.limits``)."""
+        return fingerprint(fit(booking, self.policy.limits), self.window)
+
+    def link_to(self, peer: Booking, seq: int, fp: str | None = None) -> Link:
+        """The link a write stores: ``peer``'s id, and the fingerprint and field digests of its content."""
+        fitted = fit(peer, self.policy.limits)
+        return Link(peer.id, fp or fingerprint(fitted, self.window), seq, field_digests(fitted, self.window))
 
     # -- both sides hold the meeting -------------------------------------------------------------------------------
     def _pair(self, items: dict[Side, Booking], *, adopted: bool) -> None:
@@ -136,6 +144,8 @@ class _Planner:
         c_changed = baseline is None or fp_c != baseline.fingerprint
         source = self.policy.direction.source
         conflict = source is None and p_changed and c_changed
+        if conflict and baseline is not None and self._merge(items, baseline, seq):
+            return
         if source is not None:
             winner = source
         elif conflict:
@@ -152,6 +162,46 @@ class _Planner:
             else f"{loser.value} differs from {winner.value}, which is the source of this one-way sync"
         )
         self._update(loser, items[loser], items[winner], seq, why, conflict=conflict)
+
+    def _merge(self, items: dict[Side, Booking], baseline: Link, seq: int) -> bool:
+        """Both sides changed since the last sync: keep what each changed, field group by field group.
+
+        The leader wins only the groups both sides changed to different values. ``False`` when the groups cannot be
+        told apart (a link written without field digests): then the whole booking is a conflict the leader wins.
+
+        When both sides need a write, the calendar is written first and keeps the last-synced state as its link;
+        Planon is written last with the new link (apply stops a meeting's actions at the first failure). So a write
+        that fails leaves no link claiming a state one side never reached, and the next cycle merges again.
+        """
+        fitted = {side: fit(items[side], self.policy.limits) for side in items}
+        groups = {side: changed_groups(fitted[side], baseline.fields, self.window) for side in items}
+        p_groups, c_groups = groups[Side.PLANON], groups[Side.CALENDAR]
+        if not p_groups or not c_groups:
+            return False
+        leader = self.policy.leader
+        values = {side: synced_fields(fitted[side], self.window) for side in items}
+        both = {
+            g
+            for g in p_groups & c_groups
+            if any(values[Side.PLANON][f] != values[Side.CALENDAR][f] for f in FIELD_GROUPS[g])
+        }
+        loser_groups = c_groups if leader is Side.PLANON else p_groups
+        content = items[leader].with_groups_of(items[leader.other], loser_groups - both)
+        if both:
+            self.conflicts += 1
+            why = f"changed on both sides ({', '.join(sorted(both))} in both); {leader.value} leads"
+        else:
+            why = f"changed on both sides in different fields ({', '.join(sorted(p_groups | c_groups))}); both kept"
+        target_fp = self.fp(content)
+        writes = [side for side in (Side.CALENDAR, Side.PLANON) if self.fp(items[side]) != target_fp]
+        for side in writes:
+            winner = items[side.other].with_content_of(content)
+            keep = (
+                replace(baseline, peer_id=items[Side.PLANON].id) if len(writes) == 2 and side is Side.CALENDAR else None
+            )
+            # counted once, on the write that settles it (the one carrying the new link)
+            self._update(side, items[side], winner, seq, why, conflict=bool(both) and side is writes[-1], link=keep)
+        return True
 
     def _keep_links_current(
         self, items: dict[Side, Booking], fp: str, baseline: Link | None, seq: int, *, adopted: bool
@@ -179,7 +229,7 @@ class _Planner:
             targets.append(Side.CALENDAR)
         reason = "matched by room and time before the first sync" if adopted else "record the last-synced state"
         for side in targets:
-            link = Link(items[side.other].id, fp, seq)
+            link = self.link_to(items[side.other], seq, fp)
             self.actions.append(
                 Action(ActionKind.RELINK, side, reason, items[side].rooms, target=items[side], link=link)
             )
@@ -208,9 +258,12 @@ class _Planner:
         *,
         conflict: bool,
         decides_request: bool = True,
+        link: Link | None = None,
     ) -> None:
-        desired = target.with_content_of(winner).with_link(Link(winner.id, self.fp(winner), seq))
-        answer, decline = self._request_decided_by(side, winner) if decides_request else (None, False)
+        """Make ``target`` (on ``side``) hold ``winner``'s content; its link is the new baseline unless ``link``."""
+        desired = target.with_content_of(winner).with_link(link or self.link_to(winner, seq))
+        self._note_shortened(side, winner)
+        limits = self.policy.limits
         self.actions.append(
             Action(
                 ActionKind.UPDATE,
@@ -220,10 +273,10 @@ class _Planner:
                 target=target,
                 desired=desired,
                 source=winner,
-                fields=tuple(changed_fields(target, winner, self.window)),
+                fields=tuple(changed_fields(fit(target, limits), fit(winner, limits), self.window)),
                 backlink=self._needs_backlink(side, winner, target.id),
-                answer=answer,
-                decline_on_refusal=decline,
+                backlink_if_moved=self._may_write(side.other),
+                decides=self._request_decided_by(side, winner) if decides_request else None,
                 conflict=conflict,
             )
         )
@@ -246,9 +299,9 @@ class _Planner:
         if not self._may_write(side):
             return
         desired = replace(source, id=f"pending:{source.id}", handle=None, awaiting_response=False).with_link(
-            Link(source.id, self.fp(source), seq)
+            self.link_to(source, seq)
         )
-        answer, decline = self._request_decided_by(side, source)
+        self._note_shortened(side, source)
         self.actions.append(
             Action(
                 ActionKind.CREATE,
@@ -258,8 +311,7 @@ class _Planner:
                 desired=desired,
                 source=source,
                 backlink=self._needs_backlink(side, source, None),
-                answer=answer,
-                decline_on_refusal=decline,
+                decides=self._request_decided_by(side, source),
             )
         )
 
@@ -310,7 +362,20 @@ class _Planner:
         )
         self.actions.append(Action(ActionKind.CANCEL, survivor_side, why, survivor.rooms, target=survivor))
 
+    def _superseded(self, booking: Booking) -> None:
+        """A calendar copy whose Planon booking now pairs with a newer copy (the meeting was booked anew)."""
+        if not self._may_write(Side.CALENDAR):
+            return
+        why = "superseded: the meeting was booked anew, this older copy is cancelled"
+        self.actions.append(Action(ActionKind.CANCEL, Side.CALENDAR, why, booking.rooms, target=booking))
+
     # -- rules shared by the decisions above -------------------------------------------------------------------------
+    def _note_shortened(self, side: Side, content: Booking) -> None:
+        """Writing ``content`` to a side that cannot hold all of it: say what is left out."""
+        cut = shortened(content, self.policy.limits)
+        if cut:
+            self.notes.append(Note(content.rooms, f'"{content.subject}": {"; ".join(cut)} to fit {side.value}'))
+
     def _stale(self, side: Side, booking: Booking) -> bool:
         """The side holds this booking in a form that no longer covers the window (and may be rewritten)."""
         return booking.id in self.snapshots[side].series_to_extend and self._may_write(side)
@@ -335,18 +400,18 @@ class _Planner:
         unsure = snapshot.unreadable_rooms | {s.room for s in snapshot.skipped}
         return not (survivor.rooms & unsure) and not (not survivor.rooms and unsure)
 
-    def _request_decided_by(self, side: Side, source: Booking) -> tuple[Booking | None, bool]:
+    def _request_decided_by(self, side: Side, source: Booking) -> RequestDecision | None:
         """The calendar meeting a write to Planon decides, and whether Planon's refusal declines it.
 
         In the lead, Planon's answer is the room's answer: accepted when the write succeeds, declined when Planon
         refuses. Following, a refusal only declines when ``onRefused: Decline``; otherwise it is reported.
         """
         if side is not Side.PLANON or not self._may_write(Side.CALENDAR):
-            return None, False
+            return None
         if self.policy.leader is Side.PLANON:
-            return source, True
+            return RequestDecision(source, decline_on_refusal=True)
         decline = self.policy.on_refused is OnRefused.DECLINE
-        return (source, decline) if decline or source.awaiting_response else (None, False)
+        return RequestDecision(source, decline) if decline or source.awaiting_response else None
 
     def _mass_delete_refusal(self) -> str | None:
         if self.policy.allow_mass_delete:

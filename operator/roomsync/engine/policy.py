@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from roomsync.model import Side, Window
+from roomsync.model import NO_LIMITS, FieldLimits, Side, Window
 
 
 class Direction(StrEnum):
@@ -49,6 +49,9 @@ class Policy:
     max_delete_percent: int = 25
     allow_mass_delete: bool = False
     on_refused: OnRefused = OnRefused.REPORT
+    #: What the narrower side can store (from the backends' capabilities): both sides are compared as that side
+    #: holds them, so a value shortened to fit is not a change (see :mod:`roomsync.model.limits`).
+    limits: FieldLimits = NO_LIMITS
 
     def window(self, now: datetime) -> Window:
         return Window.around(now, self.window_past, self.window_future)

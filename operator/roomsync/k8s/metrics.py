@@ -12,22 +12,21 @@ Names (all prefixed ``roomsync_``):
 * ``ready{namespace,name}`` - 1 when the RoomSync's Ready condition is True, else 0;
 * ``last_sync_timestamp_seconds{namespace,name}`` - when the last cycle completed.
 
-Backend request counts come from the shared clients: a client may offer ``request_counts()`` returning
-``{(operation, status): count}`` and ``throttled_seconds``; failing that, a ``requests`` counter on the client or
-on its ``transport``/``http`` part is read (Graph counts ``(mailbox, operation, status)``, Planon counts by path).
-Counts are harvested as deltas per client, so a client replaced after a Secret rotation neither loses nor repeats
-what it counted.
+Backend request counts come from the shared clients' ``requests`` (:class:`RequestCounts`, the port's one
+interface for them). Counts are harvested as deltas per client, so a client replaced after a Secret rotation
+neither loses nor repeats what it counted.
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from roomsync.connectors.base import Client
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
 
@@ -62,7 +61,7 @@ class Metrics:
         self.last_sync = Gauge(
             "roomsync_last_sync_timestamp_seconds", "When the last cycle completed", ["namespace", "name"], registry=r
         )
-        self._seen: dict[int, tuple[Any, Tally[tuple[str, str]], float]] = {}
+        self._seen: dict[int, tuple[Client, Tally[tuple[str, str]], float]] = {}
 
     # -- per RoomSync -------------------------------------------------------------------------------------------------
     def cycle(self, namespace: str, name: str, result: CycleResult, now: datetime) -> None:
@@ -93,52 +92,20 @@ class Metrics:
                 metric.remove(*labels)
 
     # -- per backend client -------------------------------------------------------------------------------------------
-    def harvest(self, clients: Iterable[Any]) -> None:
+    def harvest(self, clients: Iterable[Client]) -> None:
         """Add what each client counted since the last harvest."""
-        current: dict[int, tuple[Any, Tally[tuple[str, str]], float]] = {}
+        current: dict[int, tuple[Client, Tally[tuple[str, str]], float]] = {}
         for client in clients:
-            backend = str(getattr(client, "backend", "unknown"))
-            counts, throttled = request_counts(client), throttled_seconds(client)
+            counts, throttled = client.requests.by_operation(), client.requests.throttled_seconds
             _, before, waited = self._seen.get(id(client), (client, Tally(), 0.0))
             for (operation, status), count in counts.items():
                 delta = count - before.get((operation, status), 0)
                 if delta > 0:
-                    self.requests.labels(backend, operation, status).inc(delta)
+                    self.requests.labels(client.backend, operation, status).inc(delta)
             if throttled > waited:
-                self.throttled.labels(backend).inc(throttled - waited)
+                self.throttled.labels(client.backend).inc(throttled - waited)
             current[id(client)] = (client, counts, throttled)
         self._seen = current
-
-
-def request_counts(client: Any) -> Tally[tuple[str, str]]:
-    """``{(operation, status): count}`` from whatever counter the client exposes (see the module docstring)."""
-    method = getattr(client, "request_counts", None)
-    if callable(method):
-        return Tally({(str(k[0]), str(k[1])): int(v) for k, v in method().items()})
-    raw = _first_attribute(client, "requests")
-    counts: Tally[tuple[str, str]] = Tally()
-    if not isinstance(raw, Mapping):
-        return counts
-    for key, value in raw.items():
-        if isinstance(key, tuple) and len(key) >= 3:
-            counts[(str(key[-2]), str(key[-1]))] += int(value)  # (mailbox, operation, status)
-        elif isinstance(key, tuple) and len(key) == 2:
-            counts[(str(key[0]), str(key[1]))] += int(value)
-        else:
-            counts[(str(key), "sent")] += int(value)
-    return counts
-
-
-def throttled_seconds(client: Any) -> float:
-    value = _first_attribute(client, "throttled_seconds")
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
-def _first_attribute(client: Any, name: str) -> Any:
-    for holder in (client, getattr(client, "transport", None), getattr(client, "http", None)):
-        if holder is not None and hasattr(holder, name):
-            return getattr(holder, name)
-    return None
 
 
 def _side(side: Side) -> str:

@@ -120,28 +120,37 @@ class Link:
     """What one side remembers of the other: the peer's id, the fingerprint last synced and a sequence number.
 
     The sequence number orders links written at different times: a change is propagated with one write to the
-    target only, so the source keeps an older link; the newer one (higher ``seq``) is the baseline.
+    target only, so the source keeps an older link; the newer one (higher ``seq``) is the baseline. ``fields`` holds
+    a short digest per group of synced fields (:func:`roomsync.model.fingerprint.field_digests`), so that when both
+    sides changed, edits to different fields can both be kept (links written before it existed have none).
     """
 
     peer_id: str
     fingerprint: str
     seq: int = 1
+    fields: str = ""
 
-    PREFIX: ClassVar[str] = "rs1"  # ClassVar, not Final: with slots=True a Final becomes a field
+    PREFIX: ClassVar[str] = "rs2"  # ClassVar, not Final: with slots=True a Final becomes a field
+    OLD_PREFIX: ClassVar[str] = "rs1"  # without field digests
 
     def encode(self) -> str:
-        """A compact text for an extended property or a Planon free field."""
-        return f"{self.PREFIX};{self.seq};{self.fingerprint};{self.peer_id}"
+        """A compact text for an extended property or a Planon free field; the peer id comes last."""
+        if not self.fields:
+            return f"{self.OLD_PREFIX};{self.seq};{self.fingerprint};{self.peer_id}"
+        return f"{self.PREFIX};{self.seq};{self.fingerprint};{self.fields};{self.peer_id}"
 
     @classmethod
     def decode(cls, text: str | None) -> Link | None:
         """Parse :meth:`encode` output; ``None`` for empty or foreign values (never raises on user data)."""
         if not text:
             return None
-        parts = text.strip().split(";", 3)
-        if len(parts) != 4 or parts[0] != cls.PREFIX or not parts[1].isdigit() or not parts[3]:
+        head = text.strip().split(";", 1)[0]
+        size = {cls.PREFIX: 5, cls.OLD_PREFIX: 4}.get(head)
+        parts = text.strip().split(";", (size or 1) - 1)
+        if size is None or len(parts) != size or not parts[1].isdigit() or not parts[-1]:
             return None
-        return cls(peer_id=parts[3], fingerprint=parts[2], seq=int(parts[1]))
+        fields = parts[3] if size == 5 else ""
+        return cls(peer_id=parts[-1], fingerprint=parts[2], seq=int(parts[1]), fields=fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +249,22 @@ class Booking:
 
     def with_link(self, link: Link | None) -> Booking:
         return replace(self, link=link)
+
+    def with_groups_of(self, other: Booking, groups: Iterable[str]) -> Booking:
+        """This booking with ``other``'s values for the named field groups (see ``fingerprint.FIELD_GROUPS``)."""
+        changes: dict[str, Any] = {}
+        for group in groups:
+            if group == "schedule":
+                changes |= {
+                    "start": other.start,
+                    "end": other.end,
+                    "timezone": other.timezone,
+                    "all_day": other.all_day,
+                    "recurrence": other.recurrence,
+                }
+            else:
+                changes[group] = getattr(other, group)
+        return replace(self, **changes)
 
     def with_content_of(self, other: Booking) -> Booking:
         """This booking's identity and backend data with ``other``'s synced content (what an update writes)."""

@@ -158,3 +158,37 @@ def changed_fields(a: Booking, b: Booking, window: Window | None = None) -> list
     """Names of the synced fields that differ, for reasons and for PATCH-only-what-changed writes."""
     left, right = synced_fields(a, window), synced_fields(b, window)
     return [name for name in left if left[name] != right[name]]
+
+
+#: The synced fields in the groups a person edits together, for keeping edits made on both sides to different
+#: groups. A schedule (start, end, all-day, recurrence) is one edit: its parts only make sense together.
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "subject": ("subject",),
+    "schedule": ("start", "end", "allDay", "recurrence"),
+    "organizer": ("organizer",),
+    "required": ("required",),
+    "optional": ("optional",),
+    "rooms": ("rooms",),
+}
+_DIGEST = 4  # hex characters per group: 6 groups make 24 characters of link text
+
+
+def field_digests(booking: Booking, window: Window | None = None) -> str:
+    """A short hash per group of :data:`FIELD_GROUPS`, concatenated (what a link stores next to the fingerprint)."""
+    values = synced_fields(booking, window)
+    return "".join(
+        hashlib.sha256(_ENCODER.encode([values[name] for name in names]).encode()).hexdigest()[:_DIGEST]
+        for names in FIELD_GROUPS.values()
+    )
+
+
+def changed_groups(booking: Booking, digests: str, window: Window | None = None) -> frozenset[str] | None:
+    """The groups whose digest differs from ``digests`` (a link's); ``None`` when the link has no digests."""
+    if len(digests) != _DIGEST * len(FIELD_GROUPS):
+        return None
+    mine = field_digests(booking, window)
+    return frozenset(
+        group
+        for index, group in enumerate(FIELD_GROUPS)
+        if mine[index * _DIGEST : (index + 1) * _DIGEST] != digests[index * _DIGEST : (index + 1) * _DIGEST]
+    )

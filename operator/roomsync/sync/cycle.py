@@ -6,16 +6,18 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from roomsync.connectors.base import AuthenticationFailed, BackendError, BookingStore
 from roomsync.engine import ActionKind, Plan, Policy, dangling_peer_ids, plan
-from roomsync.model import Booking, RoomPair, Side, Snapshot
+from roomsync.model import Booking, RoomPair, Side, Snapshot, Window
 from roomsync.sync.apply import ApplyReport, apply
 
 log = logging.getLogger(__name__)
+#: How often one cycle reads and plans again after writes met a newer edit; more waits for the next cycle.
+REPLANS = 1
 
 
 @dataclass(frozen=True)
@@ -108,29 +110,54 @@ async def run_cycle(
     *,
     full: bool,
     dry_run: bool = False,
+    changed_rooms: Collection[str] | None = None,
 ) -> CycleResult:
-    """Read both sides, resolve dangling links, plan, and (unless dry-run or refused) apply."""
+    """Read both sides, resolve dangling links, plan, and (unless dry-run or refused) apply.
+
+    ``changed_rooms`` (room keys) narrows the reads to the rooms that may have changed (a notification); the stores
+    serve the others from what they read last. A write refused because its item changed after the read
+    (``PreconditionFailed``) makes the cycle read those rooms again and plan again, once (``REPLANS``).
+    """
     result = CycleResult(name=name, started=now, full=full, dry_run=dry_run)
     clock = time.perf_counter()
     try:
         window = policy.window(now)
-        reads = await asyncio.gather(
-            *(stores[side].read(window, full=full) for side in (Side.PLANON, Side.CALENDAR)), return_exceptions=True
-        )
-        for side, read in zip((Side.PLANON, Side.CALENDAR), reads, strict=True):
-            if isinstance(read, BaseException):
-                raise _SideError(side, read)
-            result.snapshots[side] = read
-        await _resolve_dangling_links(result.snapshots, stores)
-        result.plan = plan(policy, result.snapshots[Side.PLANON], result.snapshots[Side.CALENDAR], now)
-        if not dry_run and not result.plan.refused and result.plan.actions:
-            result.report = await apply(result.plan, stores)
+        for attempt in range(REPLANS + 1):
+            await _read_both(result, stores, window, full=full and attempt == 0, rooms=changed_rooms)
+            result.plan = plan(policy, result.snapshots[Side.PLANON], result.snapshots[Side.CALENDAR], now)
+            if dry_run or result.plan.refused or not result.plan.actions:
+                break
+            report = await apply(result.plan, stores)
+            result.report = report if result.report is None else result.report.followed_by(report)
+            if not report.stale or attempt == REPLANS:
+                break
+            changed_rooms = {room for outcome in report.stale for room in outcome.action.rooms}
+            log.info("%s: %d write(s) met a newer edit; reading and planning again", name, len(report.stale))
     except _SideError as failure:
         result.error, result.error_side = failure.as_backend_error(), failure.side
         log.warning("%s: reading %s failed: %s", name, failure.side.value, result.error)
     result.rooms = _summaries(rooms, result)
     result.duration = time.perf_counter() - clock
     return result
+
+
+async def _read_both(
+    result: CycleResult,
+    stores: Mapping[Side, BookingStore],
+    window: Window,
+    *,
+    full: bool,
+    rooms: Collection[str] | None,
+) -> None:
+    reads = await asyncio.gather(
+        *(stores[side].read(window, full=full, rooms=rooms) for side in (Side.PLANON, Side.CALENDAR)),
+        return_exceptions=True,
+    )
+    for side, read in zip((Side.PLANON, Side.CALENDAR), reads, strict=True):
+        if isinstance(read, BaseException):
+            raise _SideError(side, read)
+        result.snapshots[side] = read
+    await _resolve_dangling_links(result.snapshots, stores)
 
 
 class _SideError(Exception):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,8 @@ class RoomSyncRunner:
     def __init__(self, config: RoomSyncConfig, stores: Mapping[Side, BookingStore]) -> None:
         self.config = config
         self.stores = dict(stores)
+        limits = stores[Side.PLANON].capabilities.limits.narrowest(stores[Side.CALENDAR].capabilities.limits)
+        self.policy = replace(config.policy, limits=limits)
         self.last_full: datetime | None = None
         self.last_result: CycleResult | None = None
 
@@ -97,16 +100,25 @@ class RoomSyncRunner:
     def full_read_due(self, now: datetime) -> bool:
         return self.last_full is None or now - self.last_full >= self.config.full_resync_interval
 
-    async def cycle(self, now: datetime, *, force_full: bool = False, dry_run: bool | None = None) -> CycleResult:
+    async def cycle(
+        self,
+        now: datetime,
+        *,
+        force_full: bool = False,
+        dry_run: bool | None = None,
+        changed_rooms: Collection[str] | None = None,
+    ) -> CycleResult:
+        """One cycle; ``changed_rooms`` narrows the reads to rooms a notification named (never for a full read)."""
         full = force_full or self.full_read_due(now)
         result = await run_cycle(
             self.config.key,
-            self.config.policy,
+            self.policy,
             list(self.config.rooms),
             self.stores,
             now,
             full=full,
             dry_run=self.config.dry_run if dry_run is None else dry_run,
+            changed_rooms=None if full else changed_rooms,
         )
         if full and result.error is None:
             self.last_full = now

@@ -14,7 +14,17 @@ from typing import Any
 from roomsync.sync.cycle import CycleResult, RoomSummary
 
 MAX_ROOMS_IN_STATUS = 50
-COUNTERS = ("created", "updated", "cancelled", "accepted", "declined", "conflicts", "refused", "skipped")
+COUNTERS = (
+    "created",
+    "updated",
+    "cancelled",
+    "accepted",
+    "declined",
+    "conflicts",
+    "refused",
+    "skipped",
+    "preconditionFailed",
+)
 
 
 def timestamp(moment: datetime) -> str:

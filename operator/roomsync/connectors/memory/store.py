@@ -1,8 +1,12 @@
 """A BookingStore held in a dict, with the semantics a real backend has.
 
 It keeps cancelled bookings (as Planon does), makes creates idempotent per peer id (as Graph's ``transactionId``
-does), can refuse overlapping bookings in one room (as Planon's availability check does) and can be told to fail
-after a number of writes, which is how the "killed mid-cycle" properties are tested without processes.
+does), can refuse overlapping bookings in one room (as Planon's availability check does), versions every booking
+and refuses a write planned on an older version (as an etag with ``If-Match`` does), shortens what does not fit its
+``limits`` (as Planon's fields do), can book a meeting anew when its rooms change (as a calendar whose organising
+room leaves must), and can be told to fail after a number of writes, which is how the "killed mid-cycle"
+properties are tested without processes. ``before_write`` lets a test play a person who edits between RoomSync's
+read and its write.
 """
 
 from __future__ import annotations
@@ -11,8 +15,15 @@ import itertools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
-from roomsync.connectors.base import BackendUnavailable, BookingRefused, Capabilities, NotFound, Response
-from roomsync.model import Booking, Link, Side, Snapshot, Status, Window
+from roomsync.connectors.base import (
+    BackendUnavailable,
+    BookingRefused,
+    Capabilities,
+    NotFound,
+    PreconditionFailed,
+    Response,
+)
+from roomsync.model import NO_LIMITS, Booking, FieldLimits, Handle, Link, Side, Snapshot, Status, Window, fit
 
 
 class InjectedCrash(BaseException):
@@ -39,10 +50,17 @@ class MemoryStore:
         *,
         refuse_overlaps: bool = False,
         id_prefix: str | None = None,
+        limits: FieldLimits = NO_LIMITS,
+        rebook_on_room_change: bool = False,
     ) -> None:
         self.side = side
         self.backend = "memory"
-        self.capabilities = Capabilities(answers_requests=side is Side.CALENDAR, room_agent=side is Side.CALENDAR)
+        self.capabilities = Capabilities(
+            answers_requests=side is Side.CALENDAR, room_agent=side is Side.CALENDAR, limits=limits
+        )
+        self.rebook_on_room_change = rebook_on_room_change
+        #: called once, just before the next write (then cleared): a person's edit between read and write
+        self.before_write: Callable[[], None] | None = None
         self.bookings: dict[str, Booking] = {b.id: b for b in bookings}
         self.refuse_overlaps = refuse_overlaps
         self.responses: dict[str, list[tuple[Response, str]]] = {}
@@ -53,14 +71,21 @@ class MemoryStore:
         self._ids = itertools.count(1)
         self._prefix = id_prefix or side.value[0].lower()
         self._created_for_peer: dict[tuple[str, int], str] = {}
+        self._versions = itertools.count(1)
 
     # -- what a person does on this side -------------------------------------------------------------------------
     def put(self, booking: Booking) -> Booking:
-        self.bookings[booking.id] = booking
-        return booking
+        """Store ``booking`` as a person's change would: a new version."""
+        stored = replace(booking, handle=Handle({}, {booking.id: str(next(self._versions))}))
+        self.bookings[booking.id] = stored
+        return stored
 
     def new_id(self) -> str:
-        return f"{self._prefix}{next(self._ids)}"
+        """An id no booking has, as a backend would hand out (tests name their own bookings ``c1``, ``p1`` ...)."""
+        while True:
+            candidate = f"{self._prefix}{next(self._ids)}"
+            if candidate not in self.bookings:
+                return candidate
 
     def edit(self, booking_id: str, change: Callable[[Booking], Booking]) -> Booking:
         return self.put(change(self.bookings[booking_id]))
@@ -81,6 +106,7 @@ class MemoryStore:
         return {i: self.bookings[i] for i in ids if i in self.bookings}
 
     async def create(self, booking: Booking) -> Booking:
+        self._person_edits()
         peer = (booking.link.peer_id, booking.link.seq) if booking.link else None
         earlier = self._created_for_peer.get(peer) if peer else None
         if earlier in self.bookings:  # idempotent create, like Graph's transactionId
@@ -93,7 +119,12 @@ class MemoryStore:
         return created
 
     async def update(self, current: Booking, desired: Booking, fields: Sequence[str]) -> Booking:
-        stored = self._existing(current.id)
+        self._person_edits()
+        stored = self._current(current)
+        if self.rebook_on_room_change and desired.rooms != stored.rooms:
+            rebooked = await self.create(replace(desired, status=Status.CONFIRMED))
+            self._write("cancel", replace(stored, status=Status.CANCELLED, awaiting_response=False))
+            return rebooked
         self._refuse_if_taken(desired, ignore=stored.id)
         updated = replace(
             stored.with_content_of(desired), link=desired.link, awaiting_response=stored.awaiting_response
@@ -102,11 +133,13 @@ class MemoryStore:
         return updated
 
     async def cancel(self, current: Booking, reason: str) -> None:
-        stored = self._existing(current.id)
+        self._person_edits()
+        stored = self._current(current)
         self._write("cancel", replace(stored, status=Status.CANCELLED, awaiting_response=False))
 
     async def respond(self, current: Booking, response: Response, comment: str) -> None:
-        stored = self._existing(current.id)
+        self._person_edits()
+        stored = self._current(current)
         self.responses.setdefault(stored.id, []).append((response, comment))
         status = {Response.ACCEPT: Status.CONFIRMED, Response.TENTATIVE: Status.TENTATIVE}.get(
             response, Status.CANCELLED
@@ -114,7 +147,8 @@ class MemoryStore:
         self._write("respond", replace(stored, status=status, awaiting_response=False))
 
     async def relink(self, current: Booking, link: Link) -> None:
-        self._write("relink", replace(self._existing(current.id), link=link))
+        self._person_edits()
+        self._write("relink", replace(self._current(current), link=link))
 
     async def aclose(self) -> None:
         return None
@@ -124,6 +158,19 @@ class MemoryStore:
         stored = self.bookings.get(booking_id)
         if stored is None:
             raise NotFound(f"{booking_id} does not exist", backend=self.backend)
+        return stored
+
+    def _person_edits(self) -> None:
+        edit, self.before_write = self.before_write, None
+        if edit is not None:
+            edit()
+
+    def _current(self, planned_on: Booking) -> Booking:
+        """The stored booking, if it is still the version ``planned_on`` was read at (an ``If-Match``)."""
+        stored = self._existing(planned_on.id)
+        read = planned_on.handle.version(planned_on.id) if planned_on.handle else None
+        if read is not None and stored.handle is not None and stored.handle.version(stored.id) != read:
+            raise PreconditionFailed(f"{planned_on.id} changed after it was read", backend=self.backend)
         return stored
 
     def _refuse_if_taken(self, booking: Booking, ignore: str | None) -> None:
@@ -143,5 +190,6 @@ class MemoryStore:
     def _write(self, kind: str, booking: Booking) -> None:
         if self.crash_after_writes is not None and self.log.count() >= self.crash_after_writes:
             raise InjectedCrash(f"crash before write {self.log.count() + 1}")
-        self.bookings[booking.id] = booking
+        version = Handle({}, {booking.id: str(next(self._versions))})
+        self.bookings[booking.id] = replace(fit(booking, self.capabilities.limits), handle=version)
         self.log.entries.append((kind, booking.id))
