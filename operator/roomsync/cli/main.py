@@ -65,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
-    rooms = commands.add_parser("rooms", help="list room mailboxes (Graph places API) to help write RoomSyncs")
-    rooms.add_argument("--connection", required=True, metavar="FILE", help="file with a graph Connection (+ Secret)")
+    rooms = commands.add_parser(
+        "rooms", help="list room mailboxes (Graph places API, EWS room lists) to help write RoomSyncs"
+    )
+    rooms.add_argument(
+        "--connection", required=True, metavar="FILE", help="file with one calendar Connection (+ its Secret)"
+    )
     rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run = commands.add_parser("run", help="run the Kubernetes operator")
     run.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from azure.core.exceptions import ClientAuthenticationError
 from exchangelib import errors as ews
+from oauthlib.oauth2 import OAuth2Error
 
 from roomsync.connectors.base import (
     AuthenticationFailed,
@@ -39,6 +41,15 @@ SERVER_FAULTS = (
 )
 
 
+ACCESS_HINTS = {
+    ews.ErrorImpersonateUserDenied: " (is the room in the ApplicationImpersonation scope of the service account?"
+    " see docs/exchange-on-premises.md)",
+    ews.ErrorAccessDenied: " (with accessType Delegate the service account needs FullAccess on the room;"
+    " see docs/exchange-on-premises.md)",
+    ews.ErrorNonExistentMailbox: " (is the room's address in the RoomSync right?)",
+}
+
+
 class MailboxAccessDenied(AuthenticationFailed):
     """The service account may not open this room (impersonation scope, delegate rights, no such mailbox)."""
 
@@ -63,8 +74,11 @@ def classify(exc: BaseException, call: CallContext, what: str) -> Failure:
     """The port error for ``exc`` raised during ``what``, and whether a read / a write may be tried again."""
     last = call.last
     detail = f"{what}: {type(exc).__name__}: {exc}"
-    if isinstance(exc, ews.ErrorInvalidSyncStateData):
+    if isinstance(exc, ews.ErrorInvalidSyncStateData) or "ErrorInvalidSyncStateData" in call.codes:
         return Failure(SyncStateInvalid(detail))
+    if isinstance(exc, ClientAuthenticationError | OAuth2Error):
+        text = str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
+        return Failure(AuthenticationFailed(f"{what}: token request refused: {text}", backend=BACKEND))
     if last == "connect-error":
         return Failure(BackendUnavailable(detail, backend=BACKEND), retry_read=True, retry_write=True)
     if last == "tls-error" or (isinstance(exc, ews.TransportError) and "certificate" in str(exc).lower()):
@@ -77,10 +91,7 @@ def classify(exc: BaseException, call: CallContext, what: str) -> Failure:
     if isinstance(exc, ews.UnauthorizedError | ews.CASError) or last == 401:
         return Failure(AuthenticationFailed(detail + " (check the service account and its password)", backend=BACKEND))
     if isinstance(exc, NO_ACCESS):
-        hint = (
-            " (is the room in the service account's ApplicationImpersonation scope? see docs/exchange-on-premises.md)"
-        )
-        return Failure(MailboxAccessDenied(detail + hint, backend=BACKEND))
+        return Failure(MailboxAccessDenied(detail + ACCESS_HINTS.get(type(exc), ""), backend=BACKEND))
     if isinstance(exc, NOT_FOUND):
         return Failure(NotFound(detail, backend=BACKEND))
     if isinstance(exc, STALE):

@@ -26,6 +26,7 @@ from urllib3.exceptions import NewConnectionError
 from roomsync.connectors.base import RequestCounts
 
 _OPERATION = re.compile(rb"<(?:\w+:)?Body>\s*<(?:\w+:)?(\w+)")
+_ERROR_CODE = re.compile(rb"<(?:\w+:)?ResponseCode>\s*(Error\w+)\s*<")
 
 
 @dataclass
@@ -38,6 +39,9 @@ class CallContext:
     timeout: float
     #: every HTTP outcome of this call: a status code, "connect-error" (nothing sent), "timeout" or "reset"
     events: list[int | str] = field(default_factory=list)
+    #: EWS error codes the answers carried (read here because exchangelib cannot parse every error answer: a
+    #: SyncFolderItems error without a SyncState element makes it fail with an AttributeError)
+    codes: set[str] = field(default_factory=set)
 
     @property
     def last(self) -> int | str | None:
@@ -97,4 +101,6 @@ class EwsAdapter(requests.adapters.HTTPAdapter):
             raise
         call.events.append(response.status_code)
         call.counts.add(mailbox, operation, response.status_code)
+        if not stream and response.status_code in (200, 500):  # a 401 is left alone: NTLM reads its socket
+            call.codes.update(code.decode() for code in _ERROR_CODE.findall(response.content))
         return response

@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
 PATH = "/EWS/Exchange.asmx"
+#: how the request log names an injected fault (the EWS code the client sees, or what happened on the wire)
+FAULT_CODES = {
+    "ServerBusy": "ErrorServerBusy",
+    "ConnectionCount": "ErrorExceededConnectionCount",
+    "Unavailable": "HTTP 503",
+    "Reset": "ConnectionReset",
+}
 
 
 class Unauthorized(Exception):
@@ -133,7 +140,14 @@ class EwsEndpoint:
                 return elem.text.strip().casefold(), False
         return None, False
 
-    def _call(self, principal: Principal, header: ET.Element | None, op: ET.Element, request: web.Request) -> Call:
+    def _call(
+        self,
+        principal: Principal,
+        header: ET.Element | None,
+        op: ET.Element,
+        request: web.Request,
+        entry: dict[str, Any],
+    ) -> Call:
         operation = local_name(op.tag)
         tz = "UTC"
         definition = header.find(f"{t('TimeZoneContext')}/{t('TimeZoneDefinition')}") if header is not None else None
@@ -146,6 +160,7 @@ class EwsEndpoint:
         if operation in DIRECTORY_OPERATIONS:
             return Call(self.state, self.ews, principal, None, tz)
         address, impersonating = self._target(request, header, op)
+        entry.update(mailbox=address, impersonated=impersonating)
         if address is None:
             raise SoapFault("ErrorNonExistentMailbox", "The request names no mailbox.")
         if impersonating and not principal.may_impersonate(address):
@@ -193,13 +208,11 @@ class EwsEndpoint:
             handler = OPERATIONS.get(operation)
             if handler is None:
                 raise SoapFault("ErrorInvalidRequest", f"The operation {operation} is not emulated.")
-            call = self._call(principal, header, op, request)
+            call = self._call(principal, header, op, request, entry)
         except SoapFault as exc:
             entry["code"] = exc.code
             return self._xml(soap.fault(exc.code, exc.message), 500)
         mailbox = call.box.address if call.box else None
-        entry["mailbox"] = mailbox
-        entry["impersonated"] = header is not None and header.find(t("ExchangeImpersonation")) is not None
         fault = traffic.take_fault(mailbox, operation)
         if fault is not None:
             entry["fault"] = fault.kind
@@ -208,9 +221,9 @@ class EwsEndpoint:
             if not fault.after:
                 early = self._fault(request, fault)
                 if early is not None:
-                    entry["code"] = fault.code if fault.kind == "InternalError" else fault.kind
+                    entry["code"] = FAULT_CODES.get(fault.kind, fault.code)
                     return early
-        budget = mailbox if entry["impersonated"] or mailbox is None else f"account:{principal.name}"
+        budget = mailbox if entry.get("impersonated") or mailbox is None else f"account:{principal.name}"
         try:
             if not traffic.enter(budget or "-"):
                 entry["code"] = "ErrorExceededConnectionCount"
@@ -230,7 +243,9 @@ class EwsEndpoint:
         finally:
             traffic.leave(budget or "-")
         entry["code"] = _first_code(content)
+        entry.update(details(op, content))
         if fault is not None and fault.after:
+            entry.update(code=FAULT_CODES.get(fault.kind, fault.code), lost=True)  # carried out, answer lost
             late = self._fault(request, fault)
             if late is not None:
                 return late
@@ -257,6 +272,43 @@ class EwsEndpoint:
         if fault.kind == "Unavailable":
             return web.Response(status=503, text="Service Unavailable", content_type="text/html")
         return None  # Delay: only slow
+
+
+def details(op: ET.Element, content: ET.Element) -> dict[str, Any]:
+    """What the request log keeps of a request beyond its operation: the view, sync state and shape, the fields an
+    update sets, the invitations a create sends - enough for tests to see which calls the client made."""
+    operation = local_name(op.tag)
+    info: dict[str, Any] = {}
+    shape = op.find(soap.m("ItemShape"))
+    if shape is not None:
+        info["shape"] = shape.findtext(t("BaseShape"))
+        info["properties"] = len(shape.find(t("AdditionalProperties")) or [])
+    if operation == "FindItem":
+        view = op.find(soap.m("CalendarView"))
+        if view is not None:
+            info["view"] = (view.get("StartDate"), view.get("EndDate"))
+        info["restricted"] = op.find(soap.m("Restriction")) is not None
+        info["items"] = len(content.findall(f".//{t('Items')}/*"))
+    elif operation == "SyncFolderItems":
+        info["state"] = bool((op.findtext(soap.m("SyncState")) or "").strip())
+        info["max"] = int(op.findtext(soap.m("MaxChangesReturned")) or 0)
+        info["changes"] = len(content.findall(f".//{soap.m('Changes')}/*"))
+    elif operation in ("GetItem", "DeleteItem"):
+        info["ids"] = len(op.find(soap.m("ItemIds")) or [])
+    elif operation == "UpdateItem":
+        info["conflictResolution"] = op.get("ConflictResolution")
+        info["send"] = op.get("SendMeetingInvitationsOrCancellations")
+        info["fields"] = sorted(
+            {u.get("FieldURI") or u.get("PropertyName") or "extended" for u in op.iter() if u.tag in URI_TAGS}
+        )
+    elif operation == "CreateItem":
+        info["items"] = [local_name(i.tag) for i in op.find(soap.m("Items")) or []]
+        info["send"] = op.get("SendMeetingInvitations")
+        info["disposition"] = op.get("MessageDisposition")
+    return info
+
+
+URI_TAGS = frozenset({t("FieldURI"), t("ExtendedFieldURI")})
 
 
 def _first_code(content: ET.Element) -> str:
