@@ -97,7 +97,7 @@ async def test_no_room_in_scope_fails_the_read_with_the_reason(
 ) -> None:
     await exchange.admin.add_service_account("CORP\\svc-none", "None-Passw0rd!", impersonation=[])
     client = make_client(settings={"username": "CORP\\svc-none", "password": "None-Passw0rd!"})
-    with pytest.raises(AuthenticationFailed, match="ErrorImpersonateUserDenied.*ApplicationImpersonation"):
+    with pytest.raises(AuthenticationFailed, match=r"ErrorImpersonateUserDenied.*ApplicationImpersonation"):
         await make_store(client).read(WINDOW, full=True)
 
 

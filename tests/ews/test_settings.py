@@ -150,7 +150,9 @@ def test_secrets_are_resolved_and_their_problems_named() -> None:
         "Exchange2019",
         "Europe/Amsterdam",
     )
-    with pytest.raises(SettingsError, match="ews.auth.ntlm.secretRef: Secret ews-credentials key password is empty"):
+    with pytest.raises(
+        SettingsError, match=r"ews\.auth\.ntlm\.secretRef: Secret ews-credentials key password is empty"
+    ):
         read_settings(spec, lambda name, key: "")
 
     def missing(name: str, key: str) -> str:

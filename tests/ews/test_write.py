@@ -14,7 +14,7 @@ from roomsync.connectors.ews.errors import WriteUncertain
 from roomsync.connectors.ews.store import EwsStore
 from roomsync.model import Booking, Link, OccurrenceOverride, Person, Recurrence, Response, people
 from roomsync.sandbox.ews import ExchangeSandbox
-from tests.ews.conftest import ANNA, BEN, PAIRS, R1, R2, R3, WINDOW, StoreFactory, at
+from tests.ews.conftest import ANNA, BEN, R1, R2, R3, WINDOW, StoreFactory, at
 
 DEV = "dev@corp.example"
 
