@@ -49,6 +49,10 @@ class ExchangeSandbox(GraphSandbox):
         app.add_routes(EwsAdminApi(self.state, self.ews).routes())
         return app
 
+    async def __aenter__(self) -> ExchangeSandbox:
+        await self.start()
+        return self
+
     async def start(self) -> None:
         await super().start()
         await self.admin.aclose()
