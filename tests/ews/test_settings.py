@@ -4,6 +4,8 @@ declared capabilities."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ INVALID = {
     ),
     "CA not PEM": (_set("spec.ews.caSecretRef", None) | {}, "", ""),
     "unknown version": (_set("spec.ews.version", "2016"), "spec.ews.version", "should match"),
+    "a build before Exchange 2013": (_set("spec.ews.version", "14.3.123.4"), "spec.ews.version", "should match"),
     "unknown access type": (_set("spec.ews.accessType", "FullAccess"), "spec.ews.accessType", "Unsupported value"),
     "too much concurrency": (_set("spec.ews.maxConcurrentRequests", 28), "spec.ews.maxConcurrentRequests", "27"),
     "page too big": (_set("spec.ews.maxChangesPerRequest", 1000), "spec.ews.maxChangesPerRequest", "512"),
@@ -167,3 +170,21 @@ def test_capabilities_are_declared() -> None:
     assert declared.answers_requests and declared.room_agent and declared.incremental_reads and declared.native_series
     assert declared.create_idempotency is CreateIdempotency.LOOKUP_BY_LINK
     assert declared.throttling is Throttling.PER_ROOM and declared.room_discovery and declared.strict_preconditions
+
+
+def test_importing_the_connector_touches_no_network_and_changes_nothing_in_exchangelib() -> None:
+    """Opening a client installs RoomSync's adapter and extended properties; importing does neither, and never
+    connects anywhere (the interpreter refuses to)."""
+    code = (
+        "import socket\n"
+        "def refuse(*args, **kwargs): raise AssertionError('network at import')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "import requests.adapters, exchangelib.protocol\n"
+        "import roomsync.connectors.ews, roomsync.connectors.ews.store, roomsync.connectors.ews.rooms\n"
+        "from exchangelib import CalendarItem\n"
+        "assert exchangelib.protocol.BaseProtocol.HTTP_ADAPTER_CLS is requests.adapters.HTTPAdapter\n"
+        "assert not [f.name for f in CalendarItem.FIELDS if f.name.startswith('roomsync_')]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

@@ -298,3 +298,16 @@ async def test_when_the_organising_room_leaves_the_meeting_is_booked_anew(
     assert all(e.is_cancelled for e in _events(exchange, R2) if not e.is_organizer)  # type: ignore[attr-defined]
     live = [b for b in (await store.read(WINDOW, full=False)).bookings if not b.cancelled]
     assert [(b.id, b.link, b.organizer) for b in live] == [(moved.id, Link("rs-1", "fp2", 2), Person(ANNA))]
+
+
+async def test_an_answer_planned_with_an_update_is_not_refused_because_of_that_update(
+    exchange: ExchangeSandbox, make_store: StoreFactory
+) -> None:
+    """The ChangeKey our own UpdateItem produced is ours: the accept planned on the same read goes through, while a
+    person's edit in between would still be refused."""
+    await exchange.admin.book_in_outlook(BEN, [R3], "Quarterly results", at(4, 14), at(4, 15))
+    store = make_store()
+    [request] = (await store.read(WINDOW, full=True)).bookings
+    await store.update(request, replace(request, link=Link("rs-9", "fp", 1)), [])
+    await store.respond(request, Response.ACCEPT, "Reserved in Planon.")
+    assert [m["kind"] for m in await exchange.admin.mail() if m["from"] == R3] == ["accepted"]

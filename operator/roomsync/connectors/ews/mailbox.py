@@ -60,6 +60,8 @@ class MailboxState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     full_reads: int = 0
     incremental_reads: int = 0
+    #: (item id, ChangeKey) -> the ChangeKey our own UpdateItem turned it into
+    superseded: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def fields(self) -> list[str]:
@@ -200,6 +202,19 @@ class MailboxState:
     # -- after our own writes ----------------------------------------------------------------------------------------
     def forget(self, item_id: str) -> None:
         self.items.pop(item_id, None)
+
+    def supersede(self, item_id: str, old: str, new: str) -> None:
+        """Our own UpdateItem moved the item from ChangeKey ``old`` to ``new``."""
+        self.superseded[(item_id, old)] = new
+
+    def version(self, item_id: str, read: str) -> str:
+        """The ChangeKey to send for an item read at ``read``: a later key only when our own writes made it, so a
+        second write planned on the same read (an answer after an update) is not refused because of the first."""
+        seen = {read}
+        while (item_id, read) in self.superseded and self.superseded[(item_id, read)] not in seen:
+            read = self.superseded[(item_id, read)]
+            seen.add(read)
+        return read
 
     def in_window(self, window: Window) -> list[Item]:
         """Singles overlapping the window and every series master that may (the store checks the series)."""

@@ -95,6 +95,14 @@ class EwsStore:
         self._written.add(room.key)
         return await self.client.run(room.calendar, what, lambda folders: fn(folders, *args, **kwargs), write=True)
 
+    async def _update(
+        self, room: RoomPair, item_id: str, change_key: str, values: dict[str, Any], *, notify: bool
+    ) -> str:
+        """UpdateItem (NeverOverwrite with ``change_key``); remembers the new key as our own doing."""
+        new_key: str = await self._write(room, "UpdateItem", calls.update, item_id, change_key, values, notify=notify)
+        self._state(room).supersede(item_id, change_key, new_key)
+        return new_key
+
     # -- reading -------------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         wanted = [
@@ -178,8 +186,8 @@ class EwsStore:
                 item = fetched.get(item_id)
                 if item is None:
                     continue
-            version = handle.version(item_id) if handle else None
-            result.append(Copy(key, room.calendar, replace(item, change_key=version or item.change_key)))
+            version = state.version(item_id, (handle.version(item_id) if handle else None) or item.change_key)
+            result.append(Copy(key, room.calendar, replace(item, change_key=version)))
         return result
 
     # -- writing -------------------------------------------------------------------------------------------------------
@@ -306,9 +314,7 @@ class EwsStore:
             values.update(attendees)
         values.update(self._props(desired, desired.link, people=people))
         notify = bool(organizer.item.attendees) or any(attendees.values())
-        change_key = await self._write(
-            room, "UpdateItem", calls.update, organizer.item.id, organizer.item.change_key, values, notify=notify
-        )
+        change_key = await self._update(room, organizer.item.id, organizer.item.change_key, values, notify=notify)
         if "recurrence" in changed and desired.recurrence is not None:
             await self._apply_exceptions(room, organizer.item.uid, desired, change_key)
 
@@ -329,9 +335,7 @@ class EwsStore:
             if copy.room in removed or copy.item.is_cancelled:
                 continue
             room = self._room(copy.room)
-            change_key = await self._write(
-                room, "UpdateItem", calls.update, copy.item.id, copy.item.change_key, values, notify=False
-            )
+            change_key = await self._update(room, copy.item.id, copy.item.change_key, values, notify=False)
             if "recurrence" in changed and desired.recurrence is not None:
                 await self._apply_exceptions(room, copy.item.uid, desired, change_key)
 
@@ -373,7 +377,7 @@ class EwsStore:
             values.pop("is_all_day", None)
             if change.subject:
                 values["subject"] = change.subject
-            change_key = await self._write(room, "UpdateItem", calls.update, found.id, change_key, values, notify=True)
+            change_key = await self._update(room, found.id, change_key, values, notify=True)
         for original in sorted(recurrence.exdates):
             found = by_original.get(original)
             if found is not None:
@@ -424,9 +428,7 @@ class EwsStore:
         values = self._props(current, link, people=False)
         for copy in copies:
             room = self._room(copy.room)
-            await self._write(
-                room, "UpdateItem", calls.update, copy.item.id, copy.item.change_key, values, notify=False
-            )
+            await self._update(room, copy.item.id, copy.item.change_key, values, notify=False)
 
     async def aclose(self) -> None:
         return None  # the client owns the threads and connections; it is closed with the Connection
