@@ -17,6 +17,8 @@ from datetime import datetime, time
 from typing import Any
 
 from exchangelib import EWSDateTime, EWSTimeZone
+from exchangelib.errors import UnknownTimeZone
+from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 from exchangelib.properties import Attendee as EwsAttendee
 from exchangelib.properties import Mailbox
 
@@ -117,19 +119,12 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
 
 # -- writing ---------------------------------------------------------------------------------------------------------
 def ews_zone(booking: Booking) -> EWSTimeZone:
-    """The booking's zone as exchangelib names it (a Windows id on the wire)."""
+    """The booking's zone as exchangelib names it (a Windows id on the wire). An IANA zone exchangelib has no Windows
+    id for is replaced by the CLDR zone of its Windows id, which has the same rules."""
     try:
         return EWSTimeZone(booking.timezone)
-    except Exception:  # exchangelib raises its own UnknownTimeZone for zones without a Windows id
-        return EWSTimeZone(to_windows_iana(booking.timezone))
-
-
-def to_windows_iana(name: str) -> str:
-    """An IANA zone exchangelib can name: the CLDR zone of the same Windows id (same rules)."""
-    from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
-
-    iana: str = MS_TIMEZONE_TO_IANA_MAP.get(to_windows(name), "UTC")
-    return iana
+    except UnknownTimeZone:
+        return EWSTimeZone(MS_TIMEZONE_TO_IANA_MAP.get(to_windows(booking.timezone), "UTC"))
 
 
 def when(value: datetime, booking: Booking) -> EWSDateTime:
