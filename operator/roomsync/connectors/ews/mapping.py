@@ -18,9 +18,9 @@ from typing import Any
 
 from exchangelib import EWSDateTime, EWSTimeZone
 from exchangelib.errors import UnknownTimeZone
-from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 from exchangelib.properties import Attendee as EwsAttendee
 from exchangelib.properties import Mailbox
+from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
 from roomsync.connectors.ews import recurrence as rec
 from roomsync.connectors.ews.items import Attendee, Item
