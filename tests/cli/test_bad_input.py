@@ -210,6 +210,8 @@ def _alias_bomb(levels: int = 9, fan_out: int = 12) -> bytes:
 
 
 ALIAS_BOMB = _alias_bomb()
+#: 73 aliases, two per level: few aliases, but 2**36 nodes once expanded (it hung ``validate`` at 100 % CPU)
+NARROW_ALIAS_BOMB = _alias_bomb(levels=36, fan_out=2) + b"extra: *l36\n"
 
 RAW_CASES: dict[str, tuple[bytes, str]] = {
     "YAML that is not a mapping": (b"- just\n- a list\n", "not"),
@@ -217,6 +219,7 @@ RAW_CASES: dict[str, tuple[bytes, str]] = {
     "not UTF-8": (b"kind: RoomSync\nmetadata: {name: caf\xe9}\n", "UTF-8"),
     "broken YAML": (b"kind: RoomSync\n  metadata: [\n", "YAML"),
     "alias bomb": (ALIAS_BOMB, "alias"),
+    "alias bomb with few aliases": (NARROW_ALIAS_BOMB, "alias"),
     "empty file": (b"", "no manifests"),
 }
 
@@ -232,6 +235,18 @@ def test_unreadable_files_are_rejected_clearly(name: str, tmp_path: Path, capsys
     assert str(path) in err or "input" in err
 
 
+@pytest.mark.timeout(60)  # a hang guard: walking the expanded tree would never finish
+@pytest.mark.parametrize("command", ["validate", "plan", "sync", "rooms"])
+def test_every_reader_refuses_an_alias_bomb_before_walking_it(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_bytes(NARROW_ALIAS_BOMB)
+    flag = "--connection" if command == "rooms" else "-f"
+    assert main([command, flag, str(path)]) == 1
+    assert "expand to more than" in capsys.readouterr().err
+
+
 def test_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "-f", str(tmp_path / "nope.yaml")]) == 1
     assert "nope.yaml" in capsys.readouterr().err
@@ -244,3 +259,43 @@ def test_the_good_bundle_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_there_are_at_least_forty_bad_inputs() -> None:
     assert len(CASES) + len(RAW_CASES) + 1 >= 40
+
+
+GITOPS_NEIGHBOURS: list[dict[str, Any]] = [
+    {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["roomsync.yaml"]},
+    {"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret", "metadata": {"name": "planon"}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "b"}},
+]
+
+
+def test_validate_skips_kinds_it_does_not_own_and_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, [*GOOD, *GITOPS_NEIGHBOURS])
+    assert main(["validate", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "1 RoomSync" in captured.out
+    assert "skipped 3 document(s)" in captured.err and "ExternalSecret/planon" in captured.err
+    # asked to be strict, the same folder is invalid, each foreign document named
+    assert main(["validate", "--strict-kinds", "-f", str(path)]) == 1
+    assert "Kustomization" in capsys.readouterr().err
+
+
+def test_a_misspelt_kind_of_our_own_group_is_still_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = copy.deepcopy(GOOD)
+    docs[-1]["kind"] = "RoomSinc"
+    assert main(["validate", "-f", str(write(tmp_path, docs))]) == 1
+    assert "RoomSinc" in capsys.readouterr().err
+
+
+def test_skip_references_validates_a_roomsync_on_its_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alone = [d for d in GOOD if d["kind"] == "RoomSync"]
+    path = write(tmp_path, alone)
+    assert main(["validate", "-f", str(path)]) == 1  # its Connections are not in the files
+    assert "connectionRef" in capsys.readouterr().err
+    assert main(["validate", "--skip-references", "-f", str(path)]) == 0
+    assert "references not checked" in capsys.readouterr().out
+    broken = copy.deepcopy(alone)
+    broken[0]["spec"]["leader"] = "Exchange"
+    assert main(["validate", "--skip-references", "-f", str(write(tmp_path, broken))]) == 1  # the schema still holds
+    assert "spec.leader" in capsys.readouterr().err

@@ -199,3 +199,11 @@ def test_dry_run_writes_nothing() -> None:
     h.planon.put(booking("p1"))
     result = h.cycle(dry_run=True)
     assert result.plan is not None and len(result.plan.actions) == 1 and h.writes() == 0
+
+
+def test_when_both_sides_fail_to_read_both_are_reported() -> None:
+    h = Harness()
+    h.planon.fail_read = h.calendar.fail_read = True
+    result = h.cycle()
+    assert result.reason == "BackendUnavailable" and result.error_side is None
+    assert result.message.startswith("Planon: ") and "; Calendar: " in result.message

@@ -57,5 +57,6 @@ async def test_roomsync_rooms_works_for_an_ews_connection(
     path = tmp_path / "connection.yaml"
     path.write_text(yaml.safe_dump_all(documents))
     assert await asyncio.to_thread(main, ["rooms", "--connection", str(path), "-o", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [room["email"] for room in listed] == [R1, R2, R3]
+    [listed] = json.loads(capsys.readouterr().out)["connections"]
+    assert (listed["backend"], listed["error"]) == ("ews", None)
+    assert [room["email"] for room in listed["rooms"]] == [R1, R2, R3]

@@ -131,11 +131,22 @@ def test_roomsync_validate_names_a_missing_secret_and_ca(tmp_path: Path, capsys:
             }
         },
     }
+
+    def secret(name: str, key: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: "x"}}
+
     path = tmp_path / "manifests.yaml"
-    path.write_text(yaml.safe_dump_all([connection, planon, roomsync]))
+    documents = [connection, planon, roomsync, secret("p", "k")]
+    path.write_text(yaml.safe_dump_all(documents))
     assert main(["validate", "-f", str(path)]) == 1
-    err = capsys.readouterr().err
-    assert "spec.ews.auth.ntlm.secretRef" in err and "spec.ews.caSecretRef" in err
+    assert "spec.ews.auth.ntlm.secretRef" in capsys.readouterr().err
+    path.write_text(yaml.safe_dump_all([*documents, secret("ews-credentials", "password")]))
+    assert main(["validate", "-f", str(path)]) == 1
+    assert "spec.ews.caSecretRef" in capsys.readouterr().err
+    path.write_text(
+        yaml.safe_dump_all([*documents, secret("ews-credentials", "password"), secret("contoso-internal-ca", "ca.crt")])
+    )
+    assert main(["validate", "-f", str(path)]) == 0
 
 
 def test_secrets_are_resolved_and_their_problems_named() -> None:

@@ -26,6 +26,8 @@ from roomsync.connectors.memory import MemoryStore
 from roomsync.model import Booking, Link, Response, RoomPair, Side, Snapshot, Window
 
 PASSWORD = "s3cret"
+#: What the memory backend declares (a calendar that answers requests, like Exchange), for validation.
+CAPABILITIES = Capabilities(answers_requests=True, room_agent=True)
 SYSTEMS: dict[str, MemoryStore] = {}
 CLIENTS: list[MemoryClient] = []
 

@@ -179,3 +179,18 @@ def test_all_day_bookings_compare_as_dates_in_their_zone() -> None:
     a = meeting(start=start, end=start + timedelta(days=1), all_day=True, timezone="Pacific/Auckland")
     assert fingerprint(a) == fingerprint(replace(a))
     assert __import__("roomsync.model").model.synced_fields(a)["start"] == "2026-03-02"
+
+
+def test_fit_cuts_the_subject_of_a_renamed_occurrence_too() -> None:
+    from roomsync.model import FieldLimits, OccurrenceOverride, Recurrence, fit
+
+    base = meeting()
+    long_name = "A renamed occurrence with a far longer subject than Planon's Description holds"
+    moved = OccurrenceOverride(
+        base.start + timedelta(days=7), base.start + timedelta(days=7), base.end + timedelta(days=7), long_name
+    )
+    series = replace(base, recurrence=Recurrence.parse("FREQ=WEEKLY;COUNT=4").with_exceptions((), [moved]))
+    fitted = fit(series, FieldLimits(subject=20))
+    assert fitted.recurrence is not None
+    assert fitted.recurrence.overrides[0].subject == long_name[:19] + "…"
+    assert fit(fitted, FieldLimits(subject=20)) == fitted  # fitting is idempotent: a shortened value is no change

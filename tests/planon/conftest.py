@@ -30,6 +30,11 @@ def monday(weeks_ahead: int = 2, hour: int = 9, minute: int = 0, tz: ZoneInfo = 
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
 
 
+def sent(client: PlanonClient, operation: str) -> int:
+    """Requests the client sent for one operation (the path below the base URL), whatever their status."""
+    return sum(n for (op, _), n in client.requests.by_operation().items() if op == operation)
+
+
 def secrets_of(sandbox: PlanonSandbox) -> Callable[[str, str], str]:
     values = sandbox.demo_secrets()
     return lambda name, key: values[(name, key)]

@@ -13,7 +13,7 @@ from roomsync.connectors.planon import open_client
 from roomsync.connectors.registry import StoreOptions
 from roomsync.model import Window
 from roomsync.sandbox.planon import DEMO_ACCESS_KEY, DEMO_CLIENT_SECRET, PlanonSandbox
-from tests.planon.conftest import ROOMS, ClientFactory, monday
+from tests.planon.conftest import ROOMS, ClientFactory, monday, sent
 
 WINDOW = Window(datetime.now(UTC), datetime.now(UTC) + timedelta(days=30))
 
@@ -59,7 +59,7 @@ async def test_oidc_token_is_fetched_once_and_cached(make_client: ClientFactory,
     for _ in range(3):
         await store.read(WINDOW, full=True)
     assert (await sandbox.admin.requests())["token"] == 1
-    assert client.requests["read/UsrReservationMeetingRoom"] == 3
+    assert sent(client, "read/UsrReservationMeetingRoom") == 3
 
 
 async def test_oidc_expired_token_is_refreshed_with_one_retry(

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from roomsync.sandbox.planon import DEMO_ACCESS_KEY, PlanonSandbox
+from roomsync.sandbox.planon import DEMO_ACCESS_KEY, PlanonSandbox, SandboxRefused
 from tests.planon.conftest import monday
 
 KEY = {"Authorization": f"PLANONKEY accesskey={DEMO_ACCESS_KEY}"}
@@ -278,3 +278,65 @@ async def test_request_counters_and_faults(sandbox: PlanonSandbox) -> None:
     assert counts["read/Property"] == 3
     await sandbox.admin.reset_requests()
     assert await sandbox.admin.requests() == {}
+
+
+async def test_update_answers_the_records_it_wrote_and_the_change_time_guards_a_stale_write(
+    sandbox: PlanonSandbox,
+) -> None:
+    day = monday().strftime("%Y-%m-%d")
+    _, created = await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", create_body(await ids(sandbox), day))
+    (record,) = created["records"]
+    read_at = record["SysChangeDateTime"]
+    assert set(read_at) == {"date", "time"} and len(read_at["time"]) == 8  # whole seconds, like every date-time
+    guarded = {"Syscode": {"in": [record["Syscode"]]}, "SysChangeDateTime": {"eq": read_at}}
+    status, body = await post(
+        sandbox, "update/UsrReservationMeetingRoom", {"filter": guarded, "values": {"Description": "First"}}
+    )
+    (written,) = body["records"]
+    assert status == 200 and written["Description"] == "First"
+    assert written["SysChangeDateTime"] != read_at  # every write moves the change time, even within one second
+    # the same filter again: the reservation changed since it was read, so nothing matches and nothing is written
+    status, body = await post(
+        sandbox, "update/UsrReservationMeetingRoom", {"filter": guarded, "values": {"Description": "Stale"}}
+    )
+    assert status == 200 and body["records"] == []
+    (stored,) = await sandbox.admin.reservations("AMS-1.01")
+    assert stored["description"] == "First"
+
+
+async def test_a_text_longer_than_its_field_is_a_business_error_naming_the_field(sandbox: PlanonSandbox) -> None:
+    body = create_body(await ids(sandbox), monday().strftime("%Y-%m-%d"))
+    body["values"]["Description"] = "x" * 101
+    status, answer = await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", body)
+    assert status == 422 and answer["errors"][0]["code"] == "PN_E00014"
+    assert "Description holds at most 100 characters" in answer["errors"][0]["description"]
+    body["values"] |= {"Description": "Fits", "FreeText2": "a" * 2001}
+    status, answer = await post(sandbox, "execute/UsrReservationMeetingRoom/BomAdd", body)
+    assert status == 422 and "FreeText2" in answer["errors"][0]["description"]
+    assert await sandbox.admin.reservations() == []
+
+
+async def test_touchpoints_write_only_what_planon_writes(sandbox: PlanonSandbox) -> None:
+    start = monday(hour=10)
+    made = await sandbox.admin.book(["AMS-1.01", "AMS-1.02"], start, start.replace(hour=11), "Two rooms")
+    assert [r["fields"] for r in made] == [{}, {}] and [r["recurrentReservation"] for r in made] == [None, None]
+    series = await sandbox.admin.book(
+        "AMS-2.01", start, start.replace(hour=11), "Weekly", recurrence="FREQ=WEEKLY;COUNT=3"
+    )
+    assert [r["recurrentReservation"] for r in series] == [series[0]["syscode"]] * 3
+    assert all(r["fields"] == {} for r in series)
+    _, read = await post(
+        sandbox, "read/UsrReservationMeetingRoom", {"filter": {"RecurrentReservationRef": {"eq": series[0]["syscode"]}}}
+    )
+    assert sorted(r["Syscode"] for r in read["records"]) == [r["syscode"] for r in series]
+    # a person edits and cancels without touching the free fields (RoomSync's bookkeeping stays)
+    await sandbox.admin.edit(series[1]["syscode"], fields={"FreeString1": "kept"})
+    await sandbox.admin.edit(series[1]["syscode"], subject="Renamed")
+    (cancelled,) = await sandbox.admin.cancel(series[1]["syscode"])
+    assert cancelled["fields"] == {"FreeString1": "kept"} and cancelled["description"] == "Renamed"
+    attendees = {"unit": "AMS-1.01", "start": start.isoformat(), "end": start.isoformat(), "required": ["a@b.example"]}
+    async with aiohttp.ClientSession() as session, session.post(f"{sandbox.root_url}/_admin/book", json=attendees) as r:
+        assert r.status == 400 and "does not record required" in (await r.json())["errors"][0]["description"]
+    with pytest.raises(SandboxRefused) as unlimited:
+        await sandbox.admin.book("AMS-1.01", start, start.replace(hour=11), "Forever", recurrence="FREQ=WEEKLY")
+    assert unlimited.value.code == "PN_R00110"

@@ -9,6 +9,7 @@ from roomsync.connectors.planon import PlanonClient
 from roomsync.connectors.registry import StoreOptions
 from roomsync.model import RoomPair, Window
 from roomsync.sandbox.planon import PlanonSandbox
+from tests.planon.conftest import sent
 
 UNITS = 200
 PER_UNIT = 50
@@ -55,6 +56,6 @@ async def test_ten_thousand_reservations_over_two_hundred_units(client: PlanonCl
     pair = next(b for b in snapshot.bookings if b.id == "pair-3-5")
     assert pair.rooms == frozenset({"BIG-002", "BIG-003"}) and pair.handle.items.keys() == {"BIG-002", "BIG-003"}
     # 200 units in chunks of 100: two reservation reads; master data once (units, properties, persons)
-    assert client.requests["read/UsrReservationMeetingRoom"] == 2
-    assert client.requests["read/ReservationUnit"] == 2 and client.requests["read/Person"] == 1
+    assert sent(client, "read/UsrReservationMeetingRoom") == 2
+    assert sent(client, "read/ReservationUnit") == 2 and sent(client, "read/Person") == 1
     assert elapsed < 30, f"reading 10,000 reservations took {elapsed:.1f} s"

@@ -22,7 +22,7 @@ from roomsync.model import (
     people,
 )
 from roomsync.sandbox.planon import PlanonSandbox
-from tests.planon.conftest import monday
+from tests.planon.conftest import monday, sent
 
 
 def meeting(start: datetime, **changes: object) -> Booking:
@@ -120,9 +120,9 @@ async def test_update_sends_only_changed_fields_in_one_request(
 ) -> None:
     start = monday()
     created = await store.create(meeting(start, rooms=frozenset({"AMS-1.01", "AMS-1.02", "AMS-2.01"})))
-    client.requests.clear()
+    client.requests.by_room.clear()
     await store.update(created, replace(created, subject="Renamed"), ["subject"])
-    assert client.requests["update/UsrReservationMeetingRoom"] == 1  # three reservations, one request
+    assert sent(client, "update/UsrReservationMeetingRoom") == 1  # three reservations, one request
     assert {r["description"] for r in await sandbox.admin.reservations()} == {"Renamed"}
 
 
@@ -148,7 +148,7 @@ async def test_cancel_by_delete_when_configured(make_client, sandbox: PlanonSand
     created = await store.create(meeting(monday()))
     await store.cancel(created, "gone")
     assert await sandbox.admin.reservations() == []
-    assert client.requests["delete/UsrReservationMeetingRoom"] == 2  # the PN_H00427 warning, then answered
+    assert sent(client, "delete/UsrReservationMeetingRoom") == 2  # the PN_H00427 warning, then answered
 
 
 async def test_relink_writes_only_the_link(store: PlanonStore, sandbox: PlanonSandbox) -> None:
@@ -276,6 +276,31 @@ async def test_series_time_change_moves_reservations_in_place(store: PlanonStore
     assert sorted(r["syscode"] for r in after) == syscodes  # updated, not cancelled and re-created
     window = window_around(start)
     assert fingerprint(await read_one(store, window), window) == fingerprint(moved, window)
+
+
+@pytest.mark.parametrize("changed_at", ["", "SysChangeDateTime"])
+async def test_a_shortened_series_takes_its_shape_from_live_reservations_only(
+    make_client,
+    sandbox: PlanonSandbox,
+    changed_at: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """The three dropped occurrences are cancelled with the rule they had (COUNT=5) and are the newest rows: they
+    must not give the series its shape, or the next cycle sees a five-week series and books them again."""
+    from roomsync.connectors.registry import StoreOptions
+    from tests.planon.conftest import ROOMS
+
+    store = make_client(reservationFields={"changedAt": changed_at}).store(ROOMS, StoreOptions("default/rs"))
+    start = monday()
+    created = await store.create(meeting(start, recurrence=Recurrence.parse("FREQ=WEEKLY;COUNT=5")))
+    shortened = replace(created, recurrence=Recurrence.parse("FREQ=WEEKLY;COUNT=2"))
+    await store.update(created, shortened, ["recurrence"])
+    rows = await sandbox.admin.reservations()
+    assert [r["state"] for r in rows] == ["UsrReservationConfirmed"] * 2 + ["UsrReservationCancelled"] * 3
+    assert all("COUNT=5" in r["fields"]["FreeText3"] for r in rows[2:])  # history keeps the old rule
+    window = window_around(start)
+    read = await read_one(store, window)
+    assert read.recurrence is not None and read.recurrence.rule() == "FREQ=WEEKLY;COUNT=2"
+    assert read.recurrence.exdates == frozenset() and fingerprint(read, window) == fingerprint(shortened, window)
 
 
 async def test_open_ended_series_is_refused(store: PlanonStore) -> None:

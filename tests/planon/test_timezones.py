@@ -102,7 +102,8 @@ async def test_a_weekly_series_keeps_its_local_time_across_dst(client: PlanonCli
 async def test_kiosk_series_in_amsterdam_read_by_a_utc_service_account(
     make_client: ClientFactory, sandbox: PlanonSandbox
 ) -> None:
-    """The OIDC demo client works in UTC; a series booked at an Amsterdam kiosk across DST reads back unchanged."""
+    """The OIDC demo client works in UTC; a native series made at an Amsterdam kiosk across DST ("Make recurrent",
+    daily on weekdays) is read as one series at 08:00 Amsterdam time, its weekends exception dates."""
     switch = next_dst_change(AMS, datetime.now(AMS).date() + timedelta(days=7))
     first = switch - timedelta(days=10)
     start = datetime(first.year, first.month, first.day, 8, 0, tzinfo=AMS)
@@ -111,10 +112,12 @@ async def test_kiosk_series_in_amsterdam_read_by_a_utc_service_account(
     await sandbox.admin.book(
         "AMS-1.02", start, start + timedelta(hours=2), "Daily", recurrence="FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;COUNT=10"
     )
-    store = make_client("oidc").store(ROOMS, StoreOptions("default/rs"))
+    client = make_client("oidc", reservationFields={"nativeSeries": "RecurrentReservationRef"})
+    store = client.store(ROOMS, StoreOptions("default/rs"))
     window = Window(start - timedelta(days=1), start + timedelta(days=30))
     (read,) = (await store.read(window, full=True)).bookings
-    assert read.recurrence is not None and read.recurrence.exdates == frozenset() and read.recurrence.overrides == ()
+    assert read.recurrence is not None and read.recurrence.rule().startswith("FREQ=DAILY;COUNT=")
+    assert read.recurrence.overrides == () and {d.astimezone(AMS).weekday() for d in read.recurrence.exdates} == {5, 6}
     occurrences = read.recurrence.occurrences(read.start, read.duration, read.timezone, window.start, window.end)
     assert len(occurrences) == 10
     assert {o.start.astimezone(AMS).hour for o in occurrences} == {8}

@@ -52,9 +52,7 @@ async def through(
     """Pending changes, the fault, one cycle, the checks, the fault cleared, convergence and the final checks."""
     tag = uuid.uuid4().hex[:6]
     planon_subject, outlook_subject = f"Kiosk {tag}", f"Outlook {tag}"
-    await w.rig.planon.admin.book(
-        ROOM_A.code, at(w.day, 17), at(w.day, 18), planon_subject, requestor=person("anna"), time_zone=TZ
-    )
+    await w.rig.planon.admin.book(ROOM_A.code, at(w.day, 17), at(w.day, 18), planon_subject, requestor=person("anna"))
     await w.rig.graph.admin.book_in_outlook(
         person("ben"), [ROOM_B.mailbox], outlook_subject, at(w.day, 17), at(w.day, 18), time_zone=TZ
     )

@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 import trustme
 
-from roomsync.config.bundle import env_name, fill, load_bundle
+from roomsync.config.bundle import fill, load_bundle
 from roomsync.config.manifests import Document
+from roomsync.config.references import env_name
 from roomsync.connectors.base import BackendUnavailable
 from roomsync.connectors.graph import open_client as open_graph
 from roomsync.connectors.planon import open_client as open_planon
 from roomsync.connectors.registry import SecretNotFound, StoreOptions
-from roomsync.model import RoomPair, Window
+from roomsync.model import RoomPair, Side, Window
 from roomsync.sandbox.building import workday
 from roomsync.sandbox.planon import DEMO_ACCESS_KEY
 from tests.reliability import cli, scenario
@@ -146,29 +147,33 @@ def _documents(docs: list[dict[str, Any]]) -> list[Document]:
     return [Document("test.yaml", i, d) for i, d in enumerate(docs)]
 
 
-def test_a_roomsync_uses_only_connections_and_secrets_of_its_own_namespace() -> None:
+async def test_a_roomsync_uses_only_connections_and_secrets_of_its_own_namespace() -> None:
     rig = Rig()  # not started: only its manifests are needed
     docs = rig.manifests()
     stranger = next(d for d in docs if d["metadata"]["name"] == "amsterdam-follows")
     moved = json.loads(json.dumps(stranger))
     moved["metadata"]["namespace"] = "marketing"
     bundle = fill(load_bundle([], environ={}), _documents([*docs, moved]))
-    problems = [str(p) for p in bundle.problems if "marketing" in p.message or "Connection" in p.message]
-    assert any("Connection 'planon' not found in namespace 'marketing'" in p for p in problems), bundle.problems
-    assert [c.key for c in bundle.roomsyncs] == [f"{NAMESPACE}/boardroom-in-the-lead", f"{NAMESPACE}/amsterdam-follows"]
+    ready = await bundle.resolve()
+    problems = [str(p) for p in bundle.problems]
+    assert any("Connection 'planon' does not exist in namespace 'marketing'" in p for p in problems), problems
+    assert [c.key for c, _ in ready] == [f"{NAMESPACE}/boardroom-in-the-lead", f"{NAMESPACE}/amsterdam-follows"]
     # a Connection copied into the other namespace still cannot read the facilities Secret
     connections = [d for d in docs if d["kind"] == "Connection"]
     copies = [json.loads(json.dumps(c)) for c in connections]
     for copy in copies:
         copy["metadata"]["namespace"] = "marketing"
     bundle = fill(load_bundle([], environ={}), _documents([*docs, moved, *copies]))
+    ready = await bundle.resolve()
     messages = " ".join(str(p) for p in bundle.problems)
-    assert "Secret marketing/planon-sandbox not found" in messages and "Secret marketing/graph-sandbox" in messages
-    assert len(bundle.roomsyncs) == 2
-    lookup = bundle.secret_lookup("marketing")
+    assert "Secret 'planon-sandbox' does not exist in namespace 'marketing'" in messages
+    assert len(ready) == 2
+    [(_, facilities)] = [(c, i) for c, i in ready if c.name == "amsterdam-follows"]
+    assert (
+        facilities.connections[Side.PLANON].lookup("planon-sandbox", "accessKey") == rig.credentials.planon_access_key
+    )
     with pytest.raises(SecretNotFound):
-        lookup("planon-sandbox", "accessKey")
-    assert bundle.secret_lookup(NAMESPACE)("planon-sandbox", "accessKey") == rig.credentials.planon_access_key
+        facilities.connections[Side.PLANON].lookup("graph-sandbox", "accessKey")
 
 
 # -- TLS ---------------------------------------------------------------------------------------------------------------

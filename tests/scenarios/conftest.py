@@ -33,11 +33,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def make_world(backend: str) -> AsyncIterator[WorldFactory]:
-    """``await make_world(follow={"onRefused": "Decline"})``: a world whose RoomSyncs get these spec overrides."""
+    """``await make_world(follow={"onRefused": "Decline"})``: a world whose RoomSyncs get these spec overrides;
+    ``planon={...}`` is merged into the Planon Connection's ``spec.planon``."""
     worlds: list[World] = []
 
-    async def factory(**overrides: Mapping[str, Any]) -> World:
-        world = await World(CALENDAR_BACKENDS[backend](), overrides).start()
+    async def factory(*, planon: Mapping[str, Any] | None = None, **overrides: Mapping[str, Any]) -> World:
+        world = await World(CALENDAR_BACKENDS[backend](), overrides, planon or {}).start()
         worlds.append(world)
         return world
 

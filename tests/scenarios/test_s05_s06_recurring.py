@@ -1,13 +1,18 @@
-"""Scenarios 5 and 6: recurring meetings. Planon holds one reservation per occurrence, tied as a series (meeting id,
-occurrence id, series text); the calendar holds one recurring meeting with its exceptions."""
+"""Scenarios 5 and 6: recurring meetings. Planon holds one reservation per occurrence; the calendar holds one recurring
+meeting with its exceptions. A series RoomSync writes is tied by RoomSync's own bookkeeping (meeting id, occurrence
+id, series text); a series a Planon user makes ("Make recurrent") is tied only by Planon's native series link, which
+RoomSync uses when the Connection names it (``reservationFields.nativeSeries``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tests.scenarios.conftest import WorldFactory
 from tests.scenarios.world import ANNA, BEN, F1, F2, L1, World, at, local, span
 
 WEEKLY_10 = "FREQ=WEEKLY;COUNT=10"
+#: The Planon Connection names the field that ties a native series (the sandbox's choice of field).
+NATIVE_SERIES = {"reservationFields": {"nativeSeries": "RecurrentReservationRef"}}
 
 
 def tuesdays(count: int, hour: int = 9) -> list[datetime]:
@@ -78,17 +83,27 @@ async def test_s05_open_ended_series_is_synced_within_the_window_and_extended_as
     assert len({r.meeting for r in live}) == 1
 
 
-async def test_s06_recurring_planon_booking_becomes_one_recurring_meeting_with_its_exceptions(world: World) -> None:
+async def test_s06_recurring_planon_booking_becomes_one_recurring_meeting_with_its_exceptions(
+    make_world: WorldFactory,
+) -> None:
+    """With ``nativeSeries`` configured, a series made in Planon is one recurring meeting; once synced, RoomSync's
+    bookkeeping is on its reservations and Planon edits of single occurrences become exceptions."""
+    world = await make_world(planon=NATIVE_SERIES)
     for room in (F1, L1):
         made = await world.kiosk_book(
             room, at(1, 10), at(1, 11), f"Weekly review {room.code}", rrule="FREQ=WEEKLY;COUNT=6"
         )
-        assert len(made) == 6
+        assert len(made) == 6 and {r.native_series for r in made} == {made[0].syscode}
+        assert not any(r.meeting or r.occurrence or r.series or r.attendees for r in made)  # Planon writes no more
         await world.sync()
         entries = await world.entries(room)
         assert [local(e.start) for e in entries] == [local(t) for t in tuesdays(6, hour=10)]
         assert len({e.item for e in entries}) == 1 and all(e.recurring for e in entries)  # one recurring meeting
         assert await world.outlook.items(room) == 1
+        synced = await world.reservations(room)
+        assert [r.syscode for r in synced] == [r.syscode for r in made]  # the same reservations, now tied by RoomSync
+        assert len({r.meeting for r in synced}) == 1 and all("COUNT=6" in r.series for r in synced)
+        assert len({r.occurrence for r in synced}) == 6
 
         # exceptions made in Planon: one occurrence moved, one cancelled
         await world.kiosk_edit(made[1], start=at(8, 15), end=at(8, 16))
@@ -105,17 +120,57 @@ async def test_s06_recurring_planon_booking_becomes_one_recurring_meeting_with_i
         assert len({e.item for e in entries}) == 1
 
 
-async def test_s06_a_planon_pattern_the_calendar_cannot_express_is_reported_not_dropped(world: World) -> None:
-    """Documented fallback: Exchange has no "4th and 18th of the month" pattern. The calendar connector refuses to
-    write an approximation; the RoomSync reports it (ActionsFailed, the room's lastError naming the rule) every cycle
-    until the series is changed in Planon. The Planon reservations are left as they are."""
-    world.refusals_expected = True
+async def test_s06_a_native_series_with_cancelled_and_moved_occurrences_is_inferred_with_its_exceptions(
+    make_world: WorldFactory,
+) -> None:
+    """Edits made in Planon before the first sync: the rule is inferred from every reservation of the series,
+    cancelled ones included (a cancelled occurrence is an exception date, one moved within its day a modified
+    occurrence), and the series reaches the calendar as one recurring meeting with those exceptions."""
+    world = await make_world(planon=NATIVE_SERIES)
+    made = await world.kiosk_book(F1, at(1, 10), at(1, 11), "Daily check-in", rrule="FREQ=DAILY;INTERVAL=2;COUNT=5")
+    await world.kiosk_edit(made[2], start=at(5, 14), end=at(5, 15))
+    await world.kiosk_cancel(made[4])
+    await world.kiosk_cancel(made[1])
+    await world.sync()
+    entries = await world.entries(F1)
+    assert [span(e) for e in entries] == ["Tue 04 Mar 10:00-11:00", "Sat 08 Mar 14:00-15:00", "Mon 10 Mar 10:00-11:00"]
+    assert len({e.item for e in entries}) == 1 and all(e.recurring for e in entries)
+    assert [r.syscode for r in await world.reservations(F1)] == [made[0].syscode, made[2].syscode, made[3].syscode]
+
+
+async def test_s06_without_native_series_each_planon_occurrence_is_a_meeting_of_its_own(world: World) -> None:
+    """Without ``nativeSeries`` nothing tells RoomSync which reservations a Planon user made as one series: each is a
+    meeting of its own in the calendar, and edits and cancellations in Planon follow per occurrence."""
+    made = await world.kiosk_book(F1, at(1, 10), at(1, 11), "Weekly review", rrule="FREQ=WEEKLY;COUNT=4")
+    await world.sync()
+    entries = await world.entries(F1)
+    assert [local(e.start) for e in entries] == [local(t) for t in tuesdays(4, hour=10)]
+    assert len({e.item for e in entries}) == 4 and not any(e.recurring for e in entries)
+    assert await world.outlook.items(F1) == 4
+
+    await world.kiosk_edit(made[1], start=at(8, 15), end=at(8, 16))
+    await world.kiosk_cancel(made[3])
+    await world.sync()
+    assert [span(e) for e in await world.entries(F1)] == [
+        "Tue 04 Mar 10:00-11:00",
+        "Tue 11 Mar 15:00-16:00",
+        "Tue 18 Mar 10:00-11:00",
+    ]
+
+
+async def test_s06_a_native_pattern_roomsync_cannot_infer_is_one_meeting_per_reservation(
+    make_world: WorldFactory,
+) -> None:
+    """Documented fallback: RoomSync infers daily, weekly and monthly-by-date patterns. The 4th and 18th of each month
+    is none of them; the series is not guessed at and not dropped: each reservation is a meeting of its own, and the
+    Planon reservations are left as they are."""
+    world = await make_world(planon=NATIVE_SERIES)
     made = await world.kiosk_book(
         F1, at(1, 10), at(1, 11), "Twice a month", rrule="FREQ=MONTHLY;BYMONTHDAY=4,18;COUNT=4"
     )
     result = (await world.sync())["follow"]
-    assert result.reason == "ActionsFailed" and "cannot express" in result.message
-    [room] = [r for r in result.rooms if r.planon == F1.code]
-    assert room.last_error is not None and "BYMONTHDAY=4,18" in room.last_error
-    assert await world.entries(F1) == []
+    assert result.ok, result.message
+    entries = await world.entries(F1)
+    assert [local(e.start) for e in entries] == [local(r.start) for r in made]
+    assert not any(e.recurring for e in entries) and len({e.item for e in entries}) == 4
     assert [r.syscode for r in await world.reservations(F1)] == [r.syscode for r in made]

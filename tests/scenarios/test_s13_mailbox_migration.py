@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from roomsync.config.references import DictSource, resolve
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.engine import ActionKind
 from roomsync.model import Side
 from roomsync.sync.runner import RoomSyncRunner
 from tests.scenarios.ews_backend import EwsCalendar
-from tests.scenarios.world import ANNA, BEN, DEV, F1, F2, F3, F4, World, at, local, span
+from tests.scenarios.world import ANNA, BEN, F1, F2, F3, F4, World, _secrets_by_name, at, local, span
 
 
 @pytest.fixture
@@ -37,23 +38,28 @@ async def _move_room_online(world: World) -> None:
     """What the administrators do after the move: F1 leaves the on-premise RoomSync for one on Exchange Online."""
     calendar = world.calendar
     assert isinstance(calendar, EwsCalendar)
-    planon = {"planon": world.planon.connection_spec()}
+    planon = {"planon": world.planon.connection_spec() | dict(world.planon_settings)}
     graph_spec, graph_secrets = calendar.exchange.connection_spec()
     ews_spec, ews_secrets = calendar.connection()
     secrets = {**world.planon.demo_secrets(), **ews_secrets, **graph_secrets}
 
-    async def runner(name: str, rooms: tuple[Any, ...], connection: str, spec: dict[str, Any]) -> RoomSyncRunner:
+    source = DictSource(
+        {
+            ("scenarios", "planon"): {"spec": planon},
+            ("scenarios", "calendar"): {"spec": ews_spec},
+            ("scenarios", "exchange-online"): {"spec": {"graph": graph_spec}},
+        },
+        _secrets_by_name("scenarios", secrets),
+    )
+
+    async def runner(name: str, rooms: tuple[Any, ...], connection: str) -> RoomSyncRunner:
         manifest = world._manifest(name, "Calendar", rooms)
         manifest["spec"]["calendar"] = {"connectionRef": connection}
-        return await RoomSyncRunner.open(
-            RoomSyncConfig.from_manifest(manifest),
-            world.pool,
-            {Side.PLANON: planon, Side.CALENDAR: spec},
-            lambda n, k: secrets[(n, k)],
-        )
+        config = RoomSyncConfig.from_manifest(manifest)
+        return await RoomSyncRunner.open(config, world.pool, await resolve(source, config))
 
-    world.runners["follow"] = await runner("follow", (F2, F3, F4), "calendar", ews_spec)
-    world.runners["online"] = await runner("online", (F1,), "exchange-online", {"graph": graph_spec})
+    world.runners["follow"] = await runner("follow", (F2, F3, F4), "calendar")
+    world.runners["online"] = await runner("online", (F1,), "exchange-online")
 
 
 async def test_s13_a_room_moved_to_exchange_online_keeps_every_pair_on_its_links(onprem: World) -> None:
@@ -66,7 +72,7 @@ async def test_s13_a_room_moved_to_exchange_online_keeps_every_pair_on_its_links
         weekly, third, third + timedelta(hours=4), third + timedelta(hours=4, minutes=30)
     )
     await world.outlook.cancel_occurrence(weekly, at(2 + 21, 9))
-    await world.kiosk_book(F1, at(3, 14), at(3, 15), "Facilities walk-through", requestor=ANNA, optional=[DEV])
+    await world.kiosk_book(F1, at(3, 14), at(3, 15), "Facilities walk-through", requestor=ANNA)
     series = await world.kiosk_book(
         F1, at(1, 16), at(1, 17), "Weekly sales", requestor=ANNA, rrule="FREQ=WEEKLY;COUNT=4"
     )

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from roomsync.config.references import DictSource, resolve
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.engine import ActionKind
 from roomsync.model import Side
@@ -88,6 +89,7 @@ class Reservation:
     attendees: str
     series: str
     changed: str
+    native_series: int | None = None  # Planon's own series link (the emulator's RecurrentReservationRef)
 
     @property
     def live(self) -> bool:
@@ -192,6 +194,8 @@ class World:
 
     calendar: CalendarBackend
     roomsync_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: merged into the Planon Connection's ``spec.planon`` (e.g. ``reservationFields.nativeSeries``)
+    planon_settings: Mapping[str, Any] = field(default_factory=dict)
     now: datetime = NOW
     planon: PlanonSandbox = field(init=False)
     pool: ClientPool = field(init=False)
@@ -210,10 +214,18 @@ class World:
         self.pool = ClientPool()
         calendar_spec, calendar_secrets = self.calendar.connection()
         secrets = {**self.planon.demo_secrets(), **calendar_secrets}
-        connections = {Side.PLANON: {"planon": self.planon.connection_spec()}, Side.CALENDAR: calendar_spec}
+        planon_spec = self.planon.connection_spec() | dict(self.planon_settings)
+        connections = {Side.PLANON: {"planon": planon_spec}, Side.CALENDAR: calendar_spec}
         for name, (leader, rooms) in ROOMSYNCS.items():
             config = RoomSyncConfig.from_manifest(self._manifest(name, leader, rooms))
-            self.runners[name] = await RoomSyncRunner.open(config, self.pool, connections, lambda n, k: secrets[(n, k)])
+            source = DictSource(
+                {
+                    ("scenarios", n): {"spec": connections[side]}
+                    for n, side in (("planon", Side.PLANON), ("calendar", Side.CALENDAR))
+                },
+                _secrets_by_name("scenarios", secrets),
+            )
+            self.runners[name] = await RoomSyncRunner.open(config, self.pool, await resolve(source, config))
         for client in self.pool.clients():
             if client.backend == "planon":
                 client.clock = lambda: self.now  # type: ignore[attr-defined]  # past reservations are left alone
@@ -249,24 +261,14 @@ class World:
         subject: str,
         *,
         requestor: str | None = ANNA,
-        required: Sequence[str] = (),
-        optional: Sequence[str] = (),
         rrule: str | None = None,
-        tz: str = "Europe/Amsterdam",
     ) -> list[Reservation]:
-        """A person books at a Planon touchpoint (kiosk, web, app): one reservation per room and occurrence."""
+        """A person books at a Planon touchpoint (kiosk, web, app) as Planon lets them: a unit or several, times, a
+        subject and who it is for; no attendees. Several rooms are one reservation per room with nothing tying
+        them; ``rrule`` is Planon's "Make recurrent" (daily, weekly or monthly, with an end): one reservation per
+        occurrence, tied only by Planon's native series link."""
         units = [rooms.code] if isinstance(rooms, Room) else [r.code for r in rooms]
-        made = await self.planon.admin.book(
-            units,
-            start,
-            end,
-            subject,
-            requestor=requestor,
-            required=required,
-            optional=optional,
-            recurrence=rrule,
-            time_zone=tz,
-        )
+        made = await self.planon.admin.book(units, start, end, subject, requestor=requestor, recurrence=rrule)
         return [_reservation(v) for v in made]
 
     async def kiosk_edit(
@@ -322,6 +324,14 @@ class World:
         return [e for e in found if not e.cancelled]
 
 
+def _secrets_by_name(namespace: str, values: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(secret, key): value}`` as the Secrets a source holds: ``{(namespace, secret): {key: value}}``."""
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    for (name, key), value in values.items():
+        secrets.setdefault((namespace, name), {})[key] = value
+    return secrets
+
+
 def _refused_again(result: CycleResult, action: Any) -> bool:
     report = result.report
     return report is not None and any(
@@ -344,6 +354,7 @@ def _reservation(view: Mapping[str, Any]) -> Reservation:
         attendees=fields.get("FreeText2") or "",
         series=fields.get("FreeText3") or "",
         changed=str(view.get("changed") or ""),
+        native_series=view.get("recurrentReservation"),
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from roomsync import __version__
 from roomsync.cli import output
@@ -27,8 +28,21 @@ EPILOG = """exit codes:
 Secrets come from kind: Secret documents in the same files, or from ROOMSYNC_SECRET_<NAME>_<KEY> variables."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's exit codes (a usage error is invalid input, 1; argparse's 2 means "changes
+    pending" here) and without prefix matching of long options (``--onc`` is not ``--once``)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="roomsync",
         description="Two-way sync of Planon room reservations and room calendars (Exchange Online via Graph).",
         epilog=EPILOG,
@@ -52,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check manifests against the CRDs; exit 1 on any error")
     with_files(validate)
+    validate.add_argument(
+        "--skip-references",
+        action="store_true",
+        help="check each manifest on its own: do not require the Connections and Secrets it names",
+    )
+    validate.add_argument(
+        "--strict-kinds",
+        action="store_true",
+        help="report documents of other kinds (Kustomization, ExternalSecret ...) as errors instead of skipping them",
+    )
     plan = commands.add_parser("plan", help="read both sides and show what a sync would change; writes nothing")
     with_files(plan)
     plan.add_argument("--allow-mass-delete", action="store_true", help="plan beyond safety.maxDeletePercent")
@@ -66,14 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
     rooms = commands.add_parser(
-        "rooms", help="list room mailboxes (Graph places API, EWS room lists) to help write RoomSyncs"
+        "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
     )
     rooms.add_argument(
-        "--connection", required=True, metavar="FILE", help="file with one calendar Connection (+ its Secret)"
+        "--connection",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="file with Connections (+ Secrets); repeat it for a Planon and a calendar Connection",
     )
     rooms.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run = commands.add_parser("run", help="run the Kubernetes operator")
-    run.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    run.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
     run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector (sharding)")
     run.add_argument("--peering", default=None, help="kopf peering name for active/standby replicas")
@@ -103,6 +131,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.config.bundle import load_bundle
 
         bundle = load_bundle(args.files)
+        asyncio.run(bundle.resolve())  # the references are checked before anything is read or written
         if not bundle.ok:
             output.problems_table(bundle.problems)
             return EXIT_INVALID
@@ -116,6 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 once=getattr(args, "once", True),
                 allow_mass_delete=args.allow_mass_delete,
                 json_output=args.output == "json",
+                paths=args.files,
             )
         )
     if args.command == "demo":
@@ -140,22 +170,29 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from roomsync.config.bundle import load_bundle
 
-    bundle = load_bundle(args.files)
+    bundle = load_bundle(args.files, other_kinds=args.strict_kinds)
+    if not args.skip_references:
+        asyncio.run(bundle.resolve())
     if args.output == "json":
         output.emit_json(
             {
                 "valid": bundle.ok,
                 "errors": [{"where": p.where, "message": p.message} for p in bundle.problems],
                 "roomsyncs": [c.key for c in bundle.roomsyncs],
+                "skipped": bundle.skipped,
             }
         )
     elif bundle.ok:
         output.console.print(
             f"[green]valid[/green]: {len(bundle.roomsyncs)} RoomSync(s), {len(bundle.connections)} Connection(s), "
-            f"{len(bundle.secrets)} Secret(s)"
+            f"{len(bundle.secrets)} Secret(s)" + (" (references not checked)" if args.skip_references else "")
         )
     else:
         output.problems_table(bundle.problems)
+    if bundle.skipped and args.output != "json":
+        output.errors.print(f"skipped {len(bundle.skipped)} document(s) of kinds roomsync does not own:")
+        for where in bundle.skipped:
+            output.errors.print(f"  {where}")
     return EXIT_OK if bundle.ok else EXIT_INVALID
 
 

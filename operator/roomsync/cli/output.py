@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
@@ -35,12 +36,28 @@ def problems_table(problems: Sequence[Problem]) -> None:
 
 
 def action_row(action: Action) -> list[str]:
-    return [action.side.value, action.kind.value, action.subject, ", ".join(sorted(action.rooms)), action.reason]
+    booking = action.desired or action.target
+    when = span(booking) if booking is not None else ""
+    return [action.side.value, action.kind.value, action.subject, when, ", ".join(sorted(action.rooms)), action.reason]
+
+
+def span(booking: Booking) -> str:
+    """``Tue 04 Mar 09:00-10:00 CET`` in the booking's own zone (``(series)`` for a recurring one)."""
+    local_zone = zone(booking.timezone)
+    start, end = booking.start.astimezone(local_zone), booking.end.astimezone(local_zone)
+    if booking.all_day:
+        last = (end - timedelta(days=1)).date()
+        text = f"{start:%a %d %b}" + ("" if last == start.date() else f"-{last:%a %d %b}") + " (all day)"
+    elif start.date() == end.date():
+        text = f"{start:%a %d %b %H:%M}-{end:%H:%M} {start:%Z}"
+    else:
+        text = f"{start:%a %d %b %H:%M}-{end:%a %d %b %H:%M} {start:%Z}"
+    return text + (" (series)" if booking.recurrence else "")
 
 
 def actions_table(title: str, actions: Iterable[Action]) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("Side", "Action", "Subject", "Rooms", "Reason"):
+    for column in ("Side", "Action", "Subject", "When", "Rooms", "Reason"):
         table.add_column(column, overflow="fold")
     for action in actions:
         table.add_row(*action_row(action))
@@ -57,16 +74,7 @@ def result_json(result: CycleResult) -> dict[str, Any]:
         "dryRun": result.dry_run,
         "durationSeconds": round(result.duration, 3),
         "conflicts": plan.conflicts if plan else 0,
-        "actions": [
-            {
-                "side": a.side.value,
-                "action": a.kind.value,
-                "subject": a.subject,
-                "rooms": sorted(a.rooms),
-                "reason": a.reason,
-            }
-            for a in (plan.actions if plan else ())
-        ],
+        "actions": [action_json(a) for a in (plan.actions if plan else ())],
         "notes": [n.message for n in (plan.notes if plan else ())],
         "failed": [
             {"action": o.action.describe(), "error": o.error} for o in (result.report.failed if result.report else [])
@@ -85,10 +93,25 @@ def result_json(result: CycleResult) -> dict[str, Any]:
     }
 
 
-def result_summary(result: CycleResult) -> None:
+def action_json(action: Action) -> dict[str, Any]:
+    booking = action.desired or action.target
+    return {
+        "side": action.side.value,
+        "action": action.kind.value,
+        "subject": action.subject,
+        "start": booking.start.isoformat() if booking else None,
+        "end": booking.end.isoformat() if booking else None,
+        "rooms": sorted(action.rooms),
+        "reason": action.reason,
+    }
+
+
+def result_summary(result: CycleResult, when: datetime | None = None) -> None:
+    """One cycle for a person; ``when`` stamps the line (a continuous ``sync`` prints one per cycle)."""
     plan = result.plan
     colour = "green" if result.ok else "red"
-    console.print(f"[bold]{result.name}[/bold]: [{colour}]{result.reason}[/{colour}] - {result.message}")
+    stamp = f"{when.astimezone():%Y-%m-%d %H:%M:%S} " if when is not None else ""
+    console.print(f"{stamp}[bold]{result.name}[/bold]: [{colour}]{result.reason}[/{colour}] - {result.message}")
     if plan is not None and plan.actions:
         title = "Planned (dry run, nothing written)" if result.dry_run else "Actions"
         console.print(actions_table(title, plan.actions))
@@ -105,9 +128,7 @@ def bookings_table(title: str, rows: Iterable[tuple[str, Booking]]) -> Table:
     for column in ("Room", "When", "Subject", "Organizer", "Status"):
         table.add_column(column, overflow="fold")
     for room, b in rows:
-        local_zone = zone(b.timezone)
-        start, end = b.start.astimezone(local_zone), b.end.astimezone(local_zone)
-        when = f"{start:%a %H:%M}-{end:%H:%M} {start:%Z}" + (" (series)" if b.recurrence else "")
+        when = span(b)
         status = b.status.value + (" (request)" if b.awaiting_response else "")
         table.add_row(room, when, b.subject, b.organizer.email if b.organizer else "", status)
     return table

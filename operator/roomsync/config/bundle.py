@@ -2,23 +2,23 @@
 
 A RoomSync may only use Connections and Secrets of its own namespace. Secrets come from ``kind: Secret`` documents
 in the same files (``stringData`` or base64 ``data``) or from the environment as ``ROOMSYNC_SECRET_<NAME>_<KEY>``
-(upper case, other characters as ``_``), so credentials never need to sit in a file.
+(upper case, other characters as ``_``), so credentials never need to sit in a file. References are followed by
+:func:`roomsync.config.references.resolve`, the path the operator takes too.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roomsync.config.crds import apply_defaults, validate_object
+from roomsync.config.crds import apply_defaults, owned, validate_object
 from roomsync.config.manifests import Document, ManifestError, load_files
+from roomsync.config.references import DictSource, Inputs, ResolveError, resolve
 from roomsync.config.roomsync import RoomSyncConfig
-from roomsync.connectors.registry import CALENDAR_BACKENDS, SecretLookup, SecretNotFound, backend_of
 from roomsync.model import UnknownTimeZone, to_iana
 
 Key = tuple[str, str]  # (namespace, name)
@@ -35,44 +35,45 @@ class Problem:
 
 @dataclass
 class Bundle:
+    """What the files hold. RoomSyncs are ready to run once :meth:`resolve` has followed their references."""
+
     roomsyncs: list[RoomSyncConfig] = field(default_factory=list)
     connections: dict[Key, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[Key, dict[str, str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: where each RoomSync was read (file and document), for problems found when resolving it
+    places: dict[str, str] = field(default_factory=dict)
+    #: documents of kinds roomsync does not own (Kustomization, ExternalSecret ...), left to their own tools
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-    def secret_lookup(self, namespace: str) -> SecretLookup:
-        """Secrets of one namespace only: a RoomSync can never read another namespace's credentials."""
+    @property
+    def source(self) -> DictSource:
+        return DictSource(self.connections, self.secrets, self.environ)
 
-        def lookup(name: str, key: str) -> str:
-            data = self.secrets.get((namespace, name))
-            if data is not None:
-                if key in data:
-                    return data[key]
-                raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
-            value = self.environ.get(env_name(name, key))
-            if value is None:
-                raise SecretNotFound(
-                    f"Secret {namespace}/{name} not found (neither in the files nor as ${env_name(name, key)})"
-                )
-            return value
-
-        return lookup
-
-    def connection(self, namespace: str, name: str) -> dict[str, Any]:
-        spec: dict[str, Any] = self.connections[(namespace, name)]["spec"]
-        return spec
+    async def resolve(self) -> list[tuple[RoomSyncConfig, Inputs]]:
+        """Each RoomSync with its Connections and Secrets; a reference that cannot be followed is a problem."""
+        ready = []
+        for config in self.roomsyncs:
+            try:
+                ready.append((config, await resolve(self.source, config)))
+            except ResolveError as error:
+                self.problems.append(Problem(self.places.get(config.key, config.key), error.message))
+        return ready
 
 
-def env_name(secret: str, key: str) -> str:
-    return "ROOMSYNC_SECRET_" + re.sub(r"[^A-Z0-9]", "_", f"{secret}_{key}".upper())
+def load_bundle(
+    paths: Sequence[str | Path], environ: Mapping[str, str] | None = None, *, other_kinds: bool = False
+) -> Bundle:
+    """Read, validate and default the manifests (references are followed by :meth:`Bundle.resolve`).
 
-
-def load_bundle(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> Bundle:
+    Documents of kinds roomsync does not own are skipped (listed in ``skipped``) unless ``other_kinds``, which
+    reports them as errors (a folder that should hold only RoomSync objects).
+    """
     bundle = Bundle(environ=dict(os.environ if environ is None else environ))
     try:
         documents = load_files(paths)
@@ -81,12 +82,14 @@ def load_bundle(paths: Sequence[str | Path], environ: Mapping[str, str] | None =
         return bundle
     if not documents:
         bundle.problems.append(Problem("input", "no manifests found in " + ", ".join(map(str, paths))))
-    return fill(bundle, documents)
+    return fill(bundle, documents, other_kinds=other_kinds)
 
 
-def fill(bundle: Bundle, documents: Sequence[Document]) -> Bundle:
-    roomsync_docs: list[tuple[Document, dict[str, Any]]] = []
+def fill(bundle: Bundle, documents: Sequence[Document], *, other_kinds: bool = False) -> Bundle:
     for document in documents:
+        if not other_kinds and not owned(document.body):
+            bundle.skipped.append(document.where)
+            continue
         errors = validate_object(document.body)
         if errors:
             bundle.problems.extend(Problem(document.where, str(e)) for e in errors)
@@ -103,13 +106,9 @@ def fill(bundle: Bundle, documents: Sequence[Document]) -> Bundle:
         elif kind == "Connection":
             bundle.connections[key] = body
         elif kind == "RoomSync":
-            roomsync_docs.append((document, body))
-    for document, body in roomsync_docs:
-        config = RoomSyncConfig.from_manifest(body)
-        problems = list(_reference_problems(bundle, config))
-        bundle.problems.extend(Problem(document.where, p) for p in problems)
-        if not problems:
+            config = RoomSyncConfig.from_manifest(body)
             bundle.roomsyncs.append(config)
+            bundle.places[config.key] = document.where
     return bundle
 
 
@@ -130,36 +129,3 @@ def _secret_data(body: Mapping[str, Any]) -> dict[str, str]:
     data = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (body.get("data") or {}).items()}
     data.update({k: str(v) for k, v in (body.get("stringData") or {}).items()})
     return data
-
-
-def _reference_problems(bundle: Bundle, config: RoomSyncConfig) -> Iterator[str]:
-    for field_name, ref, wanted in (
-        ("spec.planon.connectionRef", config.planon_connection, ("planon",)),
-        ("spec.calendar.connectionRef", config.calendar_connection, CALENDAR_BACKENDS),
-    ):
-        connection = bundle.connections.get((config.namespace, ref))
-        if connection is None:
-            yield f"{field_name}: Connection {ref!r} not found in namespace {config.namespace!r}"
-            continue
-        backend = backend_of(connection["spec"])
-        if backend not in wanted:
-            yield f"{field_name}: Connection {ref!r} is a {backend} connection; expected {' or '.join(wanted)}"
-            continue
-        lookup = bundle.secret_lookup(config.namespace)
-        for path, ref_value in secret_refs(connection["spec"], f"Connection {ref}: spec"):
-            try:
-                lookup(ref_value["name"], ref_value["key"])
-            except SecretNotFound as missing:
-                yield f"{path}: {missing}"
-
-
-def secret_refs(value: Any, path: str) -> Iterator[tuple[str, Mapping[str, str]]]:
-    """Every ``secretRef`` (and ``...SecretRef``, e.g. ``caSecretRef``) in a Connection spec, with its field path."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key == "secretRef" and isinstance(item, Mapping):
-                yield f"{path}.secretRef", item
-            elif key.endswith("SecretRef") and isinstance(item, Mapping):
-                yield f"{path}.{key}", item
-            else:
-                yield from secret_refs(item, f"{path}.{key}")

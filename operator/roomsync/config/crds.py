@@ -132,6 +132,19 @@ def _resolve(obj: Mapping[str, Any]) -> tuple[CRD | None, str | None]:
     return crd, version
 
 
+def owned(obj: Any) -> bool:
+    """Whether a manifest is one roomsync reads: any kind of the ``roomsync.io`` group, or a v1 Secret.
+
+    A GitOps folder also holds Kustomizations, ExternalSecrets, Deployments ...: they are someone else's to check.
+    """
+    if not isinstance(obj, Mapping):
+        return True  # not even a manifest: validation says why
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return True
+    return api_version.split("/", 1)[0] == GROUP or (api_version, kind) in SECRET_KINDS
+
+
 def validate_object(obj: Any) -> list[FieldError]:
     """Every problem in one manifest (a parsed YAML document), as path + message; empty when it is valid."""
     if not isinstance(obj, Mapping):

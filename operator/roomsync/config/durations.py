@@ -1,58 +1,34 @@
 """Durations as RoomSync specs write them: Go durations (``90s``, ``1h30m``) or a whole number of days (``7d``).
 
 Kubernetes CEL's ``duration()`` is Go's ``time.ParseDuration``, which has no ``d`` unit; the CRD's rules convert
-``Nd`` to ``N*24h`` before calling it. :func:`parse_go_duration` reproduces Go's grammar exactly so the offline CEL
-evaluation rejects what the apiserver rejects, and :func:`parse_duration` is what the operator uses to read a spec.
+``Nd`` to ``N*24h`` before calling it. Values are computed by ``durationpy`` (installed with the kubernetes client);
+it is more lenient than Go (it takes ``d``, ``w`` and ``y``), so :func:`parse_go_duration` first checks Go's grammar
+and range, making the offline CEL evaluation reject what the apiserver rejects. :func:`parse_duration` is what the
+operator uses to read a spec.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 
-_NANOS_PER_UNIT = {
-    "ns": Decimal(1),
-    "us": Decimal(1_000),
-    "µs": Decimal(1_000),  # U+00B5 micro sign
-    "μs": Decimal(1_000),  # U+03BC greek mu
-    "ms": Decimal(1_000_000),
-    "s": Decimal(1_000_000_000),
-    "m": Decimal(60_000_000_000),
-    "h": Decimal(3_600_000_000_000),
-}
-_TERM = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+import durationpy
+
+#: Go's grammar: an optional sign, then "0" or one or more decimal numbers each followed by a unit.
+_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 _DAYS = re.compile(r"^([0-9]{1,5})d$")
-_MAX_NANOS = 2**63 - 1
+#: Go keeps a duration in an int64 of nanoseconds (about 292 years).
+_MAX = timedelta(microseconds=(2**63 - 1) // 1_000)
 
 
 def parse_go_duration(text: str) -> timedelta:
-    """Parse like Go's ``time.ParseDuration`` (signed sequence of decimal numbers with units); raise ValueError."""
-    s = text
-    sign = 1
-    if s[:1] in ("-", "+"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return timedelta(0)
-    if not s:
+    """Parse like Go's ``time.ParseDuration``; raise ``ValueError`` naming the text."""
+    if not _GO_DURATION.fullmatch(text):
         raise ValueError(f"invalid duration {text!r}")
-    total = Decimal(0)
-    pos = 0
-    while pos < len(s):
-        match = _TERM.match(s, pos)
-        if match is None or match.group(1) in ("", "."):
-            raise ValueError(f"invalid duration {text!r}")
-        try:
-            total += Decimal(match.group(1)) * _NANOS_PER_UNIT[match.group(2)]
-        except InvalidOperation as exc:  # pragma: no cover - the regex only lets decimals through
-            raise ValueError(f"invalid duration {text!r}") from exc
-        pos = match.end()
-    nanos = int(total)
-    if nanos > _MAX_NANOS:
+    value: timedelta = durationpy.from_str(text)
+    if abs(value) > _MAX:
         raise ValueError(f"invalid duration {text!r}: out of range")
-    seconds, rest = divmod(nanos, 1_000_000_000)
-    return sign * timedelta(seconds=seconds, microseconds=rest // 1_000)
+    return value
 
 
 def parse_duration(text: str) -> timedelta:

@@ -1,7 +1,10 @@
 """Reading the YAML a user gives ``kubectl apply``: files, multi-document streams, ``kind: List``.
 
 Hostile or broken input gets a clear error naming the file and document, never a traceback: files that are not
-UTF-8, YAML that is not a mapping, and alias bombs (billion laughs), which PyYAML would happily build.
+UTF-8, YAML that is not a mapping, and alias bombs (billion laughs). PyYAML builds an aliased value once and shares
+it, but everything after it (schema validation, defaults, JSON) walks the expanded tree: a document of a few dozen
+aliases can expand to billions of nodes. So the size of the expanded tree is computed on the composed node graph
+(each shared node counted once per use, in time linear in the document) and refused before anything walks it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any
 
 import yaml
 
-#: Aliases a single document may use; real manifests use a handful (the CRDs use 3), bombs use millions.
-MAX_ALIASES = 100
+#: Nodes a document may expand to once its aliases are followed; real manifests have a few thousand.
+MAX_EXPANDED_NODES = 200_000
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
@@ -39,18 +42,50 @@ class Document:
 
 
 class _GuardedLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses documents using more than ``MAX_ALIASES`` aliases."""
+    """A SafeLoader that refuses documents whose aliases expand beyond ``MAX_EXPANDED_NODES`` nodes."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
+    def construct_document(self, node: yaml.Node) -> Any:
+        size = expanded_size(node)
+        if size > MAX_EXPANDED_NODES:
+            raise ManifestError(
+                f"its YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (an alias bomb?); "
+                "write the repeated parts out or use fewer aliases"
+            )
+        return super().construct_document(node)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise ManifestError(f"more than {MAX_ALIASES} YAML aliases in one document (an alias bomb?)")
-        return super().compose_node(parent, index)
+
+def expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has with every alias replaced by what it names (capped past the limit).
+
+    Aliased nodes are the same object in the composed graph, so each node's expanded size is computed once. A node
+    that contains itself (a recursive alias) counts as too large.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            return MAX_EXPANDED_NODES + 1
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                total += size(key_node) + size(value_node)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        active.discard(key)
+        sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[key]
+
+    return size(root)
 
 
 def load_text(text: str, source: str) -> list[Document]:
@@ -60,7 +95,6 @@ def load_text(text: str, source: str) -> list[Document]:
         index = 0
         while loader.check_data():  # type: ignore[no-untyped-call]
             body = loader.get_data()
-            loader._aliases = 0
             if body is not None:
                 documents.extend(_expand(Document(source, index, body)))
             index += 1

@@ -1,28 +1,31 @@
-"""The few Kubernetes API calls the controller makes itself, through kopf's own authenticated client.
+"""The few Kubernetes API calls the controller makes itself, with the credentials kopf's login produced.
 
 Reading a Connection or Secret and writing a RoomSync's status happen outside kopf's handler machinery (the status
-is written from a long-running daemon, and kopf applies a daemon's ``patch`` only when it exits). Going through
-kopf's client means the same credentials, TLS settings, retries and re-login on expiry as kopf's own watches, with
-no second Kubernetes client to configure. The client is kopf-internal (``kopf._cogs``); this module is the only
-place that touches it, so a kopf upgrade that moves it changes one file.
+is written from a long-running daemon, and kopf applies a daemon's ``patch`` only when it exits). The login handler
+(:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf; :class:`ApiKube` talks to
+the same API server with those credentials over aiohttp, so there is one login and no use of kopf's private client.
+A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes them here too.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import ssl
+import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import aiohttp
 import kopf
-from kopf._cogs.clients import api as _api
-from kopf._cogs.clients import errors as _errors
 
 from roomsync.k8s.settings import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 class KubeAccessError(Exception):
@@ -46,20 +49,61 @@ def secret_path(namespace: str, name: str) -> str:
     return f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
 
 
-class KopfKube:
-    """:class:`Kube` over kopf's API client; only usable inside a running operator (handlers, daemons)."""
+class Credentials:
+    """The latest ``kopf.ConnectionInfo`` a login handler produced (set by the login wrapper)."""
 
-    def __init__(self, settings: kopf.OperatorSettings) -> None:
-        self.settings = settings
+    def __init__(self) -> None:
+        self.info: kopf.ConnectionInfo | None = None
+        self.generation = 0
+
+    def update(self, info: kopf.ConnectionInfo) -> None:
+        self.info, self.generation = info, self.generation + 1
+
+
+class ApiKube:
+    """:class:`Kube` over aiohttp with the operator's login credentials."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self._session: aiohttp.ClientSession | None = None
+        self._session_generation = -1
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        info = self.credentials.info
+        if info is None:
+            raise KubeAccessError("not logged in to the Kubernetes API yet")
+        session = await self._session_for(info)
+        headers = dict(kwargs.pop("headers", {}))
+        if info.token:
+            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+        async with session.request(method, info.server.rstrip("/") + path, headers=headers, **kwargs) as response:
+            body = await response.json(content_type=None) if response.content_length != 0 else None
+            return response.status, body
+
+    async def _session_for(self, info: kopf.ConnectionInfo) -> aiohttp.ClientSession:
+        if self._session is not None and self._session_generation == self.credentials.generation:
+            return self._session
+        if self._session is not None:
+            await self._session.close()
+        auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username and not info.token else None
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=_ssl_context(info)),
+            auth=auth,
+            timeout=TIMEOUT,
+            trust_env=bool(info.trust_env),
+        )
+        self._session_generation = self.credentials.generation
+        return self._session
 
     async def _get(self, path: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await _api.get(path, settings=self.settings, logger=log)
-        except _errors.APINotFoundError:
+        status, body = await self._request("GET", path)
+        if status == 404:
             return None
-        except _errors.APIForbiddenError as error:
-            raise KubeAccessError(f"forbidden to read {path}: {error}") from error
-        return found
+        if status == 403:
+            raise KubeAccessError(f"forbidden to read {path}: {_message(body)}")
+        if status >= 400 or not isinstance(body, dict):
+            raise KubeAccessError(f"reading {path} failed with HTTP {status}: {_message(body)}")
+        return body
 
     async def connection(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get(custom_path("connections", namespace, name))
@@ -69,14 +113,52 @@ class KopfKube:
 
     async def patch_roomsync_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
         """Merge-patch ``status`` through the status subresource; False when the RoomSync is gone."""
-        try:
-            await _api.patch(
-                custom_path("roomsyncs", namespace, name, "status"),
-                headers=MERGE_PATCH,
-                payload={"status": dict(status)},
-                settings=self.settings,
-                logger=log,
-            )
-        except _errors.APINotFoundError:
+        path = custom_path("roomsyncs", namespace, name, "status")
+        code, body = await self._request("PATCH", path, headers=MERGE_PATCH, json={"status": dict(status)})
+        if code == 404:
             return False
+        if code >= 400:
+            raise KubeAccessError(f"writing the status of {namespace}/{name} failed with HTTP {code}: {_message(body)}")
         return True
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
+    if not info.server.startswith("https"):
+        return False
+    context = ssl.create_default_context(cafile=info.ca_path)
+    if info.ca_data:
+        context.load_verify_locations(cadata=_text(info.ca_data))
+    if info.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    cert, key = info.certificate_path, info.private_key_path
+    if info.certificate_data and info.private_key_data:
+        # load_cert_chain reads files only: write the inline client certificate to private temporary files
+        cert, key = _temp_file(info.certificate_data), _temp_file(info.private_key_data)
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def _text(data: bytes | str) -> str:
+    if isinstance(data, bytes):
+        return data.decode()
+    return data if "-----BEGIN" in data else base64.b64decode(data).decode()
+
+
+def _temp_file(data: bytes | str) -> str:
+    handle = tempfile.NamedTemporaryFile("w", prefix="roomsync-kube-", delete=False)  # noqa: SIM115
+    with handle:
+        handle.write(_text(data))
+    return handle.name
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("reason") or body)
+    return str(body)

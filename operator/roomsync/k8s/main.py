@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +20,7 @@ import kopf
 from roomsync.k8s.controller import Controller, utcnow
 from roomsync.k8s.events import EventRecorder
 from roomsync.k8s.handlers import LoginFn, build_registry, default_login
-from roomsync.k8s.kubeapi import KopfKube, Kube
+from roomsync.k8s.kubeapi import ApiKube, Credentials, Kube
 from roomsync.k8s.metrics import Metrics
 from roomsync.k8s.options import OperatorOptions, OptionsError
 from roomsync.k8s.probes import Health, Servers, start_servers
@@ -47,14 +49,16 @@ class Operator:
         self.options = options
         self.settings = make_settings(options)
         self.metrics = Metrics()
+        self.credentials = Credentials()
+        self.api = ApiKube(self.credentials)
         self.controller = Controller(
-            kube or KopfKube(self.settings),
+            kube or self.api,
             metrics=self.metrics,
             events=EventRecorder(interval=options.event_interval, clock=clock),
             clock=clock,
         )
         self.health = Health()
-        self.registry = build_registry(self.controller, login=tracked(login, self.health))
+        self.registry = build_registry(self.controller, login=tracked(login, self.health, self.credentials))
         self.servers = Servers()
         self.stop_flag = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +108,7 @@ class Operator:
                     await self._task
         finally:
             await self.controller.aclose()
+            await self.api.aclose()
             await self.servers.aclose()
 
     async def run(self) -> int:
@@ -134,19 +139,37 @@ class Operator:
         await self.stop()
 
 
-def tracked(login: LoginFn, health: Health) -> LoginFn:
-    """The login handler, noting in ``health`` when it produced credentials (what ``/readyz`` waits for)."""
+def tracked(login: LoginFn, health: Health, credentials: Credentials) -> LoginFn:
+    """The login handler, keeping the credentials it produced for the operator's own API calls and noting in
+    ``health`` that it did (what ``/readyz`` waits for)."""
 
     async def login_and_note(**kwargs: Any) -> Any:
         if inspect.iscoroutinefunction(login):
             result = await login(**kwargs)
         else:  # kopf's logins read files and may run exec plugins: keep them off the event loop
             result = await asyncio.to_thread(login, **kwargs)
+        if isinstance(result, kopf.ConnectionInfo):
+            credentials.update(result)
         if result is not None:
             health.logged_in.set()
         return result
 
     return login_and_note
+
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def credentials_available() -> bool:
+    """Whether any login kopf would try has something to read: the in-cluster service account or a kubeconfig.
+
+    Checked before kopf starts (which would otherwise fail with a traceback), without importing a client.
+    """
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and SERVICE_ACCOUNT_TOKEN.exists():
+        return True
+    configured = os.environ.get("KUBECONFIG")
+    paths = configured.split(os.pathsep) if configured else [str(Path.home() / ".kube" / "config")]
+    return any(Path(p).is_file() for p in paths if p)
 
 
 def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
@@ -155,6 +178,14 @@ def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
         options = OperatorOptions.from_args(args)
     except OptionsError as error:
         print(f"roomsync run: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if "login" not in overrides and not credentials_available():
+        print(
+            "roomsync run: no Kubernetes credentials: not inside a cluster (no service account token) and no "
+            f"kubeconfig ({os.environ.get('KUBECONFIG') or '~/.kube/config'}); run it in a cluster, or point "
+            "KUBECONFIG at one",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     scope = "all namespaces" if options.clusterwide else "namespaces " + ", ".join(options.namespaces)
     mode = f"peering {options.peering!r}" if options.peering else "standalone"

@@ -16,11 +16,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from roomsync.config.durations import parse_duration
+from roomsync.config.references import Dependencies, Inputs, ResolveError, resolve
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.base import AuthenticationFailed, BackendError
 from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend
 from roomsync.k8s import events
-from roomsync.k8s.resolve import Dependencies, Inputs, ResolveError, resolve
+from roomsync.k8s.resolve import KubeSource
 from roomsync.k8s.spec import InvalidSpec, load_config, plain
 from roomsync.sync.runner import RoomSyncRunner
 from roomsync.sync.status import cycle_status, failure_status
@@ -153,12 +154,11 @@ class Worker:
     async def _runner(self, config: RoomSyncConfig) -> RoomSyncRunner:
         now = self.controller.clock()
         if self.inputs is None or self.runner is None or self.runner.full_read_due(now):
-            self.inputs = await resolve(self.controller.kube, config)  # re-read at least every full resync
+            self.inputs = await resolve(KubeSource(self.controller.kube), config)  # re-read at least every full resync
             self.depends = self.inputs.depends
         key = (config, self.inputs.fingerprint)
         if self.runner is None or self._runner_key != key:
-            lookup = self.inputs.lookup(config.namespace)
-            self.runner = await RoomSyncRunner.open(config, self.controller.pool, self.inputs.connections, lookup)
+            self.runner = await RoomSyncRunner.open(config, self.controller.pool, self.inputs)
             self._runner_key = key
         return self.runner
 

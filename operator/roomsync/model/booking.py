@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 from roomsync.model.recurrence import Recurrence
@@ -22,7 +21,6 @@ UTC: Final = UTC
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
 _EMPTY: Final[frozenset[Any]] = frozenset()
-_NO_VERSIONS: Final[Mapping[str, str]] = MappingProxyType({})
 #: Interned room sets: a RoomSync's bookings share a few hundred distinct sets; bounded for safety.
 _ROOM_SETS: Final[dict[frozenset[str], frozenset[str]]] = {}
 _ROOM_SETS_LIMIT: Final = 100_000
@@ -153,7 +151,6 @@ class Link:
         return cls(peer_id=parts[-1], fingerprint=parts[2], seq=int(parts[1]), fields=fields)
 
 
-@dataclass(frozen=True, slots=True)
 class Handle:
     """Where one backend holds a booking, and at which version it was read. Opaque to the engine.
 
@@ -162,23 +159,45 @@ class Handle:
     ``versions`` maps an item id to its version as read (Graph/Google etag, EWS ChangeKey, CalDAV ETag, Planon
     change time). Writes send the version as their precondition, so a person's edit made between RoomSync's read
     and its write is never overwritten (``PreconditionFailed``).
+
+    Held as one flat tuple of ``(room, item id, version)``: every booking of both sides carries one, by the hundred
+    thousand (docs/performance.md), so no dict per booking.
     """
 
-    items: Mapping[str, tuple[str, ...]]
-    versions: Mapping[str, str] = field(default_factory=lambda: _NO_VERSIONS)
+    __slots__ = ("entries",)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "items", MappingProxyType({k: tuple(v) for k, v in self.items.items()}))
-        object.__setattr__(self, "versions", MappingProxyType(dict(self.versions)) if self.versions else _NO_VERSIONS)
+    def __init__(self, items: Mapping[str, Iterable[str]], versions: Mapping[str, str] | None = None) -> None:
+        known = versions or {}
+        self.entries: tuple[tuple[str, str, str | None], ...] = tuple(
+            (room, item, known.get(item)) for room in sorted(items) for item in items[room]
+        )
+
+    @property
+    def items(self) -> Mapping[str, tuple[str, ...]]:
+        grouped: dict[str, tuple[str, ...]] = {}
+        for room, item, _ in self.entries:
+            grouped[room] = (*grouped.get(room, ()), item)
+        return grouped
+
+    @property
+    def versions(self) -> Mapping[str, str]:
+        return {item: version for _, item, version in self.entries if version is not None}
 
     def ids(self, room: str | None = None) -> tuple[str, ...]:
         """The item ids in one room, or in every room (room order, then the backend's order)."""
-        if room is not None:
-            return self.items.get(room, ())
-        return tuple(i for key in sorted(self.items) for i in self.items[key])
+        return tuple(item for key, item, _ in self.entries if room is None or key == room)
 
     def version(self, item_id: str) -> str | None:
-        return self.versions.get(item_id)
+        return next((version for _, item, version in self.entries if item == item_id), None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Handle) and other.entries == self.entries
+
+    def __hash__(self) -> int:
+        return hash(self.entries)
+
+    def __repr__(self) -> str:
+        return f"Handle({self.entries!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,17 @@ def fit(booking: Booking, limits: FieldLimits) -> Booking:
         return booking
     subject = fit_subject(booking.subject, limits.subject)
     required, optional = fit_attendees(booking.required, booking.optional, limits.attendees)
-    if subject == booking.subject and required is booking.required and optional is booking.optional:
+    recurrence = booking.recurrence
+    if recurrence is not None and limits.subject is not None:
+        overrides = tuple(
+            replace(o, subject=fit_subject(o.subject, limits.subject)) if o.subject else o for o in recurrence.overrides
+        )
+        if overrides != recurrence.overrides:
+            recurrence = replace(recurrence, overrides=overrides)
+    unchanged = required is booking.required and optional is booking.optional and recurrence is booking.recurrence
+    if subject == booking.subject and unchanged:
         return booking
-    return replace(booking, subject=subject, required=required, optional=optional)
+    return replace(booking, subject=subject, required=required, optional=optional, recurrence=recurrence)
 
 
 def fit_subject(subject: str, limit: int | None) -> str:
@@ -83,7 +91,7 @@ def shortened(booking: Booking, limits: FieldLimits) -> list[str]:
     """What :func:`fit` drops, in words for a status note (empty when the booking fits)."""
     fitted = fit(booking, limits)
     notes = []
-    if fitted.subject != booking.subject:
+    if fitted.subject != booking.subject or fitted.recurrence != booking.recurrence:
         notes.append(f"subject cut to {limits.subject} characters")
     dropped = len(booking.required) + len(booking.optional) - len(fitted.required) - len(fitted.optional)
     if dropped:

@@ -91,6 +91,9 @@ class CycleResult:
             )
         if self.dry_run and self.plan is not None and self.plan.actions:
             return f"dry run: {len(self.plan.actions)} change(s) planned, none written"
+        written = sum(1 for o in self.report.outcomes if o.ok) if self.report is not None else 0
+        if written:
+            return f"{written} change(s) written; both sides now agree"
         return "both sides agree"
 
     @property
@@ -135,7 +138,8 @@ async def run_cycle(
             log.info("%s: %d write(s) met a newer edit; reading and planning again", name, len(report.stale))
     except _SideError as failure:
         result.error, result.error_side = failure.as_backend_error(), failure.side
-        log.warning("%s: reading %s failed: %s", name, failure.side.value, result.error)
+        where = failure.side.value if failure.side else "both sides"
+        log.warning("%s: reading %s failed: %s", name, where, result.error)
     result.rooms = _summaries(rooms, result)
     result.duration = time.perf_counter() - clock
     return result
@@ -149,19 +153,26 @@ async def _read_both(
     full: bool,
     rooms: Collection[str] | None,
 ) -> None:
+    sides = (Side.PLANON, Side.CALENDAR)
     reads = await asyncio.gather(
-        *(stores[side].read(window, full=full, rooms=rooms) for side in (Side.PLANON, Side.CALENDAR)),
-        return_exceptions=True,
+        *(stores[side].read(window, full=full, rooms=rooms) for side in sides), return_exceptions=True
     )
-    for side, read in zip((Side.PLANON, Side.CALENDAR), reads, strict=True):
-        if isinstance(read, BaseException):
-            raise _SideError(side, read)
-        result.snapshots[side] = read
+    failed = [
+        _SideError(side, read) for side, read in zip(sides, reads, strict=True) if isinstance(read, BaseException)
+    ]
+    if len(failed) == 2:  # both are reported: fixing one must not just reveal the other
+        first, second = (f.as_backend_error() for f in failed)
+        both = type(first)(f"Planon: {first}; Calendar: {second}", backend=first.backend)
+        raise _SideError(None, both)
+    if failed:
+        raise failed[0]
+    for side, read in zip(sides, reads, strict=True):
+        result.snapshots[side] = read  # type: ignore[assignment]
     await _resolve_dangling_links(result.snapshots, stores)
 
 
 class _SideError(Exception):
-    def __init__(self, side: Side, error: BaseException) -> None:
+    def __init__(self, side: Side | None, error: BaseException) -> None:
         super().__init__(str(error))
         self.side, self.error = side, error
 

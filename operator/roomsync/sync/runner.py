@@ -7,15 +7,13 @@ it (a restart) just means the next cycle is a full read.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
+from roomsync.config.references import Inputs, ResolvedConnection
 from roomsync.config.roomsync import RoomSyncConfig
-from roomsync.connectors.base import BookingStore, Client, SecretLookup, StoreOptions
+from roomsync.connectors.base import BookingStore, Client, StoreOptions
 from roomsync.connectors.registry import open_client
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult, run_cycle
@@ -25,7 +23,7 @@ class ClientPool:
     """One client per Connection (and credentials), shared by every RoomSync that uses it.
 
     Sharing is what makes per-mailbox concurrency limits and token caches hold across RoomSyncs. A changed spec or
-    rotated Secret yields a different key, so the next cycle gets a fresh client and the old one is closed.
+    rotated Secret yields a different fingerprint, so the next cycle gets a fresh client and the old one is closed.
     """
 
     def __init__(self, opener: Callable[..., Client] = open_client) -> None:
@@ -33,14 +31,14 @@ class ClientPool:
         self._clients: dict[tuple[str, str], tuple[str, Client]] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, namespace: str, name: str, spec: Mapping[str, Any], secrets: SecretLookup) -> Client:
-        fingerprint = _fingerprint(spec, secrets)
+    async def get(self, connection: ResolvedConnection) -> Client:
+        key = (connection.namespace, connection.name)
         async with self._lock:
-            current = self._clients.get((namespace, name))
-            if current is not None and current[0] == fingerprint:
+            current = self._clients.get(key)
+            if current is not None and current[0] == connection.fingerprint:
                 return current[1]
-            client = self._opener(spec, secrets, namespace=namespace)
-            self._clients[(namespace, name)] = (fingerprint, client)
+            client = self._opener(connection.spec, connection.lookup, namespace=connection.namespace)
+            self._clients[key] = (connection.fingerprint, client)
         if current is not None:
             await current[1].aclose()
         return client
@@ -51,19 +49,6 @@ class ClientPool:
     async def aclose(self) -> None:
         clients, self._clients = self.clients(), {}
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
-
-
-def _fingerprint(spec: Mapping[str, Any], secrets: SecretLookup) -> str:
-    """Spec plus the values of the Secrets it refers to, hashed (secret values never leave this function)."""
-    from roomsync.config.bundle import secret_refs
-
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
-    for _, ref in secret_refs(spec, "spec"):
-        try:
-            digest.update(secrets(ref["name"], ref["key"]).encode())
-        except LookupError:
-            digest.update(b"\0missing")
-    return digest.hexdigest()
 
 
 class RoomSyncRunner:
@@ -78,22 +63,15 @@ class RoomSyncRunner:
         self.last_result: CycleResult | None = None
 
     @classmethod
-    async def open(
-        cls,
-        config: RoomSyncConfig,
-        pool: ClientPool,
-        connections: Mapping[Side, Mapping[str, Any]],
-        secrets: SecretLookup,
-    ) -> RoomSyncRunner:
+    async def open(cls, config: RoomSyncConfig, pool: ClientPool, inputs: Inputs) -> RoomSyncRunner:
         options = StoreOptions(
             roomsync=config.key,
             leader=config.policy.leader,
             invitations=config.invitations,
         )
-        names = {Side.PLANON: config.planon_connection, Side.CALENDAR: config.calendar_connection}
         stores = {}
         for side in (Side.PLANON, Side.CALENDAR):
-            client = await pool.get(config.namespace, names[side], connections[side], secrets)
+            client = await pool.get(inputs.connections[side])
             stores[side] = client.store(list(config.rooms), options)
         return cls(config, stores)
 

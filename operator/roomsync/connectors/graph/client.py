@@ -21,7 +21,14 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
-from roomsync.connectors.base import Capabilities, CreateIdempotency, SecretLookup, StoreOptions, Throttling
+from roomsync.connectors.base import (
+    Capabilities,
+    CreateIdempotency,
+    RoomInfo,
+    SecretLookup,
+    StoreOptions,
+    Throttling,
+)
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.calls import MailboxCalls
 from roomsync.connectors.graph.settings import (
@@ -95,6 +102,12 @@ class GraphClient:
 
     def calls(self, mailbox: str) -> MailboxCalls:
         return self.mailbox_state(mailbox).calls
+
+    async def rooms(self) -> list[RoomInfo]:
+        """The tenant's room mailboxes (places API), keyed by address as a RoomSync's ``calendar`` names them."""
+        from roomsync.connectors.graph.rooms import list_rooms
+
+        return [RoomInfo(r.email, r.name, r.email, r.capacity, r.building or "") for r in await list_rooms(self)]
 
     def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> Any:
         from roomsync.connectors.graph.store import GraphStore

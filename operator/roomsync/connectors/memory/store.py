@@ -76,7 +76,7 @@ class MemoryStore:
     # -- what a person does on this side -------------------------------------------------------------------------
     def put(self, booking: Booking) -> Booking:
         """Store ``booking`` as a person's change would: a new version."""
-        stored = replace(booking, handle=Handle({}, {booking.id: str(next(self._versions))}))
+        stored = replace(booking, handle=self._next_version(booking.id))
         self.bookings[booking.id] = stored
         return stored
 
@@ -160,6 +160,10 @@ class MemoryStore:
             raise NotFound(f"{booking_id} does not exist", backend=self.backend)
         return stored
 
+    def _next_version(self, booking_id: str) -> Handle:
+        """The booking is one item (its own id) with a new version, as an etag changes with every write."""
+        return Handle({"": (booking_id,)}, {booking_id: str(next(self._versions))})
+
     def _person_edits(self) -> None:
         edit, self.before_write = self.before_write, None
         if edit is not None:
@@ -190,6 +194,7 @@ class MemoryStore:
     def _write(self, kind: str, booking: Booking) -> None:
         if self.crash_after_writes is not None and self.log.count() >= self.crash_after_writes:
             raise InjectedCrash(f"crash before write {self.log.count() + 1}")
-        version = Handle({}, {booking.id: str(next(self._versions))})
-        self.bookings[booking.id] = replace(fit(booking, self.capabilities.limits), handle=version)
+        self.bookings[booking.id] = replace(
+            fit(booking, self.capabilities.limits), handle=self._next_version(booking.id)
+        )
         self.log.entries.append((kind, booking.id))

@@ -4,8 +4,10 @@ Planon keeps one reservation per reservation unit and, for a series, one per occ
 RoomSync ties the reservations of one meeting with a meeting id in a free field and maps the group to ONE canonical
 booking: several rooms, and for a series the rule (kept as text, see :mod:`.texts`) with exceptions computed against
 it - an occurrence the rule gives that has no live reservation is an exdate, a reservation whose times or subject
-differ from the rule's is an override. Reservations without a meeting id are single meetings with the id
-``R<syscode>``.
+differ from the rule's is an override. A cancelled reservation is history: it never gives a series its shape, its
+subject or its attendees. Reservations without a meeting id are single meetings with the id ``R<syscode>``, or,
+when ``reservationFields.nativeSeries`` names the field Planon ties a native series with, one meeting ``N<value>``
+per native series (its recurrence is inferred by :mod:`.native` until RoomSync has written its own bookkeeping).
 
 All date-times cross the API as ``{date, time}`` wall-clock values in the API user's Planon time zone
 (``spec.planon.timeZone``); offsets are never sent (reference §1.9).
@@ -22,8 +24,15 @@ from typing import Any, Final
 
 from roomsync.connectors.base import BookingRefused
 from roomsync.connectors.planon.settings import PlanonSettings
-from roomsync.connectors.planon.texts import SeriesText, format_occurrence, parse_attendees, parse_occurrence
+from roomsync.connectors.planon.texts import (
+    SeriesText,
+    field_limits,
+    format_occurrence,
+    parse_attendees,
+    parse_occurrence,
+)
 from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, Window, normalise_email, zone
+from roomsync.model.limits import fit_subject
 
 BACKEND: Final = "planon"
 #: How far ahead a series is expanded when it is written (it must be bounded: COUNT or UNTIL).
@@ -55,10 +64,16 @@ class Row:
     series_text: str
     series: SeriesText | None
     changed: datetime | None
+    #: the change time exactly as Planon sent it (JSON), sent back as a write's precondition; ``None`` without one
+    version: str | None
+    #: ``N<value>`` of the native series the reservation belongs to (``reservationFields.nativeSeries``), or ``""``
+    native: str
+    #: the booking the reservation belongs to: its meeting id, else its native series, else ``R<syscode>``
+    group: str
 
     @property
     def booking_id(self) -> str:
-        return self.meeting_id or f"R{self.syscode}"
+        return self.group
 
     @property
     def live(self) -> bool:
@@ -76,12 +91,30 @@ class Planned:
     description: str
 
 
-def handle_of(syscodes: Mapping[str, Sequence[int]], changed: Mapping[int, datetime | None]) -> Handle:
+def handle_of(syscodes: Mapping[str, Sequence[int]], versions: Mapping[int, str | None]) -> Handle:
     """The reservations of a meeting per room, with their change times as versions (when the tenant exposes one)."""
     return Handle(
         {room: tuple(str(s) for s in sorted(set(codes))) for room, codes in syscodes.items()},
-        {str(s): when.isoformat() for s, when in changed.items() if when is not None},
+        {str(s): version for s, version in versions.items() if version is not None},
     )
+
+
+def native_key(value: object) -> str:
+    """The booking id of a native series from its field's value: ``N1001`` (a reference) or ``N:abc`` (a text)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"N{value}"
+    if isinstance(value, str) and value.strip():
+        return f"N:{value.strip()}"
+    return ""
+
+
+def native_value(booking_id: str) -> int | str | None:
+    """The field value a :func:`native_key` came from, as Planon takes it in a filter; ``None`` for other ids."""
+    if booking_id.startswith("N:") and len(booking_id) > 2:
+        return booking_id[2:]
+    if booking_id.startswith("N") and booking_id[1:].isdigit():
+        return int(booking_id[1:])
+    return None
 
 
 class Codec:
@@ -89,6 +122,7 @@ class Codec:
         self.settings = settings
         self.f = settings.reservation_fields
         self.user_zone = zone(settings.time_zone)
+        self.limits = field_limits(settings.field_lengths.description, settings.field_lengths.attendees)
 
     # -- wall clock ------------------------------------------------------------------------------------------------
     def wall(self, moment: datetime) -> dict[str, str]:
@@ -135,6 +169,8 @@ class Codec:
         if f.changed_at and record.get(f.changed_at) is not None:
             changed = self.instant(record.get(f.changed_at), f.changed_at)
         link_text = _text(record.get(f.link))
+        meeting_id = _text(record.get(f.meeting_id)).strip()
+        native = native_key(record.get(f.native_series)) if f.native_series else ""
         return Row(
             syscode=syscode,
             room=room,
@@ -145,7 +181,7 @@ class Codec:
             status=self.status(state),
             requestor=requestor if isinstance(requestor, int) and not isinstance(requestor, bool) else None,
             external_requestor=_text(record.get(f.external_requestor)),
-            meeting_id=_text(record.get(f.meeting_id)).strip(),
+            meeting_id=meeting_id,
             occurrence=occurrence,
             link_text=link_text,
             link=Link.decode(link_text),
@@ -153,7 +189,22 @@ class Codec:
             series_text=_text(record.get(f.recurrence)),
             series=series,
             changed=changed,
+            version=self.version_of(record) if changed is not None else None,
+            native=native,
+            group=meeting_id or native or f"R{syscode}",
         )
+
+    def version_of(self, record: Mapping[str, Any]) -> str | None:
+        """The change time as sent, as text (the precondition a write sends back exactly as it was read)."""
+        value = record.get(self.f.changed_at) if self.f.changed_at else None
+        return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    def group_of(self, record: Mapping[str, Any]) -> str:
+        """The meeting a record that cannot be read belongs to, so its meeting is skipped with it ("" if none)."""
+        meeting = record.get(self.f.meeting_id)
+        if isinstance(meeting, str) and meeting.strip():
+            return meeting.strip()
+        return native_key(record.get(self.f.native_series)) if self.f.native_series else ""
 
     def state_name(self, value: object) -> str:
         if isinstance(value, str) and value:
@@ -177,14 +228,21 @@ class Codec:
         persons: Mapping[int, Person],
         zones: Mapping[str, str],
         window: Window | None,
+        *,
+        inferred: SeriesText | None = None,
+        originals: Mapping[int, datetime] | None = None,
     ) -> Booking:
-        """The canonical booking of one meeting's reservations (all in this store's rooms)."""
+        """The canonical booking of one meeting's reservations (all in this store's rooms).
+
+        ``inferred`` and ``originals`` (syscode -> the occurrence's original start) describe a native series whose
+        reservations carry no series text yet (:func:`.native.infer`).
+        """
         ordered = sorted(rows, key=lambda r: (r.begin, r.syscode))
         live = [r for r in ordered if r.live]
         shown = live or ordered
-        latest = max(ordered, key=lambda r: (r.changed or datetime.min.replace(tzinfo=UTC), r.syscode))
+        latest = _latest(live or ordered)
         first = shown[0]
-        series = latest.series if latest.series is not None else next((r.series for r in ordered if r.series), None)
+        series = inferred or _series_of(ordered)
         status = (
             Status.CANCELLED
             if not live
@@ -203,12 +261,13 @@ class Codec:
             "rooms": frozenset(r.room for r in shown),
             "status": status,
             "link": link,
-            "handle": handle_of(native, {r.syscode: r.changed for r in shown}),
+            "handle": handle_of(native, {r.syscode: r.version for r in shown}),
             "last_modified": max((r.changed for r in ordered if r.changed), default=None),
         }
         if series is not None and series.rule is not None:
             written = max(r.occurrence or r.begin for r in ordered)
-            return self._series_booking(common, series, shown, window, written)
+            last = max(r.end for r in ordered)  # cancelled ones too: a cancelled last occurrence is an exdate
+            return self._series_booking(common, series, shown, window, written, last, originals or {})
         tz = series.tz if series is not None else zones.get(first.room, self.settings.time_zone)
         return Booking(
             subject=first.description,
@@ -226,18 +285,20 @@ class Codec:
         rows: Sequence[Row],
         window: Window | None,
         written: datetime,
+        last: datetime,
+        originals: Mapping[int, datetime],
     ) -> Booking:
         assert series.rule is not None
         by_original: dict[datetime, list[Row]] = defaultdict(list)
         for r in rows:
             if r.live:
-                by_original[r.occurrence or r.begin].append(r)
+                by_original[originals.get(r.syscode) or r.occurrence or r.begin].append(r)
         subjects = Counter(r.description for r in rows if r.live)
         subject = subjects.most_common(1)[0][0] if subjects else rows[0].description
         if window is not None:
             low, high = window.start, window.end
         else:
-            low, high = series.start, max([r.end for r in rows] + [series.start]) + timedelta(days=1)
+            low, high = series.start, max(last, series.start) + timedelta(days=1)
         starts = series.rule.starts(series.start, series.tz, high)
         in_range = [s for s in starts if low <= s < high]
         if series.rule.open_ended:
@@ -283,7 +344,8 @@ class Codec:
         refused, as Connect for Outlook declines unlimited series.
         """
         if booking.recurrence is None:
-            return [Planned(room, None, booking.start, booking.end, booking.subject) for room in sorted(rooms)]
+            subject = self.fit_subject(booking.subject)
+            return [Planned(room, None, booking.start, booking.end, subject) for room in sorted(rooms)]
         if booking.recurrence.open_ended and horizon is None:
             raise BookingRefused(
                 "Planon does not support a recurrence without an end (give an end date or a number of occurrences)",
@@ -305,10 +367,14 @@ class Codec:
                 backend=BACKEND,
             )
         return [
-            Planned(room, o.original_start, o.start, o.end, o.subject or booking.subject)
+            Planned(room, o.original_start, o.start, o.end, self.fit_subject(o.subject or booking.subject))
             for room in sorted(rooms)
             for o in occurrences
         ]
+
+    def fit_subject(self, subject: str) -> str:
+        """A subject as Planon's Description holds it: cut to its length with a visible ellipsis."""
+        return fit_subject(subject, self.limits.subject)
 
     def unwritten(self, rows: Sequence[Row], window: Window) -> frozenset[str]:
         """Meetings holding an open-ended series whose reservations stop before the window does."""
@@ -317,7 +383,7 @@ class Codec:
             groups[r.booking_id].append(r)
         result = set()
         for booking_id, members in groups.items():
-            series = next((r.series for r in members if r.series is not None and r.series.rule is not None), None)
+            series = _series_of(members)
             if series is None or series.rule is None or not series.rule.open_ended or not any(r.live for r in members):
                 continue
             written = max(r.occurrence or r.begin for r in members)
@@ -366,6 +432,24 @@ class Codec:
         return values
 
 
+def _latest(rows: Sequence[Row]) -> Row:
+    """The row written last (by change time where the tenant exposes one, else the highest syscode)."""
+    return max(rows, key=lambda r: (r.changed or datetime.min.replace(tzinfo=UTC), r.syscode))
+
+
+def _series_of(rows: Sequence[Row]) -> SeriesText | None:
+    """The series text of a meeting: the newest live reservation's. A cancelled reservation keeps the text it had
+    when it was cancelled (a shortened series leaves its dropped occurrences with the old rule), so it is only read
+    when the whole meeting is cancelled."""
+    live = [r for r in rows if r.live]
+    for r in sorted(
+        live or rows, key=lambda r: (r.changed or datetime.min.replace(tzinfo=UTC), r.syscode), reverse=True
+    ):
+        if r.series is not None:
+            return r.series
+    return None
+
+
 def group_key(values: Mapping[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
@@ -389,17 +473,23 @@ def diff(
     Cancelled reservations are history and never reused; reservations that already ended are never touched and
     occurrences that already ended are never created (as Connect for Outlook leaves past occurrences alone). Matching
     is by (room, occurrence id); what is left is paired per room in time order, so a moved series is updated in
-    place instead of cancelled and re-created.
+    place instead of cancelled and re-created, and the reservations of a native series (no occurrence ids yet) get
+    theirs.
     """
     live = [r for r in existing if r.live]
     past_rows = [r for r in live if r.end <= now]
     current = [r for r in live if r.end > now]
     past_keys = {(r.room, r.occurrence) for r in past_rows}
     wanted = [p for p in planned if p.end > now and (p.room, p.original) not in past_keys]
+    series = any(p.original is not None for p in planned)
     by_key: dict[tuple[str, datetime | None], Row] = {}
+    unkeyed: list[Row] = []
     for r in sorted(current, key=lambda r: r.syscode):
-        by_key.setdefault((r.room, r.occurrence), r)
-    keyed = {r.syscode for r in by_key.values()}
+        if series and r.occurrence is None:
+            unkeyed.append(r)
+        else:
+            by_key.setdefault((r.room, r.occurrence), r)
+    keyed = {r.syscode for r in by_key.values()} | {r.syscode for r in unkeyed}
     cancels: list[Row] = [r for r in current if r.syscode not in keyed]  # a second reservation for one occurrence
     updates: list[tuple[Row, Planned]] = []
     unmatched_plans: dict[str, list[Planned]] = defaultdict(list)
@@ -410,7 +500,7 @@ def diff(
         else:
             unmatched_plans[p.room].append(p)
     unmatched_rows: dict[str, list[Row]] = defaultdict(list)
-    for row in by_key.values():
+    for row in [*by_key.values(), *unkeyed]:
         unmatched_rows[row.room].append(row)
     creates: list[Planned] = []
     for room in sorted(set(unmatched_plans) | set(unmatched_rows)):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from roomsync.connectors.base import RoomInfo
 from roomsync.connectors.planon.http import PlanonHttp, Record
 from roomsync.connectors.planon.settings import PlanonSettings
 from roomsync.model import Person, UnknownTimeZone, normalise_email, to_iana
@@ -94,6 +95,36 @@ class Directory:
                 self._units.put(code, found.get(code))
         return {code: info for code in codes if (info := self._units.get(code)[1]) is not None}
 
+    async def all_units(self) -> list[RoomInfo]:
+        """Every reservation unit (uncached: room discovery is an occasional, interactive look-up), by code."""
+        f, p = self.settings.unit_fields, self.settings.property_fields
+        units = [
+            r
+            for r in await self.http.read(self.settings.definitions.reservation_unit, None)
+            if isinstance(r, dict) and isinstance(r.get(f.syscode), int) and r.get(f.code)
+        ]
+        properties: dict[int, Record] = {}
+        wanted = sorted({r[f.property] for r in units if isinstance(r.get(f.property), int)})
+        for chunk in chunks(wanted, self.settings.chunk_size):
+            for r in await self.http.read(self.settings.definitions.property, {p.syscode: {"in": chunk}}):
+                if isinstance(r, dict) and isinstance(r.get(p.syscode), int):
+                    properties[r[p.syscode]] = r
+        rooms = []
+        for r in units:
+            prop = properties.get(r.get(f.property), {})  # type: ignore[arg-type]
+            email = str(r.get(f.email) or "").strip() if f.email else ""
+            rooms.append(
+                RoomInfo(
+                    key=str(r[f.code]),
+                    name=str(r.get(f.name) or ""),
+                    email=_address(email),
+                    capacity=_int(r.get(f.capacity)),
+                    building=str(prop.get(p.name) or ""),
+                    time_zone=_zone(prop.get(p.time_zone), self.settings.time_zone) if prop else None,
+                )
+            )
+        return sorted(rooms, key=lambda room: room.key)
+
     async def _property_zones(self, syscodes: set[int]) -> dict[int, str]:
         missing = self._zones.missing(sorted(syscodes))
         f = self.settings.property_fields
@@ -155,6 +186,13 @@ class Directory:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _address(value: str) -> str | None:
+    try:
+        return normalise_email(value) if value else None
+    except ValueError:
+        return None  # a unit field holding something that is not an address suggests no pairing
 
 
 def _zone(value: object, default: str) -> str:

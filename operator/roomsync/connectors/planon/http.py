@@ -16,7 +16,6 @@ import json
 import logging
 import ssl
 import time
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -29,6 +28,7 @@ from roomsync.connectors.base import (
     BackendUnavailable,
     BookingRefused,
     InvalidResponse,
+    RequestCounts,
 )
 from roomsync.connectors.planon.auth import Auth
 from roomsync.connectors.planon.settings import PlanonSettings
@@ -57,12 +57,17 @@ class UnansweredWarning(BookingRefused):
 
 
 class PlanonHttp:
-    """The HTTP side of a Planon Client; ``requests`` counts every attempt by path (``read/<definition>``, ...)."""
+    """The HTTP side of a Planon Client.
+
+    ``requests`` counts every attempt by room (the reservation unit's code when a request concerns one unit, else
+    ``""``), operation (the path below the base URL: ``read/<definition>``, ``execute/<definition>/BomAdd``,
+    ``changeState/<definition>/<state>`` ...) and status (the HTTP status, or ``timeout`` / ``connect-error``).
+    """
 
     def __init__(self, settings: PlanonSettings, auth: Auth) -> None:
         self.settings = settings
         self.auth = auth
-        self.requests: Counter[str] = Counter()
+        self.requests = RequestCounts()
         self._session: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(settings.max_concurrent_requests)
 
@@ -84,7 +89,7 @@ class PlanonHttp:
             self._session = None
 
     # -- operations ------------------------------------------------------------------------------------------------
-    async def read(self, definition: str, filter_: Mapping[str, Any] | None) -> list[Record]:
+    async def read(self, definition: str, filter_: Mapping[str, Any] | None, *, room: str = "") -> list[Record]:
         body = {"filter": dict(filter_)} if filter_ else {}
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((BackendUnavailable, InvalidResponse)),
@@ -94,31 +99,36 @@ class PlanonHttp:
         )
         async for attempt in retrying:
             with attempt:
-                return await self.post(f"read/{definition}", body)
+                return await self.post(f"read/{definition}", body, room=room)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def add(self, definition: str, values: Mapping[str, Any]) -> Record:
-        records = await self.post(f"execute/{definition}/BomAdd", {"values": dict(values)})
+    async def add(self, definition: str, values: Mapping[str, Any], *, room: str = "") -> Record:
+        records = await self.post(f"execute/{definition}/BomAdd", {"values": dict(values)}, room=room)
         if len(records) != 1:
             raise InvalidResponse(f"BomAdd on {definition} answered {len(records)} records", backend=BACKEND)
         return records[0]
 
-    async def update(self, definition: str, filter_: Mapping[str, Any], values: Mapping[str, Any]) -> list[Record]:
-        return await self.post(f"update/{definition}", {"filter": dict(filter_), "values": dict(values)})
+    async def update(
+        self, definition: str, filter_: Mapping[str, Any], values: Mapping[str, Any], *, room: str = ""
+    ) -> list[Record]:
+        """The records updated (Planon answers with them): fewer than the filter addressed means some were not."""
+        return await self.post(f"update/{definition}", {"filter": dict(filter_), "values": dict(values)}, room=room)
 
-    async def change_state(self, definition: str, state: str, filter_: Mapping[str, Any]) -> list[Record]:
-        return await self.post(f"changeState/{definition}/{state}", {"filter": dict(filter_)})
+    async def change_state(
+        self, definition: str, state: str, filter_: Mapping[str, Any], *, room: str = ""
+    ) -> list[Record]:
+        return await self.post(f"changeState/{definition}/{state}", {"filter": dict(filter_)}, room=room)
 
-    async def delete(self, definition: str, filter_: Mapping[str, Any]) -> list[Record]:
-        return await self.post(f"delete/{definition}", {"filter": dict(filter_)})
+    async def delete(self, definition: str, filter_: Mapping[str, Any], *, room: str = "") -> list[Record]:
+        return await self.post(f"delete/{definition}", {"filter": dict(filter_)}, room=room)
 
     # -- one POST, with warnings answered and a fresh token on 401 ----------------------------------------------------
-    async def post(self, path: str, body: Mapping[str, Any]) -> list[Record]:
+    async def post(self, path: str, body: Mapping[str, Any], *, room: str = "") -> list[Record]:
         payload = dict(body)
         fresh_token_tried = False
         answered: set[str] = set()
         while True:
-            status, parsed = await self._send(path, payload)
+            status, parsed = await self._send(path, payload, room)
             if status in (401, 403):
                 if not fresh_token_tried and self.auth.invalidate():
                     fresh_token_tried = True
@@ -145,16 +155,17 @@ class PlanonHttp:
                 continue
             return self._result(path, status, parsed)
 
-    async def _send(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+    async def _send(self, path: str, body: Mapping[str, Any], room: str) -> tuple[int, Any]:
         url = f"{self.settings.url}/{path}"
         async with self._limit:
             header = await self.auth.header(self.session())
             started = time.monotonic()
-            self.requests[path] += 1
             try:
                 async with self.session().post(url, json=body, headers={"Authorization": header}) as resp:
                     status, text = resp.status, await resp.text()
+                self.requests.add(room, path, status)
             except (TimeoutError, aiohttp.ClientError) as exc:
+                self.requests.add(room, path, "timeout" if isinstance(exc, TimeoutError) else "connect-error")
                 log.info("planon POST %s failed: %s", path, type(exc).__name__)
                 raise BackendUnavailable(
                     f"Planon cannot be reached for {path}: {type(exc).__name__}", backend=BACKEND

@@ -42,8 +42,11 @@ class ReservationFields:
     link: str = "FreeText1"
     attendees: str = "FreeText2"
     recurrence: str = "FreeText3"
-    changed_at: str = ""  # empty: no incremental reads
+    changed_at: str = ""  # empty: no incremental reads, and writes carry no precondition
     number_of_people: str = ""  # empty: not written
+    #: A field Planon fills on every reservation of a native series ("Make recurrent") with the same value (the
+    #: emulator: ``RecurrentReservationRef``); empty: each native reservation is a meeting of its own.
+    native_series: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,27 @@ class UnitFields:
     property: str = "PropertyRef"
     order_group: str = "OrderGroupRef"
     capacity: str = "Capacity"
+    name: str = "Name"
+    email: str = ""  # empty: the tenant keeps no mailbox address on its units
 
 
 @dataclass(frozen=True)
 class PropertyFields:
     syscode: str = "Syscode"
     time_zone: str = "TimeZone"
+    name: str = "Name"
+
+
+@dataclass(frozen=True)
+class FieldLengths:
+    """The longest text Planon stores in the subject and attendee fields (tenant-configured in the Field Definer).
+
+    Longer values are shortened with a visible marker instead of refused, so Planon still holds the room; see
+    :func:`field_limits`.
+    """
+
+    description: int = 100
+    attendees: int = 2000
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class PlanonSettings:
     property_fields: PropertyFields = PropertyFields()
     person_fields: PersonFields = PersonFields()
     states: States = States()
+    field_lengths: FieldLengths = FieldLengths()
     order_group: int | None = None  # None: the reservation unit's own order group
     safe_warnings: tuple[str, ...] = ("PN_H00427",)
     cancel_mode: str = CANCEL_BY_STATE
@@ -118,6 +137,9 @@ class PlanonSettings:
                 cancelled=tuple(states.get("cancelled", States.cancelled)),
                 tentative=tuple(states.get("tentative", States.tentative)),
                 syscodes={int(k): str(v) for k, v in states.get("syscodes", {}).items()},
+            ),
+            field_lengths=FieldLengths(
+                **{f.name: int(v) for f in fields(FieldLengths) if (v := spec.get("fieldLengths", {}).get(f.name))}
             ),
             order_group=spec.get("orderGroup"),
             safe_warnings=tuple(spec.get("safeWarnings", cls.safe_warnings)),

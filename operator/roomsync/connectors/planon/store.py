@@ -1,22 +1,30 @@
 """The Planon side of one RoomSync: its reservation units as a :class:`BookingStore`.
 
 Requests per operation (steady state, master data cached): ``read`` = one ``/read`` per ``chunkSize`` units (an
-incremental read adds one per chunk for the window's new tail); ``lookup`` = one or two reads; ``create`` = one
-idempotency read + one BomAdd per room and occurrence; ``update`` = one read of the meeting + one ``/update`` per
-distinct set of changed values + BomAdd/changeState for added/removed rooms or occurrences; ``cancel`` = one read +
-one ``/changeState`` per ``chunkSize`` reservations; ``relink`` = one read + one ``/update``.
+incremental read adds one per chunk for the window's new tail; native series not synced yet add one per chunk of
+series); ``lookup`` = one to three reads; ``create`` = one idempotency read + one BomAdd per room and occurrence;
+``update`` = one read of the meeting + one ``/update`` per distinct set of changed values and change time +
+BomAdd/changeState for added/removed rooms or occurrences; ``cancel`` = one read + one ``/changeState`` per
+``chunkSize`` reservations sharing a change time; ``relink`` = one read + one ``/update``.
+
+Preconditions: every write first compares the change times it reads with the versions the booking was read with
+(``Handle.versions``) and carries the change time in its own filter (``{Syscode: {in: [...]}, SysChangeDateTime:
+{eq: ...}}``), so a reservation a person changed in between is not matched and not written: Planon answers fewer
+records than were addressed and the write raises :class:`PreconditionFailed`. Without ``reservationFields.changedAt``
+this is not possible; writes are then best effort (docs/planon.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from roomsync.connectors.base import (
     AuthenticationFailed,
@@ -25,15 +33,26 @@ from roomsync.connectors.base import (
     BookingRefused,
     InvalidResponse,
     NotFound,
+    PreconditionFailed,
     Response,
     StoreOptions,
 )
-from roomsync.connectors.planon.codec import Codec, Planned, Row, RowError, diff, group_key, handle_of
+from roomsync.connectors.planon.codec import (
+    Codec,
+    Planned,
+    Row,
+    RowError,
+    diff,
+    group_key,
+    handle_of,
+    native_value,
+)
 from roomsync.connectors.planon.directory import UnitInfo, chunks
 from roomsync.connectors.planon.http import PlanonConfigurationError, Record
+from roomsync.connectors.planon.native import NotInferable, infer
 from roomsync.connectors.planon.settings import CANCEL_BY_DELETE
-from roomsync.connectors.planon.texts import format_attendees
-from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window
+from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
+from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
 
 if TYPE_CHECKING:
     from roomsync.connectors.planon.client import PlanonClient
@@ -41,6 +60,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("roomsync.connectors.planon")
 BACKEND: Final = "planon"
 T = TypeVar("T")
+
+
+class Target(NamedTuple):
+    """A reservation a write addresses, with the change time it was read at (its precondition)."""
+
+    syscode: int
+    room: str
+    version: str | None
+
+
+def targets(rows: Iterable[Row]) -> list[Target]:
+    return [Target(r.syscode, r.room, r.version) for r in rows]
 
 
 class PlanonStore:
@@ -63,6 +94,8 @@ class PlanonStore:
         self._watermark: datetime | None = None
         # open-ended series are written up to the end of the last window read (see Codec.plan)
         self._horizon: datetime | None = None
+        # native series already reported as not inferable (reported once per process, not every cycle)
+        self._reported: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
@@ -111,7 +144,11 @@ class PlanonStore:
         groups = list(chunks(infos, self.settings.chunk_size))
         definition = self.settings.definitions.reservation
         results = await asyncio.gather(
-            *(self.http.read(definition, make_filter([u.syscode for u in g])) for g in groups), return_exceptions=True
+            *(
+                self.http.read(definition, make_filter([u.syscode for u in g]), room=g[0].code if len(g) == 1 else "")
+                for g in groups
+            ),
+            return_exceptions=True,
         )
         records: list[Record] = []
         unreadable: set[str] = set()
@@ -186,17 +223,17 @@ class PlanonStore:
             except RowError as exc:
                 unit = record.get(self.f.reservation_unit) if isinstance(record, dict) else None
                 syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
-                meeting = record.get(self.f.meeting_id) if isinstance(record, dict) else None
-                if isinstance(meeting, str) and meeting.strip():
-                    tainted.add(meeting.strip())
+                group = self.codec.group_of(record) if isinstance(record, dict) else ""
+                if group:
+                    tainted.add(group)
                 room = rooms_by_syscode.get(unit, "") if isinstance(unit, int) else ""
                 skipped.append(SkippedItem(room, str(syscode if syscode is not None else "?"), str(exc)))
         for row in rows:
-            if row.meeting_id in tainted:
+            if row.booking_id in tainted:
                 skipped.append(
-                    SkippedItem(row.room, str(row.syscode), f"meeting {row.meeting_id} has an unreadable reservation")
+                    SkippedItem(row.room, str(row.syscode), f"meeting {row.booking_id} has an unreadable reservation")
                 )
-        return [r for r in rows if r.meeting_id not in tainted], skipped
+        return [r for r in rows if r.booking_id not in tainted], skipped
 
     async def _bookings(
         self, rows: list[Row], units: dict[str, UnitInfo], window: Window | None
@@ -204,17 +241,76 @@ class PlanonStore:
         groups: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
             groups[r.booking_id].append(r)
-        requestors = {r.requestor for r in rows if r.requestor is not None}
-        persons = await self.client.directory.persons(requestors) if requestors else {}
         zones = {code: u.time_zone for code, u in units.items()}
+        natives = await self._native_series(groups, units, window)
+        requestors = {r.requestor for members in groups.values() for r in members if r.requestor is not None}
+        persons = await self.client.directory.persons(requestors) if requestors else {}
         bookings: list[Booking] = []
         skipped: list[SkippedItem] = []
         for booking_id, members in groups.items():
+            series, originals = natives.get(booking_id, (None, None))
+            # an inferred series holds every reservation, so its exceptions are known everywhere, not only in the
+            # window (a relink writes them as RoomSync's bookkeeping)
+            scope = None if series is not None else window
             try:
-                bookings.append(self.codec.booking(booking_id, members, persons, zones, window))
+                bookings.append(
+                    self.codec.booking(booking_id, members, persons, zones, scope, inferred=series, originals=originals)
+                )
             except (RowError, ValueError) as exc:
                 skipped += [SkippedItem(r.room, str(r.syscode), f"meeting {booking_id}: {exc}") for r in members]
         return bookings, skipped
+
+    async def _native_series(
+        self, groups: dict[str, list[Row]], units: dict[str, UnitInfo], window: Window | None
+    ) -> dict[str, tuple[SeriesText, dict[int, datetime]]]:
+        """Infer the native series RoomSync has not written its bookkeeping onto yet (``groups`` is changed).
+
+        Such a series is read as a whole (a window shows only part of it), its rule inferred from every reservation,
+        cancelled ones included. A series that follows no pattern RoomSync infers, or that was split up earlier,
+        becomes one meeting per reservation: reported once, never dropped.
+        """
+        pending = [
+            key for key, members in groups.items() if key.startswith("N") and not any(r.meeting_id for r in members)
+        ]
+        if not pending:
+            return {}
+        complete = {key: groups[key] for key in pending}
+        if window is not None:  # a lookup already read every reservation of the series
+            complete = {key: [] for key in pending}
+            for row in await self._native_rows(pending, units):
+                if row.native in complete:
+                    complete[row.native].append(row)
+        found: dict[str, tuple[SeriesText, dict[int, datetime]]] = {}
+        for key in pending:
+            members = complete[key] or groups[key]
+            if any(r.meeting_id == key for r in members):
+                continue  # RoomSync's bookkeeping is there, outside the window: read as a RoomSync series
+            try:
+                if any(r.meeting_id for r in members):
+                    raise NotInferable("some of its reservations are synced as meetings of their own")
+                if len(members) > 1:
+                    series = infer(members, units[members[0].room].time_zone)
+                    found[key] = (series.series, dict(series.originals))
+                    groups[key] = members
+                    continue
+            except NotInferable as why:
+                if key not in self._reported:
+                    log.warning("planon: native series %s: %s; each reservation is synced as its own meeting", key, why)
+                    self._reported.add(key)
+            for row in groups.pop(key):  # a series of one, or one RoomSync cannot infer: a meeting per reservation
+                groups[f"R{row.syscode}"] = [replace(row, group=f"R{row.syscode}")]
+        return found
+
+    async def _native_rows(self, keys: Sequence[str], units: dict[str, UnitInfo]) -> list[Row]:
+        """Every reservation (any time, any state) of these native series in this store's rooms."""
+        values = sorted((v for k in keys if (v := native_value(k)) is not None), key=str)
+        records: list[Record] = []
+        for chunk in chunks(values, self.settings.chunk_size):
+            records += await self.http.read(
+                self.settings.definitions.reservation, {self.f.native_series: {"in": chunk}}
+            )
+        rows, _ = self._rows(records, {u.syscode: c for c, u in units.items()})
+        return rows
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
         wanted = set(ids)
@@ -234,8 +330,17 @@ class PlanonStore:
         singles = sorted(int(i[1:]) for i in ids if i.startswith("R") and i[1:].isdigit())
         for syscodes in chunks(singles, self.settings.chunk_size):
             records += await self.http.read(definition, {self.f.syscode: {"in": syscodes}})
+        natives = [i for i in ids if native_value(i) is not None] if self.f.native_series else []
         rows, _ = self._rows(_unique(records, self.f.syscode), {u.syscode: c for c, u in units.items()})
-        return [r for r in rows if r.booking_id in ids]
+        known = {r.syscode for r in rows}
+        rows += [r for r in await self._native_rows(natives, units) if r.syscode not in known]
+        found = []
+        for r in rows:
+            if r.booking_id in ids:
+                found.append(r)
+            elif f"R{r.syscode}" in ids and not r.meeting_id:  # a native reservation synced as a meeting of its own
+                found.append(replace(r, group=f"R{r.syscode}"))
+        return found
 
     # -- writing ---------------------------------------------------------------------------------------------------
     async def create(self, booking: Booking) -> Booking:
@@ -264,6 +369,7 @@ class PlanonStore:
         existing = await self._rows_of({current.id}, units)
         if not existing:
             raise NotFound(f"Planon meeting {current.id} has no reservations in these rooms", backend=BACKEND)
+        self._check_versions(current, existing)
         return await self._apply(current.id, existing, desired, units, rollback=False)
 
     async def cancel(self, current: Booking, reason: str) -> None:
@@ -271,8 +377,9 @@ class PlanonStore:
         rows = await self._rows_of({current.id}, units)
         if not rows:
             raise NotFound(f"Planon meeting {current.id} has no reservations in these rooms", backend=BACKEND)
+        self._check_versions(current, rows)
         now = self.clock()
-        await self._cancel_rows([r for r in rows if r.live and r.end > now])
+        await self._cancel(targets(r for r in rows if r.live and r.end > now))
 
     async def respond(self, current: Booking, response: Response, comment: str) -> None:
         raise BackendError(
@@ -281,13 +388,58 @@ class PlanonStore:
 
     async def relink(self, current: Booking, link: Link) -> None:
         units = await self.client.directory.units(self.rooms)
-        rows = [r for r in await self._rows_of({current.id}, units) if r.live]
-        if not rows:
+        rows = await self._rows_of({current.id}, units)
+        live = [r for r in rows if r.live]
+        if not live:
             raise NotFound(f"Planon meeting {current.id} has no live reservations in these rooms", backend=BACKEND)
-        values = {self.f.link: link.encode(), self.f.meeting_id: current.id}
-        stale = [r.syscode for r in rows if r.link_text != values[self.f.link] or r.meeting_id != current.id]
-        for chunk in chunks(stale, self.settings.chunk_size):
-            await self.http.update(self.settings.definitions.reservation, {self.f.syscode: {"in": chunk}}, values)
+        self._check_versions(current, rows)
+        shared = {self.f.link: link.encode(), self.f.meeting_id: current.id}
+        batches: dict[str, tuple[dict[str, Any], list[Row]]] = {}
+        for row, bookkeeping in self._bookkeeping(current, live).items():
+            values = {k: v for k, v in (shared | bookkeeping).items() if v != self._written(row, k)}
+            if values:
+                batches.setdefault(group_key(values), (values, []))[1].append(row)
+        for values, stale in batches.values():
+            await self._update(targets(stale), values)
+
+    def _bookkeeping(self, current: Booking, live: Sequence[Row]) -> dict[Row, dict[str, Any]]:
+        """What RoomSync keeps on each live reservation of a series besides the link: the series text and each
+        occurrence's id. A native series synced for the first time has neither; with them, later Planon edits read
+        as the exceptions they are. Reservations of a meeting RoomSync wrote already carry them: nothing to add."""
+        if current.recurrence is None or all(r.series is not None and r.occurrence is not None for r in live):
+            return {r: {} for r in live}
+        rooms = current.rooms & set(self.rooms)
+        originals = {(p.room, p.begin, p.end): p.original for p in self.codec.plan(current, rooms, self._horizon)}
+        text = self.codec.series_text(current)
+        result: dict[Row, dict[str, Any]] = {}
+        for r in live:
+            original = originals.get((r.room, r.begin, r.end))
+            result[r] = {self.f.recurrence: text} | (
+                {self.f.occurrence_id: format_occurrence(original)} if original is not None else {}
+            )
+        return result
+
+    def _written(self, row: Row, name: str) -> object:
+        """A bookkeeping field's current text on a reservation (what a relink compares before writing)."""
+        current = {
+            self.f.link: row.link_text,
+            self.f.meeting_id: row.meeting_id,
+            self.f.recurrence: row.series_text,
+            self.f.occurrence_id: format_occurrence(row.occurrence) if row.occurrence else "",
+        }
+        return current[name]
+
+    def _check_versions(self, current: Booking, rows: Sequence[Row]) -> None:
+        """Refuse a write when a reservation changed (or went) since ``current`` was read: nothing is written."""
+        versions = current.handle.versions if current.handle is not None else {}
+        fresh = {str(r.syscode): r.version for r in rows}
+        stale = sorted((s for s, version in versions.items() if fresh.get(s) != version), key=int)
+        if stale:
+            raise PreconditionFailed(
+                f"Planon reservation(s) {', '.join(stale)} of meeting {current.id} changed since RoomSync read them; "
+                "nothing was written",
+                backend=BACKEND,
+            )
 
     async def aclose(self) -> None:
         return None  # the HTTP session belongs to the shared client
@@ -309,10 +461,15 @@ class PlanonStore:
 
     async def _shared_values(self, booking_id: str, booking: Booking) -> dict[str, Any]:
         f = self.f
+        fitted = fit(booking, self.codec.limits)  # what Planon can hold; the engine compares the same
+        notes = shortened(booking, self.codec.limits)
+        if notes:
+            log.info("planon: meeting %s shortened to fit Planon: %s", booking_id, "; ".join(notes))
+        left_out = len(booking.required) + len(booking.optional) - len(fitted.required) - len(fitted.optional)
         values: dict[str, Any] = {
             f.meeting_id: booking_id,
             f.link: booking.link.encode() if booking.link else "",
-            f.attendees: format_attendees(booking.required, booking.optional),
+            f.attendees: format_attendees(fitted.required, fitted.optional, left_out),
             f.recurrence: self.codec.series_text(booking),
         }
         organizer = booking.organizer
@@ -333,16 +490,14 @@ class PlanonStore:
         planned = self.codec.plan(desired, rooms, self._horizon)
         cancels, updates, creates = diff(existing, planned, self.clock())
         shared = await self._shared_values(booking_id, desired)
-        definition = self.settings.definitions.reservation
-        await self._cancel_rows(cancels)
-        batches: dict[str, tuple[dict[str, Any], list[int]]] = {}
+        await self._cancel(targets(cancels))
+        batches: dict[str, tuple[dict[str, Any], list[Row]]] = {}
         for row, plan in updates:
             values = self.codec.changed_values(row, plan, shared)
             if values:
-                batches.setdefault(group_key(values), (values, []))[1].append(row.syscode)
-        for values, syscodes in batches.values():
-            for chunk in chunks(syscodes, self.settings.chunk_size):
-                await self.http.update(definition, {self.f.syscode: {"in": chunk}}, values)
+                batches.setdefault(group_key(values), (values, []))[1].append(row)
+        for values, rows in batches.values():
+            await self._update(targets(rows), values)
         created = await self._create_rows(creates, shared, units, rollback=rollback)
         native: dict[str, list[int]] = defaultdict(list)
         for row, plan in updates:
@@ -376,7 +531,7 @@ class PlanonStore:
                 f.order_group: order_group,
             }
             values = {k: v for k, v in values.items() if v not in (None, "")}
-            record = await self.http.add(definition, values)
+            record = await self.http.add(definition, values, room=plan.room)
             syscode = record.get(f.syscode) if isinstance(record, dict) else None
             if not isinstance(syscode, int):
                 raise InvalidResponse("BomAdd answered a record without a syscode", backend=BACKEND)
@@ -388,21 +543,75 @@ class PlanonStore:
         if errors:
             refused = next((e for e in errors if isinstance(e, BookingRefused)), None)
             if refused is not None and rollback and done:
-                await _quietly(self._cancel_syscodes([s for _, s in done]))
+                await _quietly(self._cancel([Target(s, p.room, None) for p, s in done]))
             raise refused or errors[0]
         return done
 
-    async def _cancel_rows(self, rows: Sequence[Row]) -> None:
-        await self._cancel_syscodes([r.syscode for r in rows if r.live])
-
-    async def _cancel_syscodes(self, syscodes: list[int]) -> None:
+    # -- writes with their precondition ----------------------------------------------------------------------------
+    async def _update(self, addressed: list[Target], values: Mapping[str, Any]) -> None:
         definition = self.settings.definitions.reservation
-        for chunk in chunks(sorted(syscodes), self.settings.chunk_size):
-            flt = {self.f.syscode: {"in": chunk}}
-            if self.settings.cancel_mode == CANCEL_BY_DELETE:
-                await self.http.delete(definition, flt)
+        for flt, room, chunk in self._filters(addressed):
+            answered = await self.http.update(definition, flt, values, room=room)
+            await self._check_answer(chunk, answered, deleting=False)
+
+    async def _cancel(self, addressed: list[Target]) -> None:
+        definition = self.settings.definitions.reservation
+        deleting = self.settings.cancel_mode == CANCEL_BY_DELETE
+        for flt, room, chunk in self._filters(addressed):
+            if deleting:
+                answered = await self.http.delete(definition, flt, room=room)
             else:
-                await self.http.change_state(definition, self.settings.states.cancel, flt)
+                answered = await self.http.change_state(definition, self.settings.states.cancel, flt, room=room)
+            await self._check_answer(chunk, answered, deleting=deleting)
+
+    def _filters(self, addressed: list[Target]) -> Iterable[tuple[dict[str, Any], str, list[Target]]]:
+        """One filter per chunk of reservations read at the same change time, which the filter requires."""
+        by_version: dict[str | None, list[Target]] = defaultdict(list)
+        for target in sorted(addressed):
+            by_version[target.version].append(target)
+        for version, group in by_version.items():
+            for chunk in chunks(group, self.settings.chunk_size):
+                flt: dict[str, Any] = {self.f.syscode: {"in": [t.syscode for t in chunk]}}
+                if version is not None and self.f.changed_at:
+                    flt[self.f.changed_at] = {"eq": json.loads(version)}
+                rooms = {t.room for t in chunk}
+                yield flt, (rooms.pop() if len(rooms) == 1 else ""), chunk
+
+    async def _check_answer(self, addressed: list[Target], answered: list[Record], *, deleting: bool) -> None:
+        """Planon answers the records it wrote; one that is missing was not written. Read it to say why: gone
+        (``NotFound``; for a delete that answers no records, done), changed since it was read
+        (``PreconditionFailed``), or unchanged (an answer that left it out: ``InvalidResponse``)."""
+        written = {r.get(self.f.syscode) for r in answered if isinstance(r, dict)}
+        missing = [t for t in addressed if t.syscode not in written]
+        if not missing:
+            return
+        records = await self.http.read(
+            self.settings.definitions.reservation, {self.f.syscode: {"in": [t.syscode for t in missing]}}
+        )
+        now = {r.get(self.f.syscode): self.codec.version_of(r) for r in records if isinstance(r, dict)}
+        gone = [t.syscode for t in missing if t.syscode not in now]
+        changed = [
+            t.syscode for t in missing if t.syscode in now and t.version is not None and now[t.syscode] != t.version
+        ]
+        if gone and not deleting:
+            raise NotFound(
+                f"Planon reservation(s) {_listed(gone)} are gone; nothing was written to them", backend=BACKEND
+            )
+        if changed:
+            raise PreconditionFailed(
+                f"Planon reservation(s) {_listed(changed)} changed since RoomSync read them; nothing was written to "
+                "them",
+                backend=BACKEND,
+            )
+        unanswered = [t.syscode for t in missing if t.syscode in now and t.syscode not in changed]
+        if unanswered:
+            raise InvalidResponse(
+                f"Planon did not answer reservation(s) {_listed(unanswered)} that the write addressed", backend=BACKEND
+            )
+
+
+def _listed(syscodes: Sequence[int]) -> str:
+    return ", ".join(str(s) for s in sorted(syscodes))
 
 
 def _unique(records: list[Record], key: str) -> list[Record]:

@@ -20,6 +20,7 @@ Attendees (the attendees field)::
 
     Required: a@example.com, b@example.com
     Optional: c@example.com
+    … and 297 more                   (only when the list was shortened to fit the field)
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from roomsync.model import Person, Recurrence, RecurrenceError, UnknownTimeZone, normalise_email, to_iana, zone
+from roomsync.model import (
+    FieldLimits,
+    Person,
+    Recurrence,
+    RecurrenceError,
+    UnknownTimeZone,
+    normalise_email,
+    to_iana,
+    zone,
+)
 
 _LOCAL_FORMAT: Final = "%Y%m%dT%H%M%S"
 _UTC_FORMAT: Final = "%Y%m%dT%H%M%SZ"
@@ -99,13 +109,31 @@ def parse_occurrence(text: str | None) -> datetime | None:
         raise ValueError(f"occurrence id {text!r} is not a UTC date-time like 20250113T080000Z") from None
 
 
-def format_attendees(required: frozenset[Person], optional: frozenset[Person]) -> str:
+def format_attendees(required: frozenset[Person], optional: frozenset[Person], left_out: int = 0) -> str:
+    """The attendee text; ``left_out`` attendees that did not fit are counted in a last line a person can read."""
     lines = []
     if required:
         lines.append("Required: " + ", ".join(sorted(p.email for p in required)))
     if optional:
         lines.append("Optional: " + ", ".join(sorted(p.email for p in optional)))
+    if left_out:
+        lines.append(_more(left_out))
     return "\n".join(lines)
+
+
+def _more(count: int) -> str:
+    return f"… and {count} more"
+
+
+#: What the attendee text needs beyond ``len(email) + 2`` per address (how :class:`~roomsync.model.FieldLimits`
+#: counts): its labels and line breaks, less the separator the last address of each list does not have, and the
+#: "… and N more" line for up to a million left out.
+ATTENDEE_TEXT_OVERHEAD: Final = (len("Required: ") - 2) + (len("\nOptional: ") - 2) + len("\n" + _more(999_999))
+
+
+def field_limits(description: int, attendees: int) -> FieldLimits:
+    """What a booking may hold so that its Description and attendee text fit fields of these lengths."""
+    return FieldLimits(subject=description, attendees=max(0, attendees - ATTENDEE_TEXT_OVERHEAD))
 
 
 def parse_attendees(text: str | None) -> tuple[frozenset[Person], frozenset[Person]]:

@@ -17,7 +17,6 @@ from roomsync.sandbox.planon.api import FAULTS_KEY, STATE_KEY, error_response
 from roomsync.sandbox.planon.definitions import ApiError
 from roomsync.sandbox.planon.faults import Fault
 from roomsync.sandbox.planon.seed import apply_seed
-from roomsync.sandbox.planon.state import SandboxState
 
 ADMIN_PREFIX: Final = "/_admin"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,9 +53,17 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"reset": True})
 
 
+#: What a touchpoint does not record: attendees (a person types no invitation list into Planon) and a time zone of
+#: the booking (Planon takes it from the unit's property).
+NOT_AT_A_TOUCHPOINT: Final = frozenset({"required", "optional", "attendees", "timeZone"})
+
+
 async def book(request: web.Request) -> web.Response:
     body = await _json(request)
     state = request.app[STATE_KEY]
+    refused = sorted(NOT_AT_A_TOUCHPOINT & set(body))
+    if refused:
+        raise ValueError(f"a Planon touchpoint does not record {', '.join(refused)}")
     units = body.get("units") or ([body["unit"]] if body.get("unit") else [])
     created = touchpoint.book(
         state,
@@ -66,10 +73,7 @@ async def book(request: web.Request) -> web.Response:
         subject=body.get("subject", ""),
         requestor=body.get("requestor"),
         external_requestor=body.get("externalRequestor"),
-        required=body.get("required", []),
-        optional=body.get("optional", []),
         recurrence=body.get("recurrence"),
-        time_zone=body.get("timeZone"),
         state_name=body.get("state", "UsrReservationConfirmed"),
         source=body.get("source", "Kiosk"),
     )
@@ -79,7 +83,7 @@ async def book(request: web.Request) -> web.Response:
 async def edit(request: web.Request) -> web.Response:
     body = await _json(request)
     state = request.app[STATE_KEY]
-    changed = [touchpoint.edit(state, int(s), body) for s in _syscodes(state, body)]
+    changed = [touchpoint.edit(state, int(s), body) for s in _syscodes(body)]
     return web.json_response({"reservations": [touchpoint.view(state, r) for r in changed]})
 
 
@@ -87,20 +91,16 @@ async def cancel(request: web.Request) -> web.Response:
     body = await _json(request)
     state = request.app[STATE_KEY]
     target = body.get("state", "UsrReservationCancelled")
-    changed = touchpoint.transition(state, _syscodes(state, body), target)
+    changed = touchpoint.transition(state, _syscodes(body), target)
     return web.json_response({"reservations": [touchpoint.view(state, r) for r in changed]})
 
 
-def _syscodes(state: SandboxState, body: dict[str, Any]) -> list[int]:
+def _syscodes(body: dict[str, Any]) -> list[int]:
     if "syscode" in body:
         return [int(body["syscode"])]
     if "syscodes" in body:
         return [int(s) for s in body["syscodes"]]
-    if "meeting" in body:
-        field = body.get("meetingField", "FreeString1")
-        found = [r.syscode for r in state.reservations.values() if r.free.get(field) == body["meeting"]]
-        return [s for s in found if state.reservations[s].state != "UsrReservationCancelled"]
-    raise ValueError("give syscode, syscodes or meeting")
+    raise ValueError("give syscode or syscodes")
 
 
 async def reservations(request: web.Request) -> web.Response:
@@ -112,8 +112,6 @@ async def reservations(request: web.Request) -> web.Response:
         if "unit" in query and view["unit"] != query["unit"]:
             continue
         if "state" in query and r.state != query["state"]:
-            continue
-        if "meeting" in query and r.free.get(query.get("meetingField", "FreeString1")) != query["meeting"]:
             continue
         result.append(view)
     return web.json_response({"reservations": result})

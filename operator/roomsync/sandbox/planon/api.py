@@ -22,6 +22,7 @@ from roomsync.sandbox.planon.definitions import ApiError, bad_request, serialise
 from roomsync.sandbox.planon.faults import Fault, Faults
 from roomsync.sandbox.planon.model import Reservation, User
 from roomsync.sandbox.planon.state import SandboxState, WarningsRequired, definition
+from roomsync.sandbox.planon.touchpoint import person_changes
 
 API_PREFIX: Final = "/sdk/system/rest"
 TOKEN_PATH: Final = "/auth/realms/{realm}/protocol/openid-connect/token"
@@ -76,6 +77,8 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     if user is None:
         return error_response(401, "PN_E00401", "Not authenticated: missing, wrong or expired access key or token")
     try:
+        if fault is not None and fault.kind == "person" and fault.edit is not None:
+            person_changes(state, fault.edit)
         body = await _body(request)
         answered = _answered(body)
         if fault is not None and fault.kind == "warning" and fault.code not in answered:

@@ -71,26 +71,22 @@ class SandboxAdmin:
         *,
         requestor: str | None = None,
         external_requestor: str | None = None,
-        required: Sequence[str] = (),
-        optional: Sequence[str] = (),
         recurrence: str | None = None,
-        time_zone: str | None = None,
         state: str = "UsrReservationConfirmed",
     ) -> list[dict[str, Any]]:
+        """A person books at a touchpoint: one reservation per unit; ``recurrence`` (an RRULE with COUNT or UNTIL)
+        is Planon's "Make recurrent", one reservation per occurrence sharing ``recurrentReservation``."""
         body: dict[str, Any] = {
             "units": [units] if isinstance(units, str) else list(units),
             "start": _iso(start),
             "end": _iso(end),
             "subject": subject,
-            "required": list(required),
-            "optional": list(optional),
             "state": state,
         }
         for key, value in (
             ("requestor", requestor),
             ("externalRequestor", external_requestor),
             ("recurrence", recurrence),
-            ("timeZone", time_zone),
         ):
             if value is not None:
                 body[key] = value
@@ -119,24 +115,14 @@ class SandboxAdmin:
             body["fields"] = dict(fields)
         return dict((await self._call("POST", "/edit", body))["reservations"][0])
 
-    async def cancel(
-        self, syscode: int | Sequence[int] | None = None, *, meeting: str | None = None, state: str | None = None
-    ) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {}
-        if isinstance(syscode, int):
-            body["syscode"] = syscode
-        elif syscode is not None:
-            body["syscodes"] = list(syscode)
-        if meeting is not None:
-            body["meeting"] = meeting
+    async def cancel(self, syscode: int | Sequence[int], *, state: str | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"syscode": syscode} if isinstance(syscode, int) else {"syscodes": list(syscode)}
         if state is not None:
             body["state"] = state
         return list((await self._call("POST", "/cancel", body))["reservations"])
 
-    async def reservations(
-        self, unit: str | None = None, *, state: str | None = None, meeting: str | None = None
-    ) -> list[dict[str, Any]]:
-        query = {k: v for k, v in (("unit", unit), ("state", state), ("meeting", meeting)) if v is not None}
+    async def reservations(self, unit: str | None = None, *, state: str | None = None) -> list[dict[str, Any]]:
+        query = {k: v for k, v in (("unit", unit), ("state", state)) if v is not None}
         return list((await self._call("GET", "/reservations", query=query))["reservations"])
 
     # -- set-up, inspection, faults --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from roomsync.sandbox.planon.model import FREE_FIELDS, STATES, Reservation
+from roomsync.sandbox.planon.model import FREE_FIELDS, STATES, TEXT_LENGTHS, Reservation
 
 #: The longest ``in``/``nin`` list the emulator accepts (Planon's limit is not public; a bound keeps clients honest).
 MAX_IN_VALUES: Final = 1000
@@ -83,6 +83,7 @@ RESERVATION_FIELDS: Final[dict[str, FieldSpec]] = {
     "InsertDateTime": R(Kind.DATETIME, writable=False),
     "SysChangeDateTime": R(Kind.DATETIME, writable=False),
     "InsertSource": R(Kind.STR, writable=False),
+    "RecurrentReservationRef": R(Kind.INT, writable=False),
     **{name: R(Kind.STR) for name in FREE_FIELDS},
 }
 RESERVATION_DEFINITION_REF: Final = 730
@@ -101,6 +102,7 @@ DEFINITIONS: Final[dict[str, Definition]] = {
             "MaxReservationDuration": R(Kind.INT, False),
             "AdvanceReservationDays": R(Kind.INT, False),
             "OpeningHours": R(Kind.STR, False),
+            "Email": R(Kind.STR, False),
         },
         authorizable=False,
     ),
@@ -168,6 +170,13 @@ def wall_clock(value: datetime, user_zone: ZoneInfo) -> dict[str, str]:
 def user_text(value: datetime, user_zone: ZoneInfo) -> str:
     """The ``...User`` field as Planon's example shows it: the user's wall time followed by ``Z``."""
     return value.astimezone(user_zone).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_length(name: str, value: object) -> None:
+    """A text longer than its field holds is a business error naming the field (nothing is written)."""
+    limit = TEXT_LENGTHS.get(name)
+    if limit is not None and isinstance(value, str) and len(value) > limit:
+        raise business_error("PN_E00014", f"{name} holds at most {limit} characters; the value has {len(value)}")
 
 
 def coerce(spec: FieldSpec, value: object, user_zone: ZoneInfo, name: str) -> object:
@@ -279,6 +288,7 @@ def reservation_row(reservation: Reservation) -> dict[str, object]:
         "InsertDateTime": reservation.inserted,
         "SysChangeDateTime": reservation.changed,
         "InsertSource": reservation.source,
+        "RecurrentReservationRef": reservation.recurrent_ref,
     }
     for name in FREE_FIELDS:
         row[name] = reservation.free.get(name)

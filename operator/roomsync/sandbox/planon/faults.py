@@ -11,15 +11,20 @@ A fault matches requests by operation (``read``, ``execute``, ``update``, ``chan
 - ``lost``: do the request (the write is committed), then answer 504 as a proxy that lost the answer would;
 - ``warning``: answer 422 with a ``warnings`` entry ``code`` unless the request already answers it;
 - ``reset``: drop the connection without answering (nothing is done);
-- ``oversized``: do the request, then answer its JSON padded with ``size`` bytes of white space (a 10 MB body).
+- ``oversized``: do the request, then answer its JSON padded with ``size`` bytes of white space (a 10 MB body);
+- ``person``: a person's change at a touchpoint lands just before the request runs (``edit``: the admin ``/edit``
+  body, e.g. ``{"syscode": 1001, "subject": "..."}``, or ``{"syscode": 1001, "state": "UsrReservationCancelled"}``),
+  so a writer's precondition meets a change made between its read and its write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-KINDS: Final = frozenset({"status", "slow", "empty", "malformed", "truncated", "lost", "warning", "reset", "oversized"})
+KINDS: Final = frozenset(
+    {"status", "slow", "empty", "malformed", "truncated", "lost", "warning", "reset", "oversized", "person"}
+)
 
 
 @dataclass
@@ -34,11 +39,14 @@ class Fault:
     code: str = "PN_H09999"
     description: str = "Injected warning: please confirm."
     size: int = 10 * 1024 * 1024
+    edit: dict[str, Any] | None = None
     fired: int = field(default=0)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"fault kind must be one of {', '.join(sorted(KINDS))}")
+        if (self.kind == "person") != (self.edit is not None):
+            raise ValueError("a person fault needs an edit (and only a person fault takes one)")
         if self.times < 1 or self.skip < 0:
             raise ValueError("times must be >= 1 and skip >= 0")
 

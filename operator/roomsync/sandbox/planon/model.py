@@ -51,6 +51,19 @@ EDITABLE: Final = frozenset({CONFIRMED, OPTION, "UsrReservationNoCheck"})
 WEEKDAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 #: The free fields of the reservation definition (text values).
 FREE_FIELDS: Final = ("FreeString1", "FreeString2", "FreeString3", "FreeText1", "FreeText2", "FreeText3", "FreeText4")
+#: Longest text each field holds; a longer value is refused with a business error naming the field. Planon's real
+#: sizes are tenant-configured and not public: these are the emulator's choice (docs/planon.md).
+TEXT_LENGTHS: Final[dict[str, int]] = {
+    "Description": 100,
+    "ExternalRequestor": 254,
+    **{name: 100 for name in FREE_FIELDS if name.startswith("FreeString")},
+    **{name: 2000 for name in FREE_FIELDS if name.startswith("FreeText")},
+}
+
+
+def stamp() -> datetime:
+    """Now, to the second: Planon's date-times (and so its change timestamp) carry whole seconds."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -81,6 +94,7 @@ class Unit:
     max_minutes: int | None = 480
     opening: OpeningHours | None = field(default_factory=OpeningHours)
     advance_days: int | None = None
+    email: str | None = None  # the room's mailbox, where a tenant records it on the unit
 
 
 @dataclass
@@ -148,9 +162,12 @@ class Reservation:
     number_of_people: int | None = None
     state: str = CONFIRMED
     free: dict[str, str | None] = field(default_factory=dict)
-    inserted: datetime = field(default_factory=lambda: datetime.now(UTC))
-    changed: datetime = field(default_factory=lambda: datetime.now(UTC))
+    inserted: datetime = field(default_factory=stamp)
+    changed: datetime = field(default_factory=stamp)
     source: str = "REST API"
+    #: Native series ("Make recurrent"): the syscode of the reservation the series was made from, on every
+    #: reservation of the series (that one included); ``None`` for a reservation outside a native series.
+    recurrent_ref: int | None = None
     #: raw values returned instead of the real ones (admin "corrupt"), to test readers against bad data
     corrupt: dict[str, object] = field(default_factory=dict)
 
@@ -163,6 +180,9 @@ class Reservation:
 
 
 def touch(reservation: Reservation, now: datetime | None = None) -> None:
-    """Record a change; the change time never goes backwards, so incremental readers see every write."""
-    moment = now or datetime.now(UTC)
-    reservation.changed = max(moment, reservation.changed + timedelta(microseconds=1))
+    """Record a change. The change time is whole seconds (as every Planon date-time) and moves at least one second
+    on every write of a reservation, so incremental readers see every write and a writer that filters on the change
+    time it read (``{"SysChangeDateTime": {"eq": ...}}``) never overwrites a newer change, even one made in the same
+    second. Whether Planon's own timestamp is that strict is not public: the emulator's choice (docs/planon.md)."""
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    reservation.changed = max(moment, reservation.changed + timedelta(seconds=1))

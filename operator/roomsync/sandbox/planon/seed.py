@@ -5,7 +5,7 @@ Seed shape (every list optional)::
     {"properties": [{"code": "AMS", "name": "Amsterdam HQ", "timeZone": "Europe/Amsterdam"}],
      "orderGroups": [{"code": "MEET", "name": "Meeting rooms"}],
      "units": [{"code": "AMS-1.01", "name": "...", "property": "AMS", "orderGroup": "MEET", "capacity": 8,
-                "maxMinutes": 480, "advanceDays": null,
+                "maxMinutes": 480, "advanceDays": null, "email": "ams-1.01@example.com",
                 "opening": {"days": "MO,TU,WE,TH,FR", "from": "07:00", "to": "20:00"}}],   # "opening": null = always
      "persons": [{"email": "jan@example.com", "firstName": "Jan", "lastName": "Jansen"}],
      "users": [{"account": "roomsync", "timeZone": "Europe/London",
@@ -144,6 +144,7 @@ def _unit(state: SandboxState, item: Mapping[str, Any]) -> Unit:
         max_minutes=item.get("maxMinutes", 480),
         opening=opening,
         advance_days=item.get("advanceDays"),
+        email=item.get("email"),
     )
 
 

@@ -23,6 +23,7 @@ from roomsync.sandbox.planon.definitions import (
     Definition,
     bad_request,
     business_error,
+    check_length,
     coerce,
     compile_filter,
     reservation_row,
@@ -42,6 +43,7 @@ from roomsync.sandbox.planon.model import (
     Token,
     Unit,
     User,
+    stamp,
     touch,
 )
 
@@ -231,7 +233,7 @@ class SandboxState:
         missing = [name for name in REQUIRED_ON_ADD if typed.get(name) is None]
         if missing:
             raise business_error("PN_E00001", f"Mandatory field(s) not filled in: {', '.join(missing)}")
-        now = datetime.now(UTC)
+        now = stamp()
         reservation = Reservation(
             syscode=0,
             begin=typed["BeginDateTime"],
@@ -380,6 +382,7 @@ class SandboxState:
             if not spec.writable:
                 raise bad_request("PN_E00011", f"Field {name} is read-only")
             typed[name] = coerce(spec, value, user_zone, name)
+            check_length(name, typed[name])
         return typed
 
     @staticmethod
@@ -415,6 +418,7 @@ def _unit_row(unit: Unit) -> dict[str, object]:
         "MaxReservationDuration": unit.max_minutes,
         "AdvanceReservationDays": unit.advance_days,
         "OpeningHours": _opening_text(unit) if unit.opening else None,
+        "Email": unit.email,
     }
 
 
@@ -444,4 +448,5 @@ def _free_field(name: str) -> Callable[[Reservation], object]:
 _CHEAP_FIELDS: Final[dict[str, Callable[[Reservation], object]]] = {
     "Syscode": lambda r: r.syscode,
     "ReservationUnitRef": lambda r: r.unit_ref,
+    "RecurrentReservationRef": lambda r: r.recurrent_ref,
 }

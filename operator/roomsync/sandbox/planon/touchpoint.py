@@ -1,38 +1,35 @@
 """What a person does at a Planon touchpoint (web, kiosk, app): book, edit and cancel reservations.
 
-These go through the same business rules as the REST API. A multi-room booking becomes one reservation per unit
-tied by a meeting id, and a recurring booking one reservation per occurrence, with the series written to the free
-fields in the format RoomSync documents (:mod:`roomsync.connectors.planon.texts`) - emulating the tenant-side
-configuration docs/planon.md asks a Planon administrator to make for series and multi-room reservations.
+These go through the same business rules as the REST API and write only what Planon itself writes: the unit,
+times, description, requestor (or external requestor) and state. A touchpoint records no attendees and never
+touches the free fields, which belong to whoever configured them (RoomSync keeps its bookkeeping there).
+
+- A booking in several units is one reservation per unit, with nothing tying them (reference planon.md §1.10:
+  one reservation holds one reservation unit).
+- A recurring booking is Planon's "Make recurrent" (§1.10): the first reservation is made, then a scheduled series of
+  separate reservations, one per occurrence, expanded here with dateutil in the property's time zone. How Planon's
+  REST API shows that the reservations belong together is not public; the emulator's choice is the read-only
+  reference field ``RecurrentReservationRef``: the syscode of the reservation the series was made from, on every
+  reservation of the series (that one included).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
-from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
-from roomsync.model import Recurrence, people
-from roomsync.sandbox.planon.definitions import business_error
-from roomsync.sandbox.planon.model import CANCELLED, EDITABLE, STATES, TRANSITIONS, Reservation, touch
+from dateutil.rrule import rrulestr
+
+from roomsync.sandbox.planon.definitions import business_error, check_length
+from roomsync.sandbox.planon.model import CANCELLED, EDITABLE, STATES, TRANSITIONS, Reservation, stamp, touch
 from roomsync.sandbox.planon.state import SandboxState
 
-
-@dataclass(frozen=True)
-class FreeFields:
-    """Where series, occurrence, meeting and attendee data live (the connector's documented defaults)."""
-
-    meeting: str = "FreeString1"
-    occurrence: str = "FreeString2"
-    link: str = "FreeText1"
-    attendees: str = "FreeText2"
-    series: str = "FreeText3"
-
-
-_meeting_ids = itertools.count(1)
+#: "Make recurrent" offers Daily, Weekly and Monthly patterns that end after a number of occurrences or on a date.
+RECURRING_FREQUENCIES: Final = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
+#: The most reservations one "Make recurrent" makes (the emulator's bound; Planon's is not public).
+MAX_RECURRENT: Final = 500
 
 
 def book(
@@ -44,12 +41,8 @@ def book(
     subject: str,
     requestor: str | None = None,
     external_requestor: str | None = None,
-    required: Sequence[str] = (),
-    optional: Sequence[str] = (),
     recurrence: str | None = None,
-    time_zone: str | None = None,
     state_name: str = "UsrReservationConfirmed",
-    fields: FreeFields = FreeFields(),
     source: str = "Kiosk",
 ) -> list[Reservation]:
     """All reservations of one booking, created together or not at all (422 ``ApiError`` when refused)."""
@@ -64,28 +57,14 @@ def book(
     person = state.person_by_email(requestor) if requestor else None
     if requestor and person is None and external_requestor is None:
         external_requestor = requestor
-    zone_name = time_zone or state.properties[resolved[0].property_ref].time_zone
-    free: dict[str, str | None] = {}
-    slots: list[tuple[datetime | None, datetime, datetime]] = [(None, start, end)]
-    if recurrence:
-        rule = Recurrence.parse(recurrence)
-        if rule.open_ended:
-            raise business_error("PN_R00110", "A recurring reservation needs an end date or a number of occurrences")
-        slots = [
-            (o.original_start, o.start, o.end)
-            for o in rule.occurrences(
-                start, end - start, zone_name, start - timedelta(days=1), start + timedelta(days=3660)
-            )
-        ]
-        free[fields.series] = SeriesText(zone_name, start, end - start, rule).format()
-    if len(units) > 1 or recurrence:
-        free[fields.meeting] = f"PLN-{next(_meeting_ids)}"
-    if required or optional:
-        free[fields.attendees] = format_attendees(people(required), people(optional))
-    now = datetime.now(UTC)
-    created: list[Reservation] = []
+    check_length("Description", subject)
+    check_length("ExternalRequestor", external_requestor)
+    now = stamp()
+    created: list[tuple[Reservation, bool]] = []  # (reservation, made recurrent)
     for unit in resolved:
-        for original, begin, finish in slots:
+        zone = ZoneInfo(state.properties[unit.property_ref].time_zone)
+        slots = _recurrent_slots(recurrence, start, end, zone) if recurrence else [(start, end)]
+        for index, (begin, finish) in enumerate(slots):
             reservation = Reservation(
                 syscode=0,
                 begin=begin,
@@ -97,20 +76,49 @@ def book(
                 requestor_ref=person.syscode if person else None,
                 external_requestor=external_requestor,
                 state=state_name,
-                free=dict(free) | ({fields.occurrence: format_occurrence(original)} if original else {}),
                 inserted=now,
                 changed=now,
                 source=source,
             )
             state.check(reservation, ignore=None, answered=frozenset({"PN_H00512"}), now=now)
-            for other in created:
+            for other, _ in created:
                 if other.unit_ref == reservation.unit_ref and other.overlaps(reservation.begin, reservation.end):
                     raise business_error("PN_R00101", f"{unit.code} is not available: the occurrences overlap")
-            created.append(reservation)
-    for reservation in created:
+            created.append((reservation, bool(recurrence) and index == 0))
+    first: Reservation | None = None
+    for reservation, made_recurrent in created:
         reservation.syscode = state.next_syscode()
+        if recurrence:
+            first = reservation if made_recurrent else first
+            assert first is not None
+            reservation.recurrent_ref = first.syscode
         state.reservations[reservation.syscode] = reservation
-    return created
+    return [r for r, _ in created]
+
+
+def _recurrent_slots(rule: str, start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The occurrences "Make recurrent" schedules: the pattern's local wall times in the property's zone."""
+    text = rule.strip().upper().removeprefix("RRULE:")
+    parts = dict(p.partition("=")[::2] for p in text.split(";") if p)
+    if parts.get("FREQ") not in RECURRING_FREQUENCIES:
+        raise business_error("PN_R00111", "A recurring reservation repeats daily, weekly or monthly")
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        raise business_error("PN_R00110", "A recurring reservation needs an end date or a number of occurrences")
+    local_start = start.astimezone(zone).replace(tzinfo=None)
+    try:
+        pattern = rrulestr(text, dtstart=local_start, ignoretz=True)
+    except ValueError as exc:
+        raise business_error("PN_R00111", f"The recurrence pattern is not valid: {exc}") from None
+    duration = end - start
+    slots: list[tuple[datetime, datetime]] = []
+    for local in pattern:
+        if len(slots) >= MAX_RECURRENT:
+            raise business_error("PN_R00112", f"A recurring reservation has at most {MAX_RECURRENT} occurrences")
+        begin = local.replace(tzinfo=zone).astimezone(UTC)
+        slots.append((begin, begin + duration))
+    if not slots:
+        raise business_error("PN_R00111", "The recurrence pattern gives no occurrence")
+    return slots
 
 
 def edit(state: SandboxState, syscode: int, changes: Mapping[str, Any]) -> Reservation:
@@ -125,12 +133,14 @@ def edit(state: SandboxState, syscode: int, changes: Mapping[str, Any]) -> Reser
         copy.end = _instant(changes["end"])
     if "subject" in changes:
         copy.description = str(changes["subject"])
+        check_length("Description", copy.description)
     if "unit" in changes:
         unit = state.unit_by_code(str(changes["unit"]))
         if unit is None:
             raise business_error("PN_E00201", f"Reservation unit {changes['unit']} does not exist")
         copy.unit_ref, copy.property_ref = unit.syscode, unit.property_ref
     for name, value in dict(changes.get("fields", {})).items():
+        check_length(name, value)
         copy.free[name] = value
     state.check(copy, ignore={syscode}, answered=frozenset({"PN_H00512"}), now=datetime.now(UTC))
     touch(copy)
@@ -151,6 +161,14 @@ def transition(state: SandboxState, syscodes: Sequence[int], target: str = CANCE
     return reservations
 
 
+def person_changes(state: SandboxState, change: Mapping[str, Any]) -> list[Reservation]:
+    """One person's change: a state change when ``change`` names a ``state``, otherwise an :func:`edit`."""
+    syscode = int(change["syscode"])
+    if "state" in change:
+        return transition(state, [syscode], str(change["state"]))
+    return [edit(state, syscode, change)]
+
+
 def view(state: SandboxState, r: Reservation) -> dict[str, Any]:
     """A reservation for admin answers: UTC ISO times and codes instead of syscodes."""
     unit = state.units.get(r.unit_ref)
@@ -165,6 +183,7 @@ def view(state: SandboxState, r: Reservation) -> dict[str, Any]:
         "requestor": person.email if person else None,
         "externalRequestor": r.external_requestor,
         "fields": {k: v for k, v in r.free.items() if v is not None},
+        "recurrentReservation": r.recurrent_ref,
         "source": r.source,
         "changed": r.changed.isoformat(),
     }
