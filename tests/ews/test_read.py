@@ -176,7 +176,9 @@ async def test_all_day_bookings_are_whole_dates_in_their_zone(
 
 async def test_a_moving_window_reads_only_its_new_tail(exchange: ExchangeSandbox, make_store: StoreFactory) -> None:
     store = make_store(rooms=PAIRS[:1])
+    early = await exchange.admin.book_in_outlook(BEN, [R1], "Early", at(2, 9), at(2, 10))
     await store.read(WINDOW, full=True)
+    assert [i.uid for i in store.client.mailbox_state(R1).items.values()] == [early]
     late = await exchange.admin.book_in_outlook(
         BEN, [R1], "Later", datetime(2031, 5, 8, 9, tzinfo=UTC), datetime(2031, 5, 8, 10, tzinfo=UTC)
     )
@@ -185,6 +187,7 @@ async def test_a_moving_window_reads_only_its_new_tail(exchange: ExchangeSandbox
     assert [b.id for b in (await store.read(moved, full=False)).bookings] == [late]
     [view] = [e for e in await exchange.admin.ews_log(R1) if e["operation"] == "FindItem"]
     assert view["view"][0].startswith("2031-05-03")  # the old read ended there (window end plus two days)
+    assert [i.uid for i in store.client.mailbox_state(R1).items.values()] == [late]  # the past left the cache
 
 
 async def test_a_calendar_view_cut_short_is_read_again_in_halves(

@@ -73,12 +73,14 @@ class MailboxState:
     # -- reading ---------------------------------------------------------------------------------------------------
     async def refresh(self, window: Window, *, full: bool) -> None:
         async with self.lock:
+            self.superseded.clear()  # versions come from this read now
             start, end = read_span(window)
             if not full and self.sync_state is not None and self.span is not None and start >= self.span[0]:
                 try:
                     await self._incremental()
                     if end > self.span[1]:
                         await self._extend(end)
+                    self._forget_the_past(start)
                     self.incremental_reads += 1
                     return
                 except SyncStateInvalid as exc:
@@ -86,6 +88,14 @@ class MailboxState:
                     self.sync_state = None
             await self._full(start, end)
             self.full_reads += 1
+
+    def _forget_the_past(self, start: datetime) -> None:
+        """Single items that ended before the read span leave the cache (SyncFolderItems reports every change in the
+        folder, wherever it lies, so without this the cache would only grow); the span starts there from now on."""
+        assert self.span is not None
+        for item_id in [i.id for i in self.items.values() if not i.is_master and i.end < start]:
+            del self.items[item_id]
+        self.span = (max(self.span[0], start), self.span[1])
 
     async def _full(self, start: datetime, end: datetime) -> None:
         if self.sync_state is None:
