@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import engine, ews_path, footprint, latency, report, sync_path
+from benchmarks import engine, ews_path, footprint, google_path, latency, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "engine": (engine, 3, ["engine"]),
     "sync": (sync_path, 3, ["initial", "steady", "propagation"]),
     "ews": (ews_path, 3, ["ews-initial", "ews-steady", "ews-propagation"]),
+    "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
 }

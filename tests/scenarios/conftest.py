@@ -13,10 +13,15 @@ from typing import Any
 import pytest
 
 from tests.scenarios.ews_backend import EwsCalendar
+from tests.scenarios.google_backend import GoogleCalendar
 from tests.scenarios.graph_backend import GraphCalendar
 from tests.scenarios.world import CalendarBackend, World
 
-CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {"graph": GraphCalendar, "ews": EwsCalendar}
+CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {
+    "graph": GraphCalendar,
+    "ews": EwsCalendar,
+    "google": GoogleCalendar,
+}
 
 WorldFactory = Callable[..., Awaitable[World]]
 

@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from roomsync.cli import output
-from roomsync.sandbox import building
+from roomsync.sandbox import building, google_floor
 from roomsync.sandbox.ews import ExchangeSandbox
+from roomsync.sandbox.google import GoogleSandbox
 from roomsync.sandbox.planon import PlanonSandbox
 
 
@@ -44,6 +45,46 @@ async def running_sandboxes(
         ExchangeSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
     ):
         yield Sandboxes(planon, graph)
+
+
+@dataclass
+class GoogleSandboxes:
+    """Planon and a Google Workspace domain holding the demo building's Google floor."""
+
+    planon: PlanonSandbox
+    google: GoogleSandbox
+
+    def manifests(self) -> list[dict[str, Any]]:
+        google_spec, google_secrets = self.google.connection_spec()
+        secrets = {**self.planon.demo_secrets(), **google_secrets}
+        return google_floor.manifests(self.planon.connection_spec(), google_spec, secrets)
+
+
+@contextlib.asynccontextmanager
+async def running_google_sandboxes(
+    host: str = "127.0.0.1", planon_port: int = 0, google_port: int = 0
+) -> AsyncIterator[GoogleSandboxes]:
+    async with (
+        PlanonSandbox(seed=google_floor.floor_planon_seed(), host=host, port=planon_port) as planon,
+        GoogleSandbox(google_floor.google_rooms(), domain=building.DOMAIN, host=host, port=google_port) as google,
+    ):
+        yield GoogleSandboxes(planon, google)
+
+
+def run_google_sandbox(host: str, planon_port: int, google_port: int) -> int:
+    async def serve() -> None:
+        async with running_google_sandboxes(host, planon_port, google_port) as boxes:
+            output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
+            output.errors.print(
+                f"Google Workspace: {boxes.google.origin}/calendar/v3   (admin: {boxes.google.origin}/_admin)"
+            )
+            output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
+            output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
+            print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
+            await asyncio.Event().wait()
+
+    asyncio.run(serve())
+    return 0
 
 
 def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:

@@ -27,6 +27,7 @@ BACKENDS: dict[str, str] = {
     "planon": "roomsync.connectors.planon",
     "graph": "roomsync.connectors.graph",
     "ews": "roomsync.connectors.ews",
+    "google": "roomsync.connectors.google",
 }
 CALENDAR_BACKENDS = ("graph", "ews", "google", "caldav")
 

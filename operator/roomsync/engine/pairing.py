@@ -44,7 +44,8 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
         linked = calendar_by_id.get(p.link.peer_id) if p.link else None
         newer = newest.get(p.id)
         if (
-            linked is not None
+            newer is not linked  # usually the item P links to is its newest linker: nothing to weigh
+            and linked is not None
             and newer is not None
             and (linked.cancelled or _seq_to(linked, p.id) < _seq_to(newer, p.id))
         ):

@@ -18,7 +18,19 @@ from datetime import datetime
 from roomsync.engine.actions import Action, ActionKind, RequestDecision
 from roomsync.engine.pairing import pair
 from roomsync.engine.policy import MASS_DELETE_FLOOR, Direction, OnRefused, Policy
-from roomsync.model import Booking, Link, Response, Side, Snapshot, Window, changed_fields, fingerprint, fit, shortened
+from roomsync.model import (
+    Booking,
+    Link,
+    Response,
+    Side,
+    Snapshot,
+    Status,
+    Window,
+    changed_fields,
+    fingerprint,
+    fit,
+    shortened,
+)
 from roomsync.model.fingerprint import FIELD_GROUPS, changed_groups, field_digests, same_synced_fields, synced_fields
 
 
@@ -86,8 +98,9 @@ class _Planner:
     # -- driver ------------------------------------------------------------------------------------------------------
     def run(self) -> Plan:
         pairing = pair(self.snapshots[Side.PLANON].bookings, self.snapshots[Side.CALENDAR].bookings)
+        adopted = pairing.adopted
         for p, c in pairing.pairs:
-            self._pair({Side.PLANON: p, Side.CALENDAR: c}, adopted=c.id in pairing.adopted)
+            self._pair(p, c, adopted=bool(adopted) and c.id in adopted)
         for booking in pairing.planon_only:
             self._alone(Side.PLANON, booking)
         for booking in pairing.calendar_only:
@@ -114,13 +127,13 @@ class _Planner:
         return Link(peer.id, fp or fingerprint(fitted, self.window), seq, field_digests(fitted, self.window))
 
     # -- both sides hold the meeting -------------------------------------------------------------------------------
-    def _pair(self, items: dict[Side, Booking], *, adopted: bool) -> None:
-        p, c = items[Side.PLANON], items[Side.CALENDAR]
+    def _pair(self, p: Booking, c: Booking, *, adopted: bool) -> None:
         baseline = _baseline(p, c)
         seq = (baseline.seq if baseline else 0) + 1
-        p_cancelled, c_cancelled = p.cancelled, c.cancelled
+        p_cancelled, c_cancelled = p.status is Status.CANCELLED, c.status is Status.CANCELLED
         if p_cancelled and c_cancelled:
             return
+        items = {Side.PLANON: p, Side.CALENDAR: c}
         if p_cancelled or c_cancelled:
             gone = Side.PLANON if p_cancelled else Side.CALENDAR
             survivor = items[gone.other]
@@ -137,7 +150,7 @@ class _Planner:
                 # an occurrence the extension cannot reserve is reported; it never declines the whole series
                 self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
             if not stale:
-                self._keep_links_current(items, fp_p, baseline, seq, adopted=adopted)
+                self._keep_links_current(p, c, fp_p, baseline, seq, adopted=adopted)
             self._answer_pending_request(p, c)
             return
         p_changed = baseline is None or fp_p != baseline.fingerprint
@@ -204,7 +217,7 @@ class _Planner:
         return True
 
     def _keep_links_current(
-        self, items: dict[Side, Booking], fp: str, baseline: Link | None, seq: int, *, adopted: bool
+        self, p: Booking, c: Booking, fp: str, baseline: Link | None, seq: int, *, adopted: bool
     ) -> None:
         """Relink only where a link is missing, points elsewhere, or no longer describes the content.
 
@@ -212,8 +225,11 @@ class _Planner:
         registered): Planon's link pairs it, and Planon keeps cancelled reservations, so a Planon cancellation is
         still seen. That saves a write per meeting request; see docs/architecture.md.
         """
-        p, c = items[Side.PLANON], items[Side.CALENDAR]
         stale = baseline is None or baseline.fingerprint != fp
+        p_link, c_link = p.link, c.link
+        if not stale and p_link is not None and p_link.peer_id == c.id and (c_link is None or c_link.peer_id == p.id):
+            return  # the usual pair: both links current, nothing to write
+        items = {Side.PLANON: p, Side.CALENDAR: c}
         targets: list[Side] = []
         if self._may_write(Side.PLANON):
             if p.link is None or p.link.peer_id != c.id or stale:

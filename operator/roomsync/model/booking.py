@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from roomsync.model.recurrence import Recurrence
 from roomsync.model.zones import require_aware, to_iana
@@ -21,9 +21,36 @@ UTC: Final = UTC
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACE = re.compile(r"\s+")
 _EMPTY: Final[frozenset[Any]] = frozenset()
-#: Interned room sets: a RoomSync's bookings share a few hundred distinct sets; bounded for safety.
-_ROOM_SETS: Final[dict[frozenset[str], frozenset[str]]] = {}
-_ROOM_SETS_LIMIT: Final = 100_000
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+
+
+class _Interner(Generic[_K, _T]):
+    """One shared object per distinct value, in a bounded table.
+
+    A cycle holds every booking of both sides, by the hundred thousand (docs/performance.md), and each side parses
+    its own copy of the same people, instants and room sets: a few thousand distinct values in all. Sharing them
+    keeps the snapshots small and makes equal values compare by identity first. The table is emptied when it
+    reaches its bound, so a long-running process never grows it without limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._table: dict[_K, _T] = {}
+        self._limit = limit
+
+    def get(self, key: _K, value: _T) -> _T:
+        found = self._table.get(key)
+        if found is None:
+            if len(self._table) >= self._limit:
+                self._table.clear()
+            self._table[key] = found = value
+        return found
+
+
+_ROOM_SETS: Final[_Interner[frozenset[str], frozenset[str]]] = _Interner(100_000)
+_PEOPLE: Final[_Interner[tuple[str, str], Person]] = _Interner(200_000)
+_PEOPLE_SETS: Final[_Interner[frozenset[tuple[str, str]], frozenset[Person]]] = _Interner(200_000)
+_INSTANTS: Final[_Interner[datetime, datetime]] = _Interner(200_000)
 
 
 class Side(StrEnum):
@@ -235,22 +262,19 @@ class Booking:
         end = require_aware(self.end, "end").astimezone(UTC)
         if end <= start:
             raise ValueError(f"booking {self.id}: end {end.isoformat()} must be after start {start.isoformat()}")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "start", _INSTANTS.get(start, start))
+        object.__setattr__(self, "end", _INSTANTS.get(end, end))
         object.__setattr__(self, "timezone", to_iana(self.timezone))
         object.__setattr__(self, "subject", normalise_subject(self.subject))
         organizer_email = self.organizer.email if self.organizer else None
         required = frozenset(p for p in self.required if p.email != organizer_email)
         optional = frozenset(p for p in self.optional if p.email != organizer_email and p not in required)
         rooms = frozenset(r.strip() for r in self.rooms)
-        rooms = _ROOM_SETS.setdefault(rooms, rooms)  # one set per room (combination), not one per booking
-        if len(_ROOM_SETS) > _ROOM_SETS_LIMIT:
-            _ROOM_SETS.clear()
-        # Empty sets are shared: a booking is held twice per pair per cycle, by the thousands
-        # (docs/performance.md), and most have no optional attendees.
-        object.__setattr__(self, "required", required or _EMPTY)
-        object.__setattr__(self, "optional", optional or _EMPTY)
-        object.__setattr__(self, "rooms", rooms or _EMPTY)
+        object.__setattr__(self, "rooms", _ROOM_SETS.get(rooms, rooms) if rooms else _EMPTY)
+        if self.organizer is not None:
+            object.__setattr__(self, "organizer", _shared_person(self.organizer))
+        object.__setattr__(self, "required", _shared_people(required))
+        object.__setattr__(self, "optional", _shared_people(optional))
 
     @property
     def duration(self) -> timedelta:
@@ -301,6 +325,19 @@ class Booking:
             recurrence=other.recurrence,
             status=Status.CONFIRMED if other.status is Status.CANCELLED else other.status,
         )
+
+
+def _shared_person(person: Person) -> Person:
+    return _PEOPLE.get((person.email, person.name), person)
+
+
+def _shared_people(persons: frozenset[Person]) -> frozenset[Person]:
+    """The same set object for the same people (names included: the display name is carried, so it must not be
+    swapped for another spelling of the same address)."""
+    if not persons:
+        return _EMPTY
+    key = frozenset((p.email, p.name) for p in persons)
+    return _PEOPLE_SETS.get(key, frozenset(_shared_person(p) for p in persons))
 
 
 def people(emails: Iterable[str | Person]) -> frozenset[Person]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
+from typing import Any, TypeVar
 
 from roomsync.model.booking import Booking, Person, Window
 from roomsync.model.recurrence import WEEKDAYS, Frequency, Recurrence
 from roomsync.model.zones import to_iana, to_windows, zone
 
+_V = TypeVar("_V")
 FINGERPRINT_LENGTH = 16
 #: The encoding every fingerprint was defined with; one shared instance (building an encoder per call is costly).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -103,13 +106,39 @@ def canonical_text(booking: Booking, window: Window | None = None) -> str:
     if booking.recurrence is not None:
         return _ENCODER.encode(synced_fields(booking, window))
     text = encode_basestring_ascii
-    organizer = text(booking.organizer.email) if booking.organizer else "null"
+    organizer = _email_text(booking.organizer.email) if booking.organizer else "null"
     return (
-        f'{{"allDay":{"true" if booking.all_day else "false"},"end":{text(_instant(booking, booking.end))},'
-        f'"optional":[{_emails(booking.optional)}],"organizer":{organizer},"recurrence":null,'
-        f'"required":[{_emails(booking.required)}],"rooms":[{_texts(booking.rooms)}],'
-        f'"start":{text(_instant(booking, booking.start))},"subject":{text(booking.subject)}}}'
+        # instants are digits, dashes, colons, T and Z: quoting them is their JSON encoding
+        f'{{"allDay":{"true" if booking.all_day else "false"},"end":"{_instant(booking, booking.end)}",'
+        f'"optional":[{_set_text(booking.optional, _emails)}],"organizer":{organizer},"recurrence":null,'
+        f'"required":[{_set_text(booking.required, _emails)}],"rooms":[{_set_text(booking.rooms, _texts)}],'
+        f'"start":"{_instant(booking, booking.start)}","subject":{text(booking.subject)}}}'
     )
+
+
+#: The JSON text of the sets bookings share (people, rooms: the model hands out one object per distinct set), so a
+#: set is encoded once, not once per booking and cycle; bounded like the other caches.
+_SET_TEXTS: dict[frozenset[Any] | str, str] = {}
+
+
+def _set_text(values: frozenset[_V], render: Callable[[frozenset[_V]], str]) -> str:
+    text = _SET_TEXTS.get(values)
+    if text is None:
+        text = render(values)
+        if len(_SET_TEXTS) >= _INSTANTS_LIMIT:
+            _SET_TEXTS.clear()
+        _SET_TEXTS[values] = text
+    return text
+
+
+def _email_text(email: str) -> str:
+    text = _SET_TEXTS.get(email)  # strings and sets share the bounded table
+    if text is None:
+        text = encode_basestring_ascii(email)
+        if len(_SET_TEXTS) >= _INSTANTS_LIMIT:
+            _SET_TEXTS.clear()
+        _SET_TEXTS[email] = text
+    return text
 
 
 def _emails(persons: frozenset[Person]) -> str:

@@ -70,7 +70,7 @@ def fit_attendees(
     required: frozenset[Person], optional: frozenset[Person], limit: int | None
 ) -> tuple[frozenset[Person], frozenset[Person]]:
     """The attendees that fit in ``limit`` characters, required before optional, each in address order."""
-    if limit is None:
+    if limit is None or sum(len(p.email) + 2 for group in (required, optional) for p in group) <= limit:
         return required, optional
     budget = limit
     kept: list[list[Person]] = [[], []]
