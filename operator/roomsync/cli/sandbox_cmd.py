@@ -1,7 +1,7 @@
 """``roomsync sandbox``: keep the Planon and Exchange emulators running, seeded with the demo building.
 
 The Exchange sandbox has two faces over one mailbox store: Graph (Exchange Online, floors 1 and 2) and EWS (the
-on-premise third floor, reached with an NTLM service account that impersonates its rooms).
+on-premise fourth floor, reached with an NTLM service account that impersonates its rooms).
 
 Prints the manifests (Connections, Secrets, RoomSyncs) that point at them, so ``roomsync plan/sync -f`` and people
 with curl can poke at a realistic Planon and Exchange Online without a tenant.
@@ -92,7 +92,7 @@ def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:
         async with running_sandboxes(host, planon_port, graph_port) as boxes:
             output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
             output.errors.print(f"Microsoft Graph:  {boxes.graph.base_url}   (admin: {boxes.graph.origin}/_admin)")
-            output.errors.print(f"Exchange EWS:     {boxes.graph.ews_url}   (on-premise floor 3, NTLM)")
+            output.errors.print(f"Exchange EWS:     {boxes.graph.ews_url}   (on-premise floor 4, NTLM)")
             output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
             output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
             print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)

@@ -4,7 +4,7 @@ Amsterdam HQ, two floors, six meeting rooms. The boardroom (AMS-2.01) runs with 
 leaves meeting requests to RoomSync (AutomateProcessing AutoUpdate), and Planon's availability rules decide. The
 other five *follow*: Exchange accepts or declines (AutoAccept) and Planon registers what it decided.
 
-The third floor is still on the on-premise Exchange: its two rooms *follow* too, and RoomSync reaches them through
+The fourth floor is still on the on-premise Exchange: its two rooms *follow* too, and RoomSync reaches them through
 EWS (a service account impersonating the rooms) while floors 1 and 2 are on Exchange Online (Graph) - a hybrid
 estate. The sandbox serves both from one Exchange with two faces.
 """
@@ -65,8 +65,8 @@ ROOMS: Final = (
     Room("AMS-2.01", "Boardroom", 2, 20, leads=True, max_minutes=240),
     Room("AMS-2.02", "Mondriaan", 2, 10),
     Room("AMS-2.03", "Escher", 2, 4),
-    Room("AMS-3.01", "Nachtwacht", 3, 12, on_premises=True),
-    Room("AMS-3.02", "Zonnebloemen", 3, 6, on_premises=True),
+    Room("AMS-4.01", "Nachtwacht", 4, 12, on_premises=True),
+    Room("AMS-4.02", "Zonnebloemen", 4, 6, on_premises=True),
 )
 ONLINE_ROOMS: Final = tuple(r for r in ROOMS if not r.on_premises)
 ON_PREMISES_ROOMS: Final = tuple(r for r in ROOMS if r.on_premises)
@@ -121,7 +121,7 @@ def manifests(
     ews_spec: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Connections, Secrets and the RoomSyncs: the boardroom in the lead, the rest of floors 1-2 following, and -
-    with ``ews_spec`` - the on-premise third floor following through its own Connection."""
+    with ``ews_spec`` - the on-premise fourth floor following through its own Connection."""
     by_secret: dict[str, dict[str, str]] = {}
     for (name, key), value in secrets.items():
         by_secret.setdefault(name, {})[key] = value
@@ -143,7 +143,7 @@ def manifests(
     if ews_spec is not None:
         docs += [
             _connection("exchange-on-premises", {"ews": ews_spec}),
-            _roomsync("floor-3-on-premises", "Calendar", list(ON_PREMISES_ROOMS), "exchange-on-premises"),
+            _roomsync("floor-4-on-premises", "Calendar", list(ON_PREMISES_ROOMS), "exchange-on-premises"),
         ]
     return docs
 
