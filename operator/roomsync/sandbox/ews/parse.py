@@ -203,8 +203,7 @@ def changes(
         # other writable properties (reminders, categories, free/busy) are accepted and not kept
     for key, value in instants.items():
         patch[key] = _when(value, tz, all_day=all_day)
-    if tz != current_tz and not instants and patch.get("recurrence") is None:
-        pass  # a zone change alone does not move the meeting (the instants stay)
+    # a zone change alone does not move the meeting (the instants stay)
     if kinds:
         current = {
             kind: [
