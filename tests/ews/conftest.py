@@ -40,7 +40,7 @@ async def exchange() -> AsyncIterator[ExchangeSandbox]:
         {"address": R2, "name": "Room 2", "processing": PROCESSING},
         {"address": R3, "name": "Room 3", "processing": {**PROCESSING, "AutomateProcessing": "AutoUpdate"}},
     ]
-    async with ExchangeSandbox(rooms) as sandbox:
+    async with ExchangeSandbox(rooms, now=datetime(2031, 2, 28, tzinfo=UTC)) as sandbox:
         yield sandbox
 
 

@@ -33,7 +33,8 @@ async def sandbox() -> AsyncIterator[GraphSandbox]:
             {"address": ROOM1, "name": "Room 1", "processing": {"AutomateProcessing": "AutoAccept"}},
             {"address": ROOM2, "name": "Room 2", "processing": {"AutomateProcessing": "AutoAccept"}},
             {"address": ROOM3, "name": "Room 3", "processing": {"AutomateProcessing": "AutoUpdate"}},
-        ]
+        ],
+        now=T0 - timedelta(days=1),
     ) as sb:
         yield sb
 

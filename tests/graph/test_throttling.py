@@ -53,10 +53,10 @@ async def test_429_storm_with_fractional_retry_after_and_concurrency_cap(
     throttled = [r for r in stats["requests"] if r["status"] == 429]
     assert sum(r["count"] for r in throttled) == 6
     assert all(r["operation"] == "events.create" for r in throttled)  # no MailboxConcurrency 429 at all
-    assert client.requests[(ROOM1, "events.create", "429")] == 6
-    assert client.requests[(ROOM1, "events.create", "201")] == 16
+    assert client.requests.by_room[("MR-1", "events.create", "429")] == 6
+    assert client.requests.by_room[("MR-1", "events.create", "201")] == 16
     assert elapsed >= 0.25  # the fractional Retry-After was honoured (kiota's handler would have waited 3 s+)
-    assert client.transport.throttled_seconds >= 6 * 0.25
+    assert client.requests.throttled_seconds >= 6 * 0.25
 
 
 async def test_non_idempotent_post_is_not_repeated_on_503(sandbox: GraphSandbox, make_client: ClientFactory) -> None:
@@ -67,9 +67,8 @@ async def test_non_idempotent_post_is_not_repeated_on_503(sandbox: GraphSandbox,
     await sandbox.admin.inject(503, count=1, mailbox=ROOM3, path_contains="/accept", retry_after="0.01")
     with pytest.raises(BackendUnavailable):
         await store.respond(pending, Response.ACCEPT, "ok")
-    assert (
-        client.requests[(ROOM3, "events.accept", "503")] == 1 and client.requests[(ROOM3, "events.accept", "202")] == 0
-    )
+    counts = client.requests.by_room
+    assert counts[("MR-3", "events.accept", "503")] == 1 and counts[("MR-3", "events.accept", "202")] == 0
     await store.respond(pending, Response.ACCEPT, "ok")  # the next cycle answers it
     assert (await sandbox.admin.room_events(ROOM3))[0]["response"] == "accepted"
 
@@ -83,7 +82,7 @@ async def test_idempotent_get_is_retried_on_503_and_504_then_gives_up(
     await sandbox.admin.inject(504, count=1, mailbox=ROOM1, retry_after="0.01")
     snap = await store.read(WINDOW, full=True)
     assert snap.complete
-    assert client.transport.retries[ROOM1] == 2
+    assert client.requests.by_room[("MR-1", "delta", "503")] + client.requests.by_room[("MR-1", "delta", "504")] == 2
     await sandbox.admin.inject(503, count=10, mailbox=ROOM1, retry_after="0.01")
     snap = await store.read(WINDOW, full=True)
     assert snap.unreadable_rooms == {"MR-1"}  # the other rooms are still read
@@ -97,12 +96,13 @@ async def test_slow_answers_and_resets_on_reads(sandbox: GraphSandbox, make_clie
     await sandbox.admin.inject(delay=0.2, count=1, mailbox=ROOM1, method="GET")
     snap = await store.read(WINDOW, full=True)
     assert snap.complete and len(snap.bookings) == 1
-    assert client.requests[(ROOM1, "delta", "reset")] == 1
+    assert client.requests.by_room[("MR-1", "delta", "reset")] == 1
 
 
 async def test_list_rooms_via_places(sandbox: GraphSandbox, make_client: ClientFactory) -> None:
     client = make_client()
-    rooms = await list_rooms(client, page_size=2)
-    assert [r.email for r in rooms] == ["mr-1@contoso.com", "mr-2@contoso.com", "mr-3@contoso.com"]
-    assert rooms[0].name == "Room 1"
-    assert client.requests[("places", "places", "200")] == 2  # followed the nextLink
+    rooms = await list_rooms(client.graph, page_size=2)
+    assert [r.key for r in rooms] == ["mr-1@contoso.com", "mr-2@contoso.com", "mr-3@contoso.com"]
+    assert rooms[0].name == "Room 1" and rooms[0].email == rooms[0].key
+    assert client.requests.by_room[("", "places", "200")] == 2  # followed the nextLink; about no room
+    assert await client.rooms() == rooms

@@ -72,8 +72,8 @@ async def test_retried_post_never_duplicates(sandbox: GraphSandbox, client: Grap
     await sandbox.admin.inject(reset=True, after=True, method="POST", path_contains="/events")
     created = await store.create(planon_booking())
     assert len(await sandbox.admin.room_events(ROOM1)) == 1
-    assert client.requests[(ROOM1, "events.create", "reset")] == 1
-    assert client.requests[(ROOM1, "events.create", "201")] == 1
+    assert client.requests.by_room[("MR-1", "events.create", "reset")] == 1
+    assert client.requests.by_room[("MR-1", "events.create", "201")] == 1
     # the engine retrying the whole create after a crash is just as harmless
     again = await store_of(client).create(planon_booking())
     assert again.id == created.id and len(await sandbox.admin.room_events(ROOM1)) == 1

@@ -282,7 +282,10 @@ def _merged(spec: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any
 
 @dataclass(frozen=True)
 class Canonical:
-    """What people see on both sides, without ids: multisets of live items."""
+    """What people see on both sides, without ids: multisets of live items, the subject last.
+
+    Planon: (unit, start, end, subject) per reservation. Calendar: (mailbox, start, end, the original starts of the
+    occurrences a series no longer holds, subject) per item."""
 
     planon: Counter[tuple[str, ...]]
     calendar: Counter[tuple[str, ...]]
@@ -306,7 +309,9 @@ def canonical(rig: Rig) -> Canonical:
         for event in box.events.values():
             if event.is_cancelled or event.response == "declined":
                 continue
-            calendar[(box.address, event.start.isoformat(), event.end.isoformat(), event.subject)] += 1
+            # a series counts with the occurrences it no longer holds: a cancellation lost or done twice shows
+            gone = ",".join(sorted(d.isoformat() for d in event.cancelled))
+            calendar[(box.address, event.start.isoformat(), event.end.isoformat(), gone, event.subject)] += 1
     return Canonical(planon, calendar)
 
 

@@ -3,6 +3,8 @@
 :func:`baseline` books five meetings that a first sync links up. :func:`changes` then makes, as people would, the
 changes that give the next cycle every kind of write: creates both ways, updates both ways, cancels both ways, a
 meeting request in the lead room that Planon accepts and one that Planon refuses (so RoomSync declines it).
+:func:`series` and :func:`series_change` add a Planon-made series (with the Planon Connection's ``nativeSeries``)
+and one occurrence of it cancelled in Planon: the calendar cancels that occurrence, then writes the link.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from tests.reliability.rig import FOLLOW, LEAD, Rig
 
 ROOM_A, ROOM_B = FOLLOW
 TZ = "Europe/Amsterdam"
+NATIVE_SERIES = {"reservationFields": {"nativeSeries": "RecurrentReservationRef"}}
 
 
 async def baseline(rig: Rig, day: datetime) -> dict[str, object]:
@@ -55,3 +58,16 @@ async def changes(rig: Rig, day: datetime, handles: dict[str, object]) -> None:
     await outlook.book_in_outlook(
         person("ben"), [LEAD.mailbox], "Clashing request", at(day, 10, 30), at(day, 11, 30), time_zone=TZ
     )
+
+
+async def series(rig: Rig, day: datetime) -> list[int]:
+    """A weekly series booked at a Planon kiosk (Planon's "Make recurrent"); returns its reservations' syscodes."""
+    made = await rig.planon.admin.book(
+        ROOM_A.code, at(day, 11), at(day, 12), "Weekly sync", requestor=person("dev"), recurrence="FREQ=WEEKLY;COUNT=3"
+    )
+    return [int(r["syscode"]) for r in made]
+
+
+async def series_change(rig: Rig, syscodes: list[int]) -> None:
+    """A Planon user cancels the series' second occurrence (and moves none): issue 11, defect 2."""
+    await rig.planon.admin.cancel(syscodes[1])

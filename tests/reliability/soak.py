@@ -216,7 +216,7 @@ class Soak:
         state = self.threaded.run(self.rig.canonical)
         mailbox = {r.mailbox: r.code for r in (LEAD, *FOLLOW)}
         planon = {(k[0], k[1], k[2], k[3]) for k in state.planon if k[0] in mailbox.values()}
-        calendar = {(mailbox[k[0]], k[1], k[2], k[3]) for k in state.calendar}
+        calendar = {(mailbox[k[0]], k[1], k[2], k[-1]) for k in state.calendar}
         if planon != calendar:
             self.violations.append(
                 f"step {step}: sides differ: only Planon {sorted(planon - calendar)}, "

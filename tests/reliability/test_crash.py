@@ -92,12 +92,14 @@ class Bench:
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     with threaded_rig() as threaded:
         rig = threaded.rig
-        manifests = rig.write_manifests(tmp_path_factory.mktemp("crash"))
+        manifests = rig.write_manifests(tmp_path_factory.mktemp("crash"), planon_extra=scenario.NATIVE_SERIES)
         day = workday()
         handles = threaded.call(scenario.baseline(rig, day))
+        weekly = threaded.call(scenario.series(rig, day))
         first = cli.run(["sync", "--once", "-f", str(manifests)])
         assert first.code == 0, first.output
         threaded.call(scenario.changes(rig, day, handles))
+        threaded.call(scenario.series_change(rig, weekly))
         before = threaded.run(rig.snapshot)
         bench = Bench(threaded, manifests, before)
         log_start = bench.reset(None)
@@ -122,7 +124,10 @@ def test_reference_cycle_writes_every_kind(bench: Bench) -> None:
     assert all(len(acts) == 1 for acts in bench.reference_answers.values()), bench.reference_answers
     assert bench.reference is not None and not bench.reference.duplicates()
     subjects = {key[-1] for key in bench.reference.planon}
-    assert {"Workshop", "Interview", "Quarterly results", "Standup (moved)", "Design review"} <= subjects
+    assert {"Workshop", "Interview", "Quarterly results", "Standup (moved)", "Design review", "Weekly sync"} <= subjects
+    assert any(p.startswith("graph DELETE") for p in paths)  # the series' cancelled occurrence
+    [series] = [key for key in bench.reference.calendar if key[-1] == "Weekly sync"]
+    assert series[3]  # the room's series holds the occurrence Planon cancelled as cancelled
     assert not {"Retro", "Budget", "Clashing request"} & subjects
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.graph.model import StoredEvent
-from tests.scenarios.world import CalendarEntry, Room
+from tests.scenarios.world import NOW, CalendarEntry, Room
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -53,6 +53,8 @@ class GraphCalendar:
     name = "graph"
     #: the EWS adapter runs the same Exchange with its EWS face added
     sandbox_class: type[GraphSandbox] = GraphSandbox
+    #: Exchange's booking assistant can rewrite subjects (scenario 10)
+    features = frozenset({"subject_rewrites"})
 
     def __init__(self) -> None:
         self.sandbox: GraphSandbox | None = None
@@ -72,16 +74,22 @@ class GraphCalendar:
                     "name": f"Room {r.code}",
                     "processing": {
                         # Connect for Calendars' documented set-up: AutoUpdate in the lead, AutoAccept following,
-                        # and the room leaves subjects alone (scenario 10 turns the rewrites on for one room).
+                        # the room leaves subjects alone (scenario 10 turns the rewrites on for one room), takes
+                        # meetings of any length and series that reach past its booking window (Planon decides).
                         "AutomateProcessing": "AutoUpdate" if r.leads else "AutoAccept",
                         "AddOrganizerToSubject": False,
                         "DeleteSubject": False,
                         "DeleteComments": False,
+                        "MaximumDurationInMinutes": 0,
+                        "EnforceSchedulingHorizon": False,
                     },
+                    # ... and the mailbox's zone is the Planon property's (Set-MailboxRegionalConfiguration)
+                    "timeZone": "W. Europe Standard Time",
                 }
                 for r in rooms
             ],
             concurrency_limit=16,
+            now=NOW,  # the tenant lives on the world's day: booking windows count from it
         )
         await self.sandbox.start()
 

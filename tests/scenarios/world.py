@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from roomsync.config.references import DictSource, resolve
 from roomsync.config.roomsync import RoomSyncConfig
+from roomsync.connectors.registry import capabilities
 from roomsync.engine import ActionKind
 from roomsync.model import Side
 from roomsync.sandbox.planon import PlanonSandbox
@@ -242,6 +243,11 @@ class World:
         }
         return {"metadata": {"name": name, "namespace": "scenarios", "generation": 1}, "spec": spec}
 
+    @property
+    def room_agent(self) -> bool:
+        """Whether the calendar decides meeting requests by itself (Exchange) or leaves them (CalDAV)."""
+        return capabilities(self.calendar.name).room_agent
+
     async def stop(self) -> None:
         await self.pool.aclose()
         await self.calendar.stop()
@@ -285,6 +291,26 @@ class World:
     async def kiosk_cancel(self, reservations: Reservation | Iterable[Reservation]) -> None:
         items = [reservations] if isinstance(reservations, Reservation) else list(reservations)
         await self.planon.admin.cancel([r.syscode for r in items])
+
+    async def outlook_edit_during_next_write(self, meeting: str, **changes: Any) -> None:
+        """A person makes ``outlook.edit``'s change at the moment RoomSync's next calendar update starts: after the
+        cycle read and planned the meeting, before its write reaches the calendar (preconditions, issue 12). Only
+        the moment is caught, at the port; the write itself goes to the backend as always."""
+        stores = {name: runner.stores[Side.CALENDAR] for name, runner in self.runners.items()}
+
+        def wrap(store: Any) -> Any:
+            real = store.update
+
+            async def update(current: Any, desired: Any, fields: Any) -> Any:
+                for other in stores.values():
+                    vars(other).pop("update", None)  # once: the next update is RoomSync's own again
+                await self.outlook.edit(meeting, **changes)
+                return await real(current, desired, fields)
+
+            return update
+
+        for store in stores.values():
+            store.update = wrap(store)
 
     # -- the operator --------------------------------------------------------------------------------------------
     async def sync(self, *only: str) -> dict[str, CycleResult]:

@@ -89,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
-    sandbox.add_argument("--calendar", choices=("graph", "google"), default="graph", help="which calendar emulator")
+    sandbox.add_argument(
+        "--calendar", choices=("graph", "google", "caldav"), default="graph", help="which calendar to run"
+    )
     sandbox.add_argument("--google-port", type=int, default=0)
+    sandbox.add_argument("--caldav-port", type=int, default=0)
     rooms = commands.add_parser(
         "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
     )
@@ -155,10 +158,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(json_output=args.output == "json")
     if args.command == "sandbox":
-        from roomsync.cli.sandbox_cmd import run_google_sandbox, run_sandbox
+        from roomsync.cli.sandbox_cmd import run_caldav_sandbox, run_google_sandbox, run_sandbox
 
         if args.calendar == "google":
             return run_google_sandbox(args.host, args.planon_port, args.google_port)
+        if args.calendar == "caldav":
+            return run_caldav_sandbox(args.host, args.planon_port, args.caldav_port)
         return run_sandbox(args.host, args.planon_port, args.graph_port)
     if args.command == "rooms":
         from roomsync.cli.rooms_cmd import list_rooms

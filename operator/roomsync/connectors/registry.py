@@ -28,6 +28,7 @@ BACKENDS: dict[str, str] = {
     "graph": "roomsync.connectors.graph",
     "ews": "roomsync.connectors.ews",
     "google": "roomsync.connectors.google",
+    "caldav": "roomsync.connectors.caldav",
 }
 CALENDAR_BACKENDS = ("graph", "ews", "google", "caldav")
 

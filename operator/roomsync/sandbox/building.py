@@ -102,6 +102,7 @@ def graph_rooms() -> list[dict[str, Any]]:
             "address": room.mailbox,
             "name": f"Amsterdam {room.code[4:]} {room.name}",
             "capacity": room.capacity,
+            "timeZone": "W. Europe Standard Time",  # the Planon property's zone, as Connect for Calendars requires
             "processing": {
                 "AutomateProcessing": "AutoUpdate" if room.leads else "AutoAccept",
                 "AddOrganizerToSubject": False,
@@ -118,10 +119,16 @@ def manifests(
     planon_spec: dict[str, Any],
     graph_spec: dict[str, Any],
     secrets: dict[tuple[str, str], str],
+    *,
+    calendar: tuple[str, dict[str, Any]] | None = None,
     ews_spec: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Connections, Secrets and the RoomSyncs: the boardroom in the lead, the rest of floors 1-2 following, and -
-    with ``ews_spec`` - the on-premise fourth floor following through its own Connection."""
+    with ``ews_spec`` - the on-premise fourth floor following through its own Connection.
+
+    ``calendar`` is another calendar Connection (name, spec) instead of the Graph one (``graph_spec`` is then unused).
+    """
+    calendar_name, calendar_spec = calendar or ("exchange-online", {"graph": graph_spec})
     by_secret: dict[str, dict[str, str]] = {}
     for (name, key), value in secrets.items():
         by_secret.setdefault(name, {})[key] = value
@@ -136,9 +143,9 @@ def manifests(
     ]
     docs += [
         _connection("planon", {"planon": planon_spec}),
-        _connection("exchange-online", {"graph": graph_spec}),
-        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ONLINE_ROOMS if r.leads]),
-        _roomsync("amsterdam-follows", "Calendar", [r for r in ONLINE_ROOMS if not r.leads]),
+        _connection(calendar_name, calendar_spec),
+        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ONLINE_ROOMS if r.leads], calendar_name),
+        _roomsync("amsterdam-follows", "Calendar", [r for r in ONLINE_ROOMS if not r.leads], calendar_name),
     ]
     if ews_spec is not None:
         docs += [
@@ -157,7 +164,7 @@ def _connection(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _roomsync(name: str, leader: str, rooms: list[Room], calendar: str = "exchange-online") -> dict[str, Any]:
+def _roomsync(name: str, leader: str, rooms: list[Room], calendar: str) -> dict[str, Any]:
     return {
         "apiVersion": "roomsync.io/v1alpha1",
         "kind": "RoomSync",

@@ -353,7 +353,7 @@ class EwsStore:
         if not targets:
             return
         lo = min(targets) - timedelta(days=1)
-        hi = max(max(targets), *(o.end for o in recurrence.overrides)) + booking.duration + timedelta(days=1)
+        hi = max([*targets, *(o.end for o in recurrence.overrides)]) + booking.duration + timedelta(days=1)
         seen, _ = await self.client.run(room.calendar, "FindItem", lambda f: calls.view(f, lo, hi))
         occurrences = [s for s in seen if s.uid == uid and s.type in ("Occurrence", "Exception")]
         details = await self.client.run(

@@ -4,29 +4,35 @@ Cost model (the point of this module):
 
 - full read: one delta round to obtain a deltaLink, calendarView with the link property ``$expand``ed (delta cannot
   ``$expand``), and one GET per series master (pattern, cancelled occurrences and exceptions);
-- incremental read: ONE delta request when nothing changed. Changed items already known keep the link data
-  cached from the last full read or from our own writes (link data only changes through our writes); unknown items
-  are fetched once with ``$expand``; a series whose occurrences changed has its master fetched once.
+- incremental read: ONE delta request when nothing changed. A delta entry for a known item is merged into it
+  (Graph sends "at least the properties that have been updated", so a missing property keeps its cached value;
+  link data only changes through our own writes, which are written through); an entry for an unknown item is never
+  taken as a booking on its own: that item is fetched once, with ``$expand``; a series whose occurrences changed
+  has its master fetched once; an item a write found changed (a stale ``If-Match``) is fetched again.
+- the mailbox's time zone (mailboxSettings) is read once, and only when an all-day event has to be placed.
 
 The delta round runs over a window aligned to whole days and a little wider than asked, so a rolling window keeps
 the same deltaLink for about a day (a deltaLink is bound to its window). ``@removed`` means deleted *or* out of the
-window: the item simply leaves the snapshot; the engine looks missing linked bookings up by id.
+window: the item simply leaves the snapshot; the engine looks missing linked bookings up by id. For a series master
+(Graph reports a series changed outside the window by its master's id) the master is fetched again while any of its
+occurrences is still held, and dropped otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from msgraph.generated.models.event import Event
 
-from roomsync.connectors.base import NotFound
+from roomsync.connectors.base import BackendUnavailable, NotFound
 from roomsync.connectors.graph.calls import MailboxCalls
-from roomsync.connectors.graph.errors import DeltaExpired
-from roomsync.connectors.graph.items import Item, ItemError, from_event, is_removed
-from roomsync.model import Window
+from roomsync.connectors.graph.errors import DeltaExpired, MailboxAccessDenied
+from roomsync.connectors.graph.items import Item, ItemError, complete, from_event, is_removed
+from roomsync.model import UnknownTimeZone, Window, to_iana
 
 log = logging.getLogger(__name__)
 UTC = UTC
@@ -49,19 +55,59 @@ class MailboxState:
     items: dict[str, Item] = field(default_factory=dict)  # instances (singles, occurrences, exceptions)
     masters: dict[str, Item] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: ids a write found changed since they were read: fetched again by the next read
+    stale: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     full_reads: int = 0
     incremental_reads: int = 0
+    #: the mailbox's own zone (mailboxSettings), where all-day dates are placed; None: not known (yet)
+    day_zone: str | None = None
+    zone_asked: bool = False
 
-    def _parse(self, event: Event) -> Item | None:
+    # -- translating ---------------------------------------------------------------------------------------------
+    async def ensure_day_zone(self, events: Sequence[Event]) -> None:
+        """Ask the mailbox for its zone the first time an all-day event has to be placed."""
+        if self.zone_asked or not any(e.is_all_day or self._cached_all_day(e) for e in events):
+            return
         try:
-            item = from_event(event, self.link_id, self.people_id)
+            name = await self.calls.mailbox_time_zone()
+        except MailboxAccessDenied as exc:  # no MailboxSettings.Read: the event's own zone places the dates
+            log.warning(
+                "mailboxSettings of %s unreadable (%s): all-day dates in the event's zone", self.calls.mailbox, exc
+            )
+            name = None
+        except BackendUnavailable as exc:
+            log.info("mailboxSettings of %s not read now (%s)", self.calls.mailbox, exc)
+            return
+        self.zone_asked = True
+        try:
+            self.day_zone = to_iana(name) if name else None
+        except UnknownTimeZone:
+            log.warning("mailbox %s has a time zone RoomSync does not know: %r", self.calls.mailbox, name)
+
+    def _cached_all_day(self, event: Event) -> bool:
+        cached = self.items.get(event.id or "") or self.masters.get(event.id or "")
+        return cached is not None and cached.all_day
+
+    def parse(self, event: Event, base: Item | None = None) -> Item:
+        """Raises :class:`ItemError`; call :meth:`ensure_day_zone` first."""
+        return from_event(event, self.link_id, self.people_id, base=base, day_zone=self.day_zone)
+
+    async def read(self, events: Sequence[Event]) -> list[Item]:
+        """Whole events (a GET, a write's answer) as items; raises :class:`ItemError`."""
+        await self.ensure_day_zone(events)
+        return [self.parse(e) for e in events]
+
+    def _parse_or_skip(self, event: Event, base: Item | None = None) -> Item | None:
+        try:
+            item = self.parse(event, base)
         except ItemError as exc:
             self.skipped[event.id or "?"] = str(exc)
             return None
         self.skipped.pop(item.id, None)
         return item
 
+    # -- reading ---------------------------------------------------------------------------------------------------
     def covers(self, window: Window) -> bool:
         return self.span is not None and self.span[0] <= window.start and window.end <= self.span[1]
 
@@ -82,47 +128,53 @@ class MailboxState:
         self.delta_link = None
         _, link = await self.calls.delta(start, end, None)  # the deltaLink first: later changes are replayed
         events = await self.calls.calendar_view(start, end)
+        await self.ensure_day_zone(events)
         items: dict[str, Item] = {}
         self.skipped.clear()
         for event in events:
-            item = self._parse(event)
+            item = self._parse_or_skip(event)
             if item is not None:
                 items[item.id] = item
         wanted = {i.series_master_id for i in items.values() if i.series_master_id}
         masters = await self._fetch_masters(wanted)
-        self.items, self.masters = items, masters
+        self.items, self.masters, self.stale = items, masters, set()
         self.delta_link, self.span = link, (start, end)
 
     async def _incremental(self) -> None:
         assert self.delta_link is not None and self.span is not None
         changes, link = await self.calls.delta(self.span[0], self.span[1], self.delta_link)
+        await self.ensure_day_zone(changes)
         refresh_masters: set[str] = set()
-        unknown: list[Item] = []
+        fetch: set[str] = set(self.stale)
         for event in changes:
             if not event.id:
                 continue
             if is_removed(event):
-                gone = self.items.pop(event.id, None)
-                self.skipped.pop(event.id, None)
-                if gone is not None and gone.series_master_id:
-                    refresh_masters.add(gone.series_master_id)
-                self.masters.pop(event.id, None)
+                self._removed(event.id, refresh_masters)
                 continue
-            item = self._parse(event)
+            known = self.items.get(event.id)
+            if known is None and not (complete(event) and event.series_master_id):
+                # a bare entry is no booking, and a new single needs its link: read the item whole, with $expand
+                fetch.add(event.id)
+                continue
+            item = self._parse_or_skip(event, known)
             if item is None:
                 continue
+            self.items[item.id] = item
             if item.series_master_id:
-                self.items[item.id] = item
                 refresh_masters.add(item.series_master_id)
+        for item_id in sorted(fetch):
+            if item_id in self.masters:
+                refresh_masters.add(item_id)
                 continue
-            known = self.items.get(item.id)
-            if known is not None:
-                self.items[item.id] = item.with_props(known.link_text, known.people_text)
-            else:
-                unknown.append(item)
-        for item, fetched in zip(unknown, await asyncio.gather(*(self._get(i.id) for i in unknown)), strict=True):
-            if fetched is not None:  # None: deleted since the delta round; the next round says so too
-                self.items[item.id] = fetched
+            fetched = await self._get(item_id)
+            if fetched is None:  # deleted since: the next round says so too
+                self.items.pop(item_id, None)
+                continue
+            self.items[item_id] = fetched
+            if fetched.series_master_id:
+                refresh_masters.add(fetched.series_master_id)
+        self.stale.clear()
         live = {i.series_master_id for i in self.items.values() if i.series_master_id}
         refreshed = await self._fetch_masters(refresh_masters & live)
         for master_id in refresh_masters:
@@ -130,20 +182,36 @@ class MailboxState:
         self.masters.update(refreshed)
         self.delta_link = link
 
+    def _removed(self, item_id: str, refresh_masters: set[str]) -> None:
+        self.skipped.pop(item_id, None)
+        gone = self.items.pop(item_id, None)
+        if gone is not None and gone.series_master_id:
+            refresh_masters.add(gone.series_master_id)
+        if item_id in self.masters:
+            # a series changed outside the window: fetched again while occurrences of it are held, else dropped
+            if any(i.series_master_id == item_id for i in self.items.values()):
+                refresh_masters.add(item_id)
+            else:
+                self.masters.pop(item_id)
+
     async def _get(self, event_id: str) -> Item | None:
         try:
-            return self._parse(await self.calls.get(event_id))
+            event = await self.calls.get(event_id)
         except NotFound:
             return None
+        await self.ensure_day_zone([event])
+        return self._parse_or_skip(event)
 
     async def _fetch_masters(self, ids: set[str]) -> dict[str, Item]:
-        async def one(master_id: str) -> Item | None:
+        async def one(master_id: str) -> Event | None:
             try:
-                return self._parse(await self.calls.get(master_id, master=True))
+                return await self.calls.get(master_id, master=True)
             except NotFound:
                 return None
 
-        found = await asyncio.gather(*(one(i) for i in sorted(ids)))
+        events = [e for e in await asyncio.gather(*(one(i) for i in sorted(ids))) if e is not None]
+        await self.ensure_day_zone(events)
+        found = [self._parse_or_skip(e) for e in events]
         return {m.id: m for m in found if m is not None}
 
     # -- write-through, so our own writes coming back through delta cost nothing ------------------------------------
@@ -156,12 +224,27 @@ class MailboxState:
         else:
             self.items[item.id] = item
 
-    def set_props(self, item_id: str, link_text: str | None, people_text: str | bool | None = False) -> None:
-        """Record link (and people, unless ``False``) written by us."""
+    def set_props(
+        self,
+        item_id: str,
+        link_text: str | bool | None = False,
+        people_text: str | bool | None = False,
+        *,
+        change_key: str | None = None,
+    ) -> None:
+        """Record what our write stored: link and people (``False``: unchanged) and the item's new version."""
         for table in (self.items, self.masters):
             item = table.get(item_id)
-            if item is not None:
-                table[item_id] = item.with_props(link_text, item.people_text if people_text is False else people_text)  # type: ignore[arg-type]
+            if item is None:
+                continue
+            link = item.link_text if link_text is False else link_text
+            people = item.people_text if people_text is False else people_text
+            item = item.with_props(link, people)  # type: ignore[arg-type]
+            table[item_id] = replace(item, change_key=change_key) if change_key else item
+
+    def invalidate(self, item_id: str) -> None:
+        """A write found the item changed since it was read: the next read fetches it again."""
+        self.stale.add(item_id)
 
     def forget(self, item_id: str) -> None:
         self.items.pop(item_id, None)

@@ -2,6 +2,8 @@
 
 Each call runs with the mailbox in a context variable (for the transport's per-mailbox slots and counters) and
 translates failures into port errors. Links (nextLink / deltaLink) are followed verbatim with ``with_url``.
+Writes take the version RoomSync read (``etag``) and send it as ``If-Match``; Graph refuses a stale one (the emulator
+answers 412, 409 is taken too) and :class:`~roomsync.connectors.base.PreconditionFailed` follows, nothing written.
 """
 
 from __future__ import annotations
@@ -164,6 +166,11 @@ class MailboxCalls:
         page = await self._run("instances", lambda: builder.get(RequestConfiguration(query_parameters=params)))
         return await self._all_pages("instances page", page, builder)
 
+    async def mailbox_time_zone(self) -> str | None:
+        """The zone of the mailbox (mailboxSettings, ``MailboxSettings.Read``); None when never set."""
+        settings = await self._run("mailbox settings", lambda: self.user.mailbox_settings.get())
+        return (settings.time_zone or None) if settings is not None else None
+
     # -- writes --------------------------------------------------------------------------------------------------------
     async def create(self, event: Event) -> Event:
         """POST; repeatable only because the body carries a transactionId (Graph answers a repeat with the first)."""
@@ -174,26 +181,39 @@ class MailboxCalls:
             raise ValueError("empty create answer")
         return created
 
-    async def patch(self, event_id: str, event: Event) -> Event | None:
-        return await self._run("update event", lambda: self.user.events.by_event_id(event_id).patch(event))
+    async def patch(self, event_id: str, event: Event, etag: str | None) -> Event:
+        builder = self.user.events.by_event_id(event_id)
+        answer = await self._run("update event", lambda: builder.patch(event, _if_match(etag)))
+        if answer is None:
+            raise ValueError("empty update answer")
+        return answer
 
-    async def delete(self, event_id: str) -> None:
-        await self._run("delete event", lambda: self.user.events.by_event_id(event_id).delete())
+    async def delete(self, event_id: str, etag: str | None) -> None:
+        builder = self.user.events.by_event_id(event_id)
+        await self._run("delete event", lambda: builder.delete(_if_match(etag)))
 
-    async def cancel(self, event_id: str, comment: str) -> None:
+    async def cancel(self, event_id: str, comment: str, etag: str | None) -> None:
         body = CancelPostRequestBody(comment=comment)
-        await self._run("cancel meeting", lambda: self.user.events.by_event_id(event_id).cancel.post(body))
+        builder = self.user.events.by_event_id(event_id).cancel
+        await self._run("cancel meeting", lambda: builder.post(body, _if_match(etag)))
 
-    async def respond(self, event_id: str, action: str, comment: str) -> None:
+    async def respond(self, event_id: str, action: str, comment: str, etag: str | None) -> None:
         item = self.user.events.by_event_id(event_id)
+        config = _if_match(etag)
         if action == "accept":
-            await self._run(
-                "accept", lambda: item.accept.post(AcceptPostRequestBody(comment=comment, send_response=True))
-            )
+            body = AcceptPostRequestBody(comment=comment, send_response=True)
+            await self._run("accept", lambda: item.accept.post(body, config))
         elif action == "decline":
-            await self._run(
-                "decline", lambda: item.decline.post(DeclinePostRequestBody(comment=comment, send_response=True))
-            )
+            declined = DeclinePostRequestBody(comment=comment, send_response=True)
+            await self._run("decline", lambda: item.decline.post(declined, config))
         else:
-            body = TentativelyAcceptPostRequestBody(comment=comment, send_response=True)
-            await self._run("tentativelyAccept", lambda: item.tentatively_accept.post(body))
+            tentative = TentativelyAcceptPostRequestBody(comment=comment, send_response=True)
+            await self._run("tentativelyAccept", lambda: item.tentatively_accept.post(tentative, config))
+
+
+def _if_match(etag: str | None) -> RequestConfiguration[Any]:
+    """``If-Match: <etag>`` (Graph's ``W/"..."`` form as read), or no precondition."""
+    config: RequestConfiguration[Any] = RequestConfiguration()
+    if etag:
+        config.headers.add("If-Match", etag)
+    return config

@@ -8,7 +8,6 @@ the token cache, the per-mailbox concurrency slots and request counters, and eac
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from msgraph_core.middleware import GraphTelemetryHandler
 from roomsync.connectors.base import (
     Capabilities,
     CreateIdempotency,
+    RequestCounts,
     RoomInfo,
     SecretLookup,
     StoreOptions,
@@ -31,6 +31,7 @@ from roomsync.connectors.base import (
 )
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.calls import MailboxCalls
+from roomsync.connectors.graph.rooms import list_rooms
 from roomsync.connectors.graph.settings import (
     GraphSettings,
     SerializedCredential,
@@ -63,10 +64,13 @@ class GraphClient:
         self.namespace = namespace
         self._tmp = private_tempdir()
         self.credential = SerializedCredential(make_credential(settings, self._tmp.name))
+        #: mailbox -> the room key a RoomSync gives it (request counts are per room)
+        self.room_keys: dict[str, str] = {}
         self.transport = MailboxTransport(
             httpx.AsyncHTTPTransport(verify=settings.ssl_context(), http2=True, retries=0),
             max_concurrent=settings.max_concurrent,
             policy=RetryPolicy(max_attempts=settings.max_attempts, max_retry_after=settings.max_retry_after),
+            room_of=lambda mailbox: self.room_keys.get(mailbox, mailbox),
         )
         http = httpx.AsyncClient(
             transport=self.transport,
@@ -84,12 +88,9 @@ class GraphClient:
         self._mailboxes: dict[str, MailboxState] = {}
 
     @property
-    def requests(self) -> Counter[tuple[str, str, str]]:
-        """Every HTTP attempt, per (mailbox, operation, status): for metrics and benchmarks."""
+    def requests(self) -> RequestCounts:
+        """Every HTTP attempt per (room, operation, status), and the time spent throttled: metrics, benchmarks."""
         return self.transport.requests
-
-    def requests_for(self, mailbox: str) -> int:
-        return sum(n for (m, _, _), n in self.transport.requests.items() if m == mailbox.casefold())
 
     def mailbox_state(self, mailbox: str) -> MailboxState:
         key = mailbox.casefold()
@@ -103,16 +104,16 @@ class GraphClient:
     def calls(self, mailbox: str) -> MailboxCalls:
         return self.mailbox_state(mailbox).calls
 
-    async def rooms(self) -> list[RoomInfo]:
-        """The tenant's room mailboxes (places API), keyed by address as a RoomSync's ``calendar`` names them."""
-        from roomsync.connectors.graph.rooms import list_rooms
-
-        return [RoomInfo(r.email, r.name, r.email, r.capacity, r.building or "") for r in await list_rooms(self)]
-
     def store(self, rooms: Sequence[RoomPair], options: StoreOptions) -> Any:
         from roomsync.connectors.graph.store import GraphStore
 
+        self.room_keys.update({r.calendar: r.key for r in rooms})
         return GraphStore(self, rooms, options)
+
+    async def rooms(self) -> list[RoomInfo]:
+        """The tenant's room mailboxes (places API, ``Place.Read.All``), keyed by address as a RoomSync's
+        ``calendar`` names them."""
+        return await list_rooms(self.graph, page_size=self.settings.page_size)
 
     async def aclose(self) -> None:
         await self._http.aclose()

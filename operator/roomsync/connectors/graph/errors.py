@@ -17,6 +17,7 @@ from roomsync.connectors.base import (
     BookingRefused,
     InvalidResponse,
     NotFound,
+    PreconditionFailed,
 )
 
 BACKEND = "graph"
@@ -62,7 +63,10 @@ def translate(exc: BaseException, what: str) -> BaseException:
             )
         if status == 404:
             return NotFound(detail, backend=BACKEND)
-        if status in (400, 409, 422):
+        if status in (409, 412):
+            # a stale If-Match: Graph documents no status for events; the emulator answers 412, 409 is taken too
+            return PreconditionFailed(detail, backend=BACKEND)
+        if status in (400, 422):
             return BookingRefused(detail, code=code, backend=BACKEND)
         if status == 429 or status >= 500 or status == 0:
             return BackendUnavailable(detail, backend=BACKEND)

@@ -123,10 +123,13 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
     if main.type == "seriesMaster" and main.recurrence is not None:
         base = rec.from_graph(main.recurrence, main.start, main.timezone)
         exdates = rec.cancelled_starts(list(main.cancelled_occurrences), main.start, main.timezone)
+        duration = main.end - main.start
         overrides = [
             rec.override(e.original_start, e.start, e.end, e.subject, main.subject)
             for e in main.exceptions
             if e.original_start is not None
+            # an exception patched back to the pattern's time and subject is an occurrence like any other
+            and (e.start, e.end, e.subject) != (e.original_start, e.original_start + duration, main.subject)
         ]
         recurrence = base.with_exceptions(exdates, overrides)
     if not live:

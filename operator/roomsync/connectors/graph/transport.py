@@ -12,7 +12,9 @@ every request of the SDK passes through, does the retrying instead:
 - ``Retry-After`` is honoured (seconds, fractional seconds or an HTTP date), otherwise exponential back-off with
   full jitter; bounded attempts and a bounded wait;
 - ``Prefer: IdType="ImmutableId"`` and ``outlook.timezone="UTC"`` on every request, nextLinks included;
-- every attempt is counted per (mailbox, operation, status) for metrics and benchmarks.
+- every attempt is counted per (room, operation, status) in a :class:`~roomsync.connectors.base.RequestCounts`
+  (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room), and every
+  second spent waiting on throttling, for metrics and benchmarks.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import email.utils
 import random
 import re
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
+
+from roomsync.connectors.base import RequestCounts
 
 #: The mailbox a store is working on; set around SDK calls so nextLinks and odd URLs are attributed correctly.
 current_mailbox: contextvars.ContextVar[str | None] = contextvars.ContextVar("roomsync_graph_mailbox", default=None)
@@ -102,13 +105,13 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         max_concurrent: int = 4,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
+        room_of: Callable[[str], str] = lambda mailbox: mailbox,
     ) -> None:
         self.inner = inner
         self.max_concurrent = max_concurrent
         self.policy = policy or RetryPolicy()
-        self.requests: Counter[tuple[str, str, str]] = Counter()  # (mailbox, operation, status)
-        self.retries: Counter[str] = Counter()  # mailbox -> retried attempts
-        self.throttled_seconds = 0.0
+        self.requests = RequestCounts()
+        self.room_of = room_of
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._sleep = sleep or asyncio.sleep
 
@@ -128,6 +131,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._prefer(request)
         mailbox = current_mailbox.get() or mailbox_of(request.url)
+        room = self.room_of(mailbox) if mailbox != "-" else ""
         op = operation_of(request.method, request.url)
         repeatable = request.method in IDEMPOTENT or retry_safe.get()
         attempt = 0
@@ -139,15 +143,15 @@ class MailboxTransport(httpx.AsyncBaseTransport):
                     response = await self.inner.handle_async_request(request)
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
                     # Nothing reached the server: always safe to try again.
-                    self.requests[(mailbox, op, "connect-error")] += 1
+                    self.requests.add(room, op, "connect-error")
                     if attempt >= self.policy.max_attempts:
                         raise
                 except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout):
-                    self.requests[(mailbox, op, "reset")] += 1
+                    self.requests.add(room, op, "reset")
                     if not repeatable or attempt >= self.policy.max_attempts:
                         raise
                 else:
-                    self.requests[(mailbox, op, str(response.status_code))] += 1
+                    self.requests.add(room, op, response.status_code)
                     status = response.status_code
                     if status not in RETRYABLE or attempt >= self.policy.max_attempts:
                         return response
@@ -162,8 +166,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
                 wait = random.uniform(0, min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1)))
             else:
                 wait += random.uniform(0, min(0.25, wait * 0.1))  # a little jitter so parallel callers spread out
-            self.retries[mailbox] += 1
-            self.throttled_seconds += wait
+            self.requests.throttled_seconds += wait
             request.headers["Retry-Attempt"] = str(attempt)
             await self._sleep(wait)
 

@@ -6,7 +6,6 @@ to Exchange Online). No authentication: the sandbox listens on loopback.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -134,7 +133,7 @@ class EwsAdminApi:
         return web.json_response({"expired": self.ews.sync.expire(mailbox.casefold() if mailbox else None)})
 
     async def move_mailbox(self, request: web.Request) -> web.Response:
-        """A mailbox move: new item ids and ChangeKeys; UIDs and extended properties travel with the items."""
+        """A mailbox move: new item ids and so new ChangeKeys; UIDs and extended properties travel with the items."""
         address = request.match_info["mailbox"].casefold()
         box = self.state.mailboxes.get(address)
         if box is None:
@@ -142,7 +141,6 @@ class EwsAdminApi:
         renamed: dict[str, str] = {}
         for old_id, event in list(box.events.items()):
             event.id = new_id()
-            event.change_key = secrets.token_urlsafe(12)
             renamed[old_id] = event.id
         box.events = {e.id: e for e in box.events.values()}
         box.transactions = {k: renamed.get(v, v) for k, v in box.transactions.items()}

@@ -56,6 +56,11 @@ def _zone_of(elem: ET.Element, tag: str) -> str | None:
     return name
 
 
+def _boolean(text: str | None) -> bool:
+    """An xs:boolean: ``true`` or ``1`` (exchangelib writes the digit)."""
+    return (text or "").strip() in ("true", "1")
+
+
 def _when(value: datetime, tz: str, *, all_day: bool) -> dict[str, str]:
     local = value.astimezone(zone(tz))
     if all_day:
@@ -104,7 +109,7 @@ def extended_properties(elem: ET.Element, existing: dict[str, str]) -> list[dict
 def new_item(elem: ET.Element, context_tz: str) -> tuple[dict[str, Any], str | None]:
     """(store body, client-chosen UID) for a CalendarItem to create."""
     tz = _zone_of(elem, "StartTimeZone") or _zone_of(elem, "MeetingTimeZone") or context_tz
-    all_day = (_text(elem, "IsAllDayEvent") or "false").strip() == "true"
+    all_day = _boolean(_text(elem, "IsAllDayEvent"))
     start, end = _instant(elem, "Start", context_tz), _instant(elem, "End", context_tz)
     if start is None or end is None:
         raise ItemError("ErrorMissingInformation", "a calendar item needs Start and End")
@@ -190,7 +195,7 @@ def changes(
         elif name in ("StartTimeZone", "EndTimeZone", "MeetingTimeZone"):
             tz = _zone_of(item, name) or tz
         elif name == "IsAllDayEvent":
-            all_day = (_text(item, "IsAllDayEvent") or "false").strip() == "true"
+            all_day = _boolean(_text(item, "IsAllDayEvent"))
             patch["isAllDay"] = all_day
         elif name == "Recurrence":
             recurrence = item.find(t("Recurrence"))

@@ -18,6 +18,7 @@ from roomsync.sandbox.ews.properties import Shape, computed_value
 from roomsync.sandbox.ews.soap import sub, t
 from roomsync.sandbox.ews.zones import UnknownZone, windows_id
 from roomsync.sandbox.graph.model import Attendee, Instance, StoredEvent, occurrence_id
+from roomsync.sandbox.graph.model import change_key as graph_change_key
 from roomsync.sandbox.graph.recurrence import original_starts
 
 RESPONSES = {
@@ -38,7 +39,9 @@ FREE_BUSY = {
 
 
 def change_key(event: StoredEvent) -> str:
-    return f"{event.change_key}{event.version}"
+    """The item's ChangeKey: the Graph face's changeKey of the same item (one Exchange, two faces); an occurrence
+    carries its series' key, a mailbox move changes every key with the ids."""
+    return graph_change_key(event.id, event.version)
 
 
 def item_type(event: StoredEvent, instance: Instance | None) -> str:

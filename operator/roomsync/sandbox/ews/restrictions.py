@@ -60,7 +60,7 @@ def _constant(elem: ET.Element) -> str:
 
 def _coerce(value: object, text: str) -> object:
     if isinstance(value, bool):
-        return text.strip().lower() == "true"
+        return text.strip().lower() in ("true", "1")
     if isinstance(value, datetime):
         return parse_datetime(text, "Constant")
     return text

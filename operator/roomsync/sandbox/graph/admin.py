@@ -5,39 +5,22 @@ would have sent and the request counters, and inject faults. No authentication: 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from roomsync.model.zones import zone
+from roomsync.sandbox.graph import outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.model import Mailbox, Processing, StoredEvent
 from roomsync.sandbox.graph.render import BadRequest, format_utc
 from roomsync.sandbox.graph.traffic import Fault
+from roomsync.sandbox.graph.zones import UnknownTimeZone, zone
 
 if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
 
 UTC = UTC
-
-
-def _local(value: str, tz: str) -> dict[str, str]:
-    """An ISO instant (with offset) as a Graph dateTimeTimeZone in ``tz``."""
-    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=zone(tz))
-    local = instant.astimezone(zone(tz))
-    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": tz}
-
-
-def _attendees(data: dict[str, Any]) -> list[dict[str, Any]]:
-    result = []
-    for kind, key in (("resource", "rooms"), ("required", "attendees"), ("optional", "optional")):
-        for item in data.get(key) or []:
-            address = item if isinstance(item, str) else item.get("address")
-            result.append({"type": kind, "emailAddress": {"address": address}})
-    return result
 
 
 def event_json(event: StoredEvent) -> dict[str, Any]:
@@ -78,6 +61,7 @@ class AdminApi:
             web.post("/_admin/rooms", self.add_rooms),
             web.get("/_admin/rooms", self.list_rooms),
             web.put("/_admin/rooms/{room}/processing", self.set_processing),
+            web.put("/_admin/rooms/{room}/regional", self.set_regional),
             web.get("/_admin/rooms/{room}/events", self.room_events),
             web.get("/_admin/rooms/{room}/inbox", self.room_inbox),
             web.post("/_admin/outlook/book", self.book),
@@ -97,6 +81,9 @@ class AdminApi:
             web.post("/_admin/credentials/revoke", self.revoke),
             web.post("/_admin/delta/expire", self.expire_delta),
             web.put("/_admin/scope", self.set_scope),
+            web.put("/_admin/clock", self.set_clock),
+            web.put("/_admin/delta", self.set_delta),
+            web.put("/_admin/budget", self.set_budget),
         ]
 
     @staticmethod
@@ -125,6 +112,7 @@ class AdminApi:
             box.name = room.get("name") or box.name
             box.capacity = room.get("capacity", box.capacity)
             box.building = room.get("building", box.building)
+            box.time_zone = str(room.get("timeZone", box.time_zone))
             try:
                 box.processing = Processing.from_json(room.get("processing") or {}, box.processing)
             except ValueError as exc:
@@ -156,6 +144,18 @@ class AdminApi:
             return self._fail(exc)
         return web.json_response(box.processing.to_json())
 
+    async def set_regional(self, request: web.Request) -> web.Response:
+        """Set-MailboxRegionalConfiguration -TimeZone: what the mailbox's mailboxSettings report."""
+        box = self._room(request)
+        value = str((await self._body(request)).get("timeZone") or "")
+        if value:
+            try:
+                zone(value)
+            except UnknownTimeZone as exc:
+                return self._fail(exc)
+        box.time_zone = value
+        return web.json_response({"timeZone": box.time_zone})
+
     async def room_events(self, request: web.Request) -> web.Response:
         box = self._room(request)
         return web.json_response([event_json(e) for e in sorted(box.events.values(), key=lambda e: (e.start, e.id))])
@@ -170,9 +170,9 @@ class AdminApi:
         body: dict[str, Any] = {
             "subject": data.get("subject", ""),
             "body": {"contentType": "text", "content": data.get("body", "")},
-            "start": _local(data["start"], tz),
-            "end": _local(data["end"], tz),
-            "attendees": _attendees(data),
+            "start": outlook.local_value(data["start"], tz),
+            "end": outlook.local_value(data["end"], tz),
+            "attendees": outlook.attendee_list(data),
             "location": {"displayName": data.get("location", "")},
             "isAllDay": bool(data.get("allDay")),
         }
@@ -187,31 +187,9 @@ class AdminApi:
     async def edit(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         try:
-            box, event = self.state.calendars.meeting(data["iCalUId"])
+            event = outlook.edit(self.state.calendars, data)
         except NotFoundError as exc:
             return self._fail(exc, 404)
-        tz = data.get("timeZone") or event.tz
-        patch: dict[str, Any] = {}
-        if "subject" in data:
-            patch["subject"] = data["subject"]
-        if "body" in data:
-            patch["body"] = {"contentType": "text", "content": data["body"]}
-        if "start" in data:
-            patch["start"] = _local(data["start"], tz)
-        if "end" in data:
-            patch["end"] = _local(data["end"], tz)
-        if "recurrence" in data:
-            patch["recurrence"] = data["recurrence"]
-        if {"rooms", "attendees", "optional"} & set(data):
-            current = {
-                "rooms": [a.address for a in event.attendees if a.type == "resource"],
-                "attendees": [a.address for a in event.attendees if a.type == "required"],
-                "optional": [a.address for a in event.attendees if a.type == "optional"],
-            }
-            current.update({k: data[k] for k in ("rooms", "attendees", "optional") if k in data})
-            patch["attendees"] = _attendees(current)
-        try:
-            self.state.calendars.update(box, event.id, patch)
         except BadRequest as exc:
             return self._fail(exc)
         return web.json_response(event_json(event))
@@ -235,7 +213,7 @@ class AdminApi:
                 body["subject"] = data["subject"]
             for key in ("start", "end"):
                 if key in data:
-                    body[key] = _local(data[key], "UTC")
+                    body[key] = outlook.local_value(data[key], "UTC")
         try:
             self.state.calendars.outlook_occurrence(data["iCalUId"], original, body)
         except NotFoundError as exc:
@@ -305,6 +283,35 @@ class AdminApi:
     async def expire_delta(self, request: web.Request) -> web.Response:
         mailbox = (await self._body(request)).get("mailbox")
         return web.json_response({"expired": self.state.delta.expire(mailbox.casefold() if mailbox else None)})
+
+    async def set_clock(self, request: web.Request) -> web.Response:
+        """The tenant's "now" (booking windows are counted from it); ``{"now": null}`` goes back to the wall clock."""
+        value = (await self._body(request)).get("now")
+        try:
+            wanted = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        except ValueError as exc:
+            return self._fail(exc)
+        if wanted is not None and wanted.tzinfo is None:
+            return self._fail(ValueError("now must carry an offset"))
+        self.state.clock_offset = wanted - datetime.now(UTC) if wanted is not None else timedelta()
+        return web.json_response({"now": self.state.calendars.now().isoformat()})
+
+    async def set_delta(self, request: web.Request) -> web.Response:
+        """``{"fullObjects": true}``: delta updates carry whole events instead of only what changed."""
+        self.state.delta.full_objects = bool((await self._body(request)).get("fullObjects"))
+        return web.json_response({"fullObjects": self.state.delta.full_objects})
+
+    async def set_budget(self, request: web.Request) -> web.Response:
+        """The per app and mailbox request budget: ``{"requests": 10000, "seconds": 600}``."""
+        data = await self._body(request)
+        budget = self.state.traffic.budget
+        try:
+            budget.requests = int(data.get("requests", budget.requests))
+            budget.seconds = float(data.get("seconds", budget.seconds))
+        except (TypeError, ValueError) as exc:
+            return self._fail(exc)
+        self.state.traffic.spent.clear()
+        return web.json_response({"requests": budget.requests, "seconds": budget.seconds})
 
     async def set_scope(self, request: web.Request) -> web.Response:
         mailboxes = (await self._body(request)).get("mailboxes")

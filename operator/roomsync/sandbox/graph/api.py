@@ -18,11 +18,19 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from roomsync.sandbox.graph import outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.delta import PendingPages
 from roomsync.sandbox.graph.identity import TokenError
-from roomsync.sandbox.graph.model import Mailbox, StoredEvent
-from roomsync.sandbox.graph.render import BadRequest, expands, ext_filter_ids, parse_window, render_event
+from roomsync.sandbox.graph.model import Instance, Mailbox, StoredEvent
+from roomsync.sandbox.graph.render import (
+    BadRequest,
+    check_property_id,
+    expands,
+    ext_filter_ids,
+    parse_window,
+    render_event,
+)
 from roomsync.sandbox.graph.traffic import operation
 
 if TYPE_CHECKING:
@@ -35,6 +43,17 @@ _ANY = re.compile(
     re.IGNORECASE,
 )
 _UID = re.compile(r"^iCalUId\s+eq\s+'([^']*)'$", re.IGNORECASE)
+#: Writes that honour ``If-Match``. Graph documents no answer for a stale one on events: the emulator answers 412
+#: with Exchange's ErrorIrresolvableConflict (the connector takes 409 as well).
+CONDITIONAL = ("PATCH", "DELETE", "POST")
+STALE = (
+    "The send or update operation could not be performed because the change key passed in the request does not "
+    "match the current change key for the item."
+)
+
+
+class PreconditionFailed(Exception):
+    """Becomes 412 ErrorIrresolvableConflict."""
 
 
 def graph_error(status: int, code: str, message: str, request: web.Request, **headers: str) -> web.Response:
@@ -120,6 +139,7 @@ class GraphApi:
         mailbox = segments[1].casefold() if len(segments) >= 2 and segments[0] == "users" else None
         op = operation(request.method, segments)
         traffic = self.state.traffic
+        app = self.state.identity.client_of(request.headers.get("Authorization"))
         status = 0
         entry: dict[str, Any] = {
             "mailbox": mailbox,
@@ -129,10 +149,9 @@ class GraphApi:
             "status": 0,
         }
         if mailbox:
-            traffic.in_flight[mailbox] += 1
-            traffic.max_in_flight[mailbox] = max(traffic.max_in_flight[mailbox], traffic.in_flight[mailbox])
+            traffic.enter(app, mailbox)
         try:
-            response = await self._graph(request, segments, mailbox, entry)
+            response = await self._graph(request, segments, mailbox, app, entry)
             status = response.status
             return response
         except ConnectionResetError:
@@ -140,12 +159,12 @@ class GraphApi:
             raise
         finally:
             if mailbox:
-                traffic.in_flight[mailbox] -= 1
+                traffic.leave(app, mailbox)
             entry["status"] = status
             traffic.record(entry)
 
     async def _graph(
-        self, request: web.Request, segments: list[str], mailbox: str | None, entry: dict[str, Any]
+        self, request: web.Request, segments: list[str], mailbox: str | None, app: str, entry: dict[str, Any]
     ) -> web.StreamResponse:
         state = self.state
         problem = state.identity.check_bearer(request.headers.get("Authorization"))
@@ -159,13 +178,24 @@ class GraphApi:
                     'claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMCJ9fX0="'
                 )
             return graph_error(401, "InvalidAuthenticationToken", problem, request, **headers)
-        if mailbox and state.traffic.in_flight[mailbox] > state.traffic.concurrency_limit:
+        if mailbox and state.traffic.in_flight[(app, mailbox)] > state.traffic.concurrency_limit:
             return graph_error(
                 429,
                 "ApplicationThrottled",
                 "Application is over its MailboxConcurrency limit.",
                 request,
                 **{"Retry-After": state.traffic.concurrency_retry_after},
+            )
+        wait = state.traffic.spend(app, mailbox) if mailbox else None
+        if wait is not None:
+            budget = state.traffic.budget
+            return graph_error(
+                429,
+                "ApplicationThrottled",
+                f"Application is over its request limit for this mailbox ({budget.requests} requests in "
+                f"{budget.seconds:g} seconds).",
+                request,
+                **{"Retry-After": str(wait)},
             )
         fault = state.traffic.take_fault(request.method, request.path, mailbox)
         if state.traffic.latency:
@@ -186,6 +216,8 @@ class GraphApi:
             return graph_error(400, exc.code, str(exc), request)
         except NotFoundError as exc:
             return graph_error(404, "ErrorItemNotFound", str(exc), request)
+        except PreconditionFailed:
+            return graph_error(412, "ErrorIrresolvableConflict", STALE, request)
         if fault is not None and fault.after:
             await self._fault(request, fault)
         if fault is not None and fault.malformed:
@@ -193,6 +225,8 @@ class GraphApi:
         return answer
 
     async def _fault(self, request: web.Request, fault: Any) -> web.Response | None:
+        if fault.edit:
+            outlook.edit(self.state.calendars, fault.edit)
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.reset:
@@ -240,6 +274,16 @@ class GraphApi:
             return graph_error(404, "ErrorInvalidUser", f"The requested user '{mailbox}' is invalid.", request)
         rest = seg[2:]
         tz = prefer(request).get("outlook.timezone", "UTC")
+        if len(rest) >= 2 and rest[0] == "events" and method in CONDITIONAL:
+            self._check_if_match(request, box, rest[1])
+        if rest == ["mailboxSettings"] and method == "GET":
+            return self._json(
+                request,
+                {
+                    "@odata.context": f"{self._base(request)}/$metadata#users('{box.address}')/mailboxSettings",
+                    "timeZone": box.time_zone,
+                },
+            )
         if rest == ["calendarView"] and method == "GET":
             return self._calendar_view(request, box, tz)
         if rest == ["calendarView", "delta"] and method == "GET":
@@ -274,6 +318,15 @@ class GraphApi:
                 self.state.calendars.respond(box, rest[1], action, body if isinstance(body, dict) else {})
             return web.Response(status=202)
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{'/'.join(rest)}'.", request)
+
+    def _check_if_match(self, request: web.Request, box: Mailbox, event_id: str) -> None:
+        """``If-Match`` on a write: ``*`` or the item's current etag (weak or strong form), else 412."""
+        wanted = request.headers.get("If-Match")
+        if wanted is None or wanted.strip() == "*":
+            return
+        current = self.state.calendars.change_key_of(box, event_id)
+        if wanted.strip().removeprefix("W/").strip('"') != current:
+            raise PreconditionFailed(event_id)
 
     # -- handlers ----------------------------------------------------------------------------------------------------
     def _json(self, request: web.Request, data: dict[str, Any], status: int = 200) -> web.Response:
@@ -338,15 +391,22 @@ class GraphApi:
                 previous = tokens.deltas.get(token)
                 if previous is None or previous.mailbox != box.address:
                     return self._sync_state_gone(request, box)
-                pending = tokens.round(box, previous.start, previous.end, previous)
+                pending = tokens.round(box, previous.start, previous.end, previous, _digest)
         else:
             start, end = parse_window(q.get("startDateTime"), q.get("endDateTime"))
-            pending = tokens.round(box, start, end, None)
+            pending = tokens.round(box, start, end, None, _digest)
         batch, kind, token = tokens.page(pending, size)
-        value = [
-            render_event(inst.event, tz, instance=inst) if inst is not None else tokens.removed(item_id)
-            for inst, item_id in batch
-        ]
+        value = []
+        for entry in batch:
+            if entry.instance is None:
+                value.append(tokens.removed(entry.item_id))
+                continue
+            whole = {
+                "@odata.type": "#microsoft.graph.event",
+                **render_event(entry.instance.event, tz, instance=entry.instance),
+            }
+            keys = entry.keys
+            value.append(whole if keys is None else {k: v for k, v in whole.items() if k in keys})
         link = f"{self._base(request)}/users/{quote(box.address, safe='')}/calendarView/delta?${kind}token={token}"
         data = {
             "@odata.context": f"{self._base(request)}/$metadata#Collection(event)",
@@ -374,7 +434,7 @@ class GraphApi:
             if uid:
                 events = [e for e in events if e.ical_uid == uid.group(1)]
             elif ext:
-                pid, value = ext.group(2), ext.group(3)
+                pid, value = check_property_id(ext.group(2)), ext.group(3)
                 events = [
                     e for e in events if e.ext.get(pid, None) is not None and e.ext[pid].casefold() == value.casefold()
                 ]
@@ -470,3 +530,8 @@ class GraphApi:
         if skip + top < len(rooms):
             data["@odata.nextLink"] = f"{self._base(request)}/places/microsoft.graph.room?$top={top}&$skip={skip + top}"
         return self._json(request, data)
+
+
+def _digest(instance: Instance) -> dict[str, Any]:
+    """What a delta round remembers it told the client about an instance (rendered in UTC, compared next round)."""
+    return render_event(instance.event, "UTC", instance=instance)

@@ -17,15 +17,42 @@ from roomsync.sandbox.graph.model import (
     ExceptionData,
     Mailbox,
     StoredEvent,
+    change_key,
     new_id,
     occurrence_id,
     parse_occurrence_id,
 )
-from roomsync.sandbox.graph.render import BadRequest, parse_datetime_tz
+from roomsync.sandbox.graph.render import BadRequest, check_property_id, parse_datetime_tz
+from roomsync.sandbox.graph.zones import zone
+
+#: What Graph answers when a property combination does not validate (an all-day event not at midnight, a recurrence
+#: whose startDate is not the start's date): the generic code Graph uses for it [unconfirmed per property].
+INVALID = "ErrorPropertyValidationFailure"
 
 
 class NotFoundError(LookupError):
     """Becomes 404 ErrorItemNotFound."""
+
+
+def check_event(event: StoredEvent) -> None:
+    """What Graph validates on an event as a whole after a create or PATCH (400, nothing stored)."""
+    if event.end <= event.start:
+        raise BadRequest("The end time must be after the start time.", "ErrorInvalidRequest")
+    local_zone = zone(event.tz)
+    if event.all_day:
+        for value in (event.start, event.end):
+            if value.astimezone(local_zone).time() != datetime.min.time():
+                raise BadRequest(
+                    "At least one property failed validation: an all-day event starts and ends at midnight.", INVALID
+                )
+    if event.recurrence:
+        rng = event.recurrence["range"]
+        series_zone = zone(rng.get("recurrenceTimeZone") or event.tz)
+        if str(rng["startDate"]) != event.start.astimezone(series_zone).date().isoformat():
+            raise BadRequest(
+                "At least one property failed validation: recurrence.range.startDate must be the date of start.",
+                INVALID,
+            )
 
 
 def new_uid() -> str:
@@ -81,6 +108,16 @@ class Calendars:
                 return master, parsed[1]
         raise NotFoundError("The specified object was not found in the store.")
 
+    def change_key_of(self, box: Mailbox, event_id: str) -> str:
+        """The current changeKey of an item or occurrence (what ``If-Match`` is compared with)."""
+        event, original = self.find(box, event_id)
+        if original is None:
+            return change_key(event.id, event.version)
+        instance = event.instance_at(original)
+        if instance is None:
+            raise NotFoundError("The specified object was not found in the store.")
+        return change_key(instance.id, instance.version)
+
     # -- create -----------------------------------------------------------------------------------------------------
     def create(
         self, box: Mailbox, body: dict[str, Any], *, organizer_name: str | None = None
@@ -91,8 +128,6 @@ class Calendars:
             return box.events[box.transactions[tid]], False
         start, tz = parse_datetime_tz(body.get("start"), "start")
         end, _ = parse_datetime_tz(body.get("end"), "end")
-        if end <= start:
-            raise BadRequest("The end time must be after the start time.", "ErrorInvalidRequest")
         recurrence = body.get("recurrence")
         if recurrence:
             try:
@@ -124,6 +159,7 @@ class Calendars:
             transaction_id=tid,
             ext=self._ext(body),
         )
+        check_event(event)
         box.events[event.id] = event
         if tid:
             box.transactions[tid] = event.id
@@ -137,9 +173,7 @@ class Calendars:
             raise BadRequest("singleValueExtendedProperties must be a collection")
         result = {}
         for prop in props:
-            pid = str((prop or {}).get("id") or "")
-            if not pid:
-                raise BadRequest("an extended property needs an id")
+            pid = check_property_id(str((prop or {}).get("id") or ""))
             result[pid] = str(prop.get("value") if prop.get("value") is not None else "")
         return result
 
@@ -152,8 +186,19 @@ class Calendars:
         if original is not None:
             self._update_occurrence(box, event, original, body)
             return event, original
-        changed: set[str] = set()
         old_attendees = list(event.attendees)
+        draft = copy.deepcopy(event)
+        changed = self._patch(draft, body)
+        check_event(draft)  # nothing is stored when the result does not validate
+        event.__dict__.update(draft.__dict__)
+        event.touch(box.tick(), self.now())
+        if event.is_organizer and changed:
+            self._propagate(event, old_attendees, time_changed=bool({"start", "end", "recurrence"} & changed))
+        return event, None
+
+    def _patch(self, event: StoredEvent, body: dict[str, Any]) -> set[str]:
+        """Apply a PATCH body to ``event``; returns what changed."""
+        changed: set[str] = set()
         if "subject" in body:
             event.subject = str(body["subject"] or "")
             changed.add("subject")
@@ -172,8 +217,6 @@ class Calendars:
         if "end" in body:
             event.end, _ = parse_datetime_tz(body["end"], "end")
             changed.add("end")
-        if event.end <= event.start:
-            raise BadRequest("The end time must be after the start time.")
         if "recurrence" in body:
             if body["recurrence"]:
                 try:
@@ -181,8 +224,6 @@ class Calendars:
                 except rec.InvalidRecurrence as exc:
                     raise BadRequest(str(exc)) from None
             event.recurrence = copy.deepcopy(body["recurrence"]) or None
-            event.exceptions.clear()
-            event.cancelled.clear()
             changed.add("recurrence")
         if "attendees" in body:
             new = parse_attendees(body["attendees"])
@@ -195,14 +236,11 @@ class Calendars:
             changed.add("attendees")
         if "singleValueExtendedProperties" in body:
             event.ext.update(self._ext(body))
-        if event.recurrence and {"start", "end", "recurrence"} & changed:
+        if {"start", "end", "recurrence"} & changed:
             # Exchange drops the exceptions of a series whose pattern or time changes.
             event.exceptions.clear()
             event.cancelled.clear()
-        event.touch(box.tick(), self.now())
-        if event.is_organizer and changed:
-            self._propagate(event, old_attendees, time_changed=bool({"start", "end", "recurrence"} & changed))
-        return event, None
+        return changed
 
     def _propagate(self, event: StoredEvent, old: list[Attendee], *, time_changed: bool) -> None:
         new_keys = {a.address.casefold() for a in event.attendees}
@@ -228,11 +266,19 @@ class Calendars:
             subject = str(body["subject"] or "")
         if end <= start:
             raise BadRequest("The end time must be after the start time.")
+        if event.all_day:
+            midnight = datetime.min.time()
+            if start.astimezone(zone(event.tz)).time() != midnight or end.astimezone(zone(event.tz)).time() != midnight:
+                raise BadRequest(
+                    "At least one property failed validation: an all-day occurrence starts and ends at midnight.",
+                    INVALID,
+                )
+        ext = dict(exc.ext) if exc else {}
         if "singleValueExtendedProperties" in body:
-            event.ext.update(self._ext(body))
+            ext.update(self._ext(body))  # on the occurrence, never on the series master
         version = box.tick()
-        event.exceptions[original] = ExceptionData(start, end, subject, version)
-        event.touch(version, self.now())
+        event.exceptions[original] = ExceptionData(start, end, subject, version, ext)
+        event.touch(version, self.now(), series=False)
         if event.is_organizer:
             self.assistant.invite(event, event.attendees, time_changed="start" in body or "end" in body)
 
@@ -242,7 +288,7 @@ class Calendars:
         event, original = self.find(box, event_id)
         if original is not None:
             event.cancelled[original] = box.tick()
-            event.touch(event.cancelled[original], self.now())
+            event.touch(event.cancelled[original], self.now(), series=False)
             if event.is_organizer:
                 self.assistant.invite(event, event.attendees, time_changed=False)
             return

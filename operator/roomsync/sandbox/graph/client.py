@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from roomsync.sandbox.graph.model import PARAMETERS
+
 
 class SandboxError(RuntimeError):
     """The admin API refused a request."""
@@ -50,13 +52,29 @@ class SandboxAdmin:
 
     # -- rooms -----------------------------------------------------------------------------------------------------
     async def add_room(
-        self, address: str, name: str | None = None, *, capacity: int | None = None, **processing: Any
+        self,
+        address: str,
+        name: str | None = None,
+        *,
+        capacity: int | None = None,
+        time_zone: str = "",
+        **processing: Any,
     ) -> None:
         await self._call(
             "POST",
             "rooms",
-            {"address": address, "name": name, "capacity": capacity, "processing": _processing(processing)},
+            {
+                "address": address,
+                "name": name,
+                "capacity": capacity,
+                "timeZone": time_zone,
+                "processing": _processing(processing),
+            },
         )
+
+    async def set_time_zone(self, room: str, time_zone: str) -> None:
+        """Set-MailboxRegionalConfiguration -TimeZone (a Windows or IANA name; "" = never set)."""
+        await self._call("PUT", f"rooms/{room}/regional", {"timeZone": time_zone})
 
     async def set_processing(self, room: str, mode: str | None = None, **settings: Any) -> dict[str, Any]:
         """``mode`` is AutomateProcessing (AutoAccept / AutoUpdate / None); settings e.g. allow_conflicts=True."""
@@ -183,6 +201,13 @@ class SandboxAdmin:
             },
         )
 
+    async def edit_before_next(self, ical_uid: str, *, mailbox: str, method: str = "PATCH", **changes: Any) -> None:
+        """A person changes the meeting (as :meth:`edit`) just before the next ``method`` request to ``mailbox`` is
+        processed: an edit between RoomSync's read and its write."""
+        edit: dict[str, Any] = {"iCalUId": ical_uid}
+        edit.update({k: _iso(v) if k in ("start", "end") else v for k, v in changes.items()})
+        await self._call("POST", "faults", {"mailbox": mailbox, "method": method, "edit": edit})
+
     async def clear_faults(self) -> None:
         await self._call("DELETE", "faults")
 
@@ -221,19 +246,26 @@ class SandboxAdmin:
         result = await self._call("POST", "delta/expire", {"mailbox": mailbox})
         return int(result["expired"])
 
+    async def set_clock(self, now: datetime | None) -> None:
+        """The tenant's "now" (room booking windows count from it); None: the wall clock."""
+        await self._call("PUT", "clock", {"now": None if now is None else _iso(now)})
+
+    async def set_delta_full_objects(self, full: bool) -> None:
+        """Delta updates with whole events (True) or, as Graph promises, only what changed (False, the default)."""
+        await self._call("PUT", "delta", {"fullObjects": full})
+
+    async def set_budget(self, requests: int, seconds: float = 600.0) -> None:
+        """The request budget per app and mailbox (Exchange Online: 10,000 per 600 seconds)."""
+        await self._call("PUT", "budget", {"requests": requests, "seconds": seconds})
+
     async def set_scope(self, mailboxes: Iterable[str] | None) -> None:
         """Restrict the app to these mailboxes (RBAC for Applications); others answer 403 ErrorAccessDenied."""
         await self._call("PUT", "scope", {"mailboxes": None if mailboxes is None else list(mailboxes)})
 
 
 def _processing(settings: Mapping[str, Any]) -> dict[str, Any]:
-    names = {
-        "allow_conflicts": "AllowConflicts",
-        "add_organizer_to_subject": "AddOrganizerToSubject",
-        "delete_subject": "DeleteSubject",
-        "delete_comments": "DeleteComments",
-        "remove_canceled_meetings": "RemoveCanceledMeetings",
-        "automate_processing": "AutomateProcessing",
-        "mode": "AutomateProcessing",
-    }
+    """Keyword arguments (``allow_conflicts=True``, ``booking_window_days=30``, ``mode=...``) as Set-CalendarProcessing
+    parameters."""
+    names = {attr: name for name, attr in PARAMETERS.items()} | {"mode": "AutomateProcessing"}
+    names["automate_processing"] = "AutomateProcessing"
     return {names.get(k, k): v for k, v in settings.items() if v is not None}

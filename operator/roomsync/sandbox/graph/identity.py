@@ -148,6 +148,12 @@ class Identity:
                 break
         raise TokenError("invalid_client", "AADSTS700027: Client assertion contains an invalid signature.")
 
+    def client_of(self, header: str | None) -> str:
+        """The app a bearer token was issued to ("" when unknown): Exchange's limits are per app."""
+        token = header[7:].strip() if header and header.lower().startswith("bearer ") else ""
+        issued = self.tokens.get(token)
+        return issued.client_id if issued is not None else ""
+
     def check_bearer(self, header: str | None) -> str | None:
         """None when the bearer token is good, else the reason (the caller answers 401)."""
         if not header or not header.lower().startswith("bearer "):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,8 @@ class ExceptionData:
     end: datetime
     subject: str | None
     version: int
+    #: extended properties written on the occurrence itself (an exception is an item of its own in Exchange)
+    ext: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,16 +98,23 @@ class StoredEvent:
     exceptions: dict[datetime, ExceptionData] = field(default_factory=dict)
     cancelled: dict[datetime, int] = field(default_factory=dict)
     response_time: str = MIN_TIME
-    change_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    #: The clock value of the last change to the series as a whole (every occurrence changes with it); ``version``
+    #: also moves when only one occurrence is moved or cancelled.
+    series_version: int = 0
+
+    def __post_init__(self) -> None:
+        self.series_version = self.series_version or self.version
 
     @property
     def type(self) -> str:
         return "seriesMaster" if self.recurrence else "singleInstance"
 
-    def touch(self, version: int, now: datetime) -> None:
+    def touch(self, version: int, now: datetime, *, series: bool = True) -> None:
+        """Record a change; ``series=False`` when it concerned one occurrence only (its siblings stay as they were)."""
         self.version = version
         self.modified = now
-        self.change_key = secrets.token_urlsafe(12)
+        if series:
+            self.series_version = version
 
     def instances(self, start: datetime, end: datetime) -> list[Instance]:
         """Instances overlapping ``[start, end)``; a series expands to occurrences and exceptions."""
@@ -127,7 +136,7 @@ class StoredEvent:
                     exc.start,
                     exc.end,
                     exc.subject if exc.subject is not None else self.subject,
-                    max(self.version, exc.version),
+                    max(self.series_version, exc.version),
                     exception=True,
                 )
             else:
@@ -138,7 +147,7 @@ class StoredEvent:
                     original,
                     original + duration,
                     self.subject,
-                    self.version,
+                    self.series_version,
                 )
             if inst.start < end and inst.end > start:
                 result.append(inst)
@@ -180,9 +189,38 @@ class Instance:
         return "exception" if self.exception else "occurrence"
 
 
+def change_key(item_id: str, version: int) -> str:
+    """The changeKey of an item or occurrence at a version: it changes with every change, as Exchange's does.
+
+    An occurrence's changeKey moves when the series or that occurrence changes, not when a sibling is moved or
+    cancelled (the emulator's choice where Graph documents nothing; the connector tolerates either).
+    """
+    return base64.urlsafe_b64encode(f"{item_id[-12:]}:{version}".encode()).decode().rstrip("=")
+
+
+#: Set-CalendarProcessing parameters the emulated assistant honours -> the attribute each sets.
+PARAMETERS: dict[str, str] = {
+    "AutomateProcessing": "automate",
+    "AllowConflicts": "allow_conflicts",
+    "AddOrganizerToSubject": "add_organizer_to_subject",
+    "DeleteSubject": "delete_subject",
+    "DeleteComments": "delete_comments",
+    "RemoveCanceledMeetings": "remove_canceled_meetings",
+    "BookingWindowInDays": "booking_window_days",
+    "EnforceSchedulingHorizon": "enforce_scheduling_horizon",
+    "MaximumDurationInMinutes": "maximum_duration_minutes",
+    "AllowRecurringMeetings": "allow_recurring_meetings",
+    "ConflictPercentageAllowed": "conflict_percentage_allowed",
+    "MaximumConflictInstances": "maximum_conflict_instances",
+    "RemovePrivateProperty": "remove_private_property",
+}
+_FOLDED = {name.casefold(): attr for name, attr in PARAMETERS.items()}
+
+
 @dataclass
 class Processing:
-    """The Set-CalendarProcessing settings the emulated resource booking assistant honours."""
+    """The Set-CalendarProcessing settings the emulated resource booking assistant honours, with Exchange Online's
+    defaults (graph-and-ews.md 1.8)."""
 
     automate: str = "AutoAccept"  # AutoAccept | AutoUpdate | None
     allow_conflicts: bool = False
@@ -190,32 +228,43 @@ class Processing:
     delete_subject: bool = True
     delete_comments: bool = True
     remove_canceled_meetings: bool = False
+    #: requests that start later than this many days from now are declined (0 = today only)
+    booking_window_days: int = 180
+    #: a series reaching past the booking window is declined ($false: accepted, see assistant.py)
+    enforce_scheduling_horizon: bool = True
+    #: longer meetings (each occurrence of a series) are declined; 0 = no limit
+    maximum_duration_minutes: int = 1440
+    allow_recurring_meetings: bool = True
+    #: a series may conflict in at most this percentage of its occurrences, and at most this many occurrences
+    conflict_percentage_allowed: int = 0
+    maximum_conflict_instances: int = 0
+    #: accepted as Exchange does; the emulated items carry no private flag for it to remove
+    remove_private_property: bool = True
 
     @classmethod
     def from_json(cls, data: dict[str, Any], base: Processing | None = None) -> Processing:
-        current = base or cls()
-        keys = {k.lower(): v for k, v in data.items()}
-        mode = str(keys.get("automateprocessing", keys.get("automate", current.automate)))
-        if mode not in ("AutoAccept", "AutoUpdate", "None"):
-            raise ValueError(f"AutomateProcessing {mode!r} is not AutoAccept, AutoUpdate or None")
-        return cls(
-            automate=mode,
-            allow_conflicts=bool(keys.get("allowconflicts", current.allow_conflicts)),
-            add_organizer_to_subject=bool(keys.get("addorganizertosubject", current.add_organizer_to_subject)),
-            delete_subject=bool(keys.get("deletesubject", current.delete_subject)),
-            delete_comments=bool(keys.get("deletecomments", current.delete_comments)),
-            remove_canceled_meetings=bool(keys.get("removecanceledmeetings", current.remove_canceled_meetings)),
-        )
+        """Apply Set-CalendarProcessing parameters (names matched case-insensitively, as PowerShell does)."""
+        result = replace(base or cls())
+        for key, value in data.items():
+            attr = _FOLDED.get(key.casefold())
+            if attr is None:
+                raise ValueError(f"{key} is not a Set-CalendarProcessing parameter the sandbox knows")
+            kind = type(getattr(result, attr))
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{key} must be $true or $false")
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{key} must be a whole number of at least 0")
+            setattr(result, attr, str(value) if kind is str else value)
+        if result.automate not in ("AutoAccept", "AutoUpdate", "None"):
+            raise ValueError(f"AutomateProcessing {result.automate!r} is not AutoAccept, AutoUpdate or None")
+        if result.booking_window_days > 1080:
+            raise ValueError("BookingWindowInDays must be from 0 to 1080")
+        if result.conflict_percentage_allowed > 100:
+            raise ValueError("ConflictPercentageAllowed must be from 0 to 100")
+        return result
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "AutomateProcessing": self.automate,
-            "AllowConflicts": self.allow_conflicts,
-            "AddOrganizerToSubject": self.add_organizer_to_subject,
-            "DeleteSubject": self.delete_subject,
-            "DeleteComments": self.delete_comments,
-            "RemoveCanceledMeetings": self.remove_canceled_meetings,
-        }
+        return {name: getattr(self, attr) for name, attr in PARAMETERS.items()}
 
 
 @dataclass
@@ -228,6 +277,8 @@ class Mailbox:
     processing: Processing = field(default_factory=Processing)
     capacity: int | None = None
     building: str | None = None
+    #: Set-MailboxRegionalConfiguration -TimeZone, what mailboxSettings reports ("" when never set)
+    time_zone: str = ""
     events: dict[str, StoredEvent] = field(default_factory=dict)
     tombstones: dict[str, int] = field(default_factory=dict)
     transactions: dict[str, str] = field(default_factory=dict)

@@ -6,12 +6,12 @@ straight to dateutil, the way Exchange expands a series in the series' own time 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 
 from dateutil import rrule
 
-from roomsync.model.zones import UnknownTimeZone, zone
+from roomsync.sandbox.graph.zones import UnknownTimeZone, zone
 
 UTC = UTC
 PATTERN_TYPES = ("daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly")
@@ -110,8 +110,3 @@ def original_starts(recurrence: dict[str, Any], first_start: datetime, tz: str, 
             break
         result.append(local.replace(tzinfo=local_zone).astimezone(UTC))
     return result
-
-
-def horizon(first_start: datetime) -> datetime:
-    """How far the emulator looks when it checks a series for conflicts (Exchange's booking window is ~180 days)."""
-    return first_start + timedelta(days=400)

@@ -6,11 +6,18 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from roomsync.model.zones import UnknownTimeZone, zone
-from roomsync.sandbox.graph.model import Instance, StoredEvent, occurrence_id
+from roomsync.sandbox.graph.model import Instance, StoredEvent, change_key, occurrence_id
+from roomsync.sandbox.graph.zones import UnknownTimeZone, zone
 
 UTC = UTC
 _EXT_FILTER = re.compile(r"id\s+eq\s+'([^']*)'", re.IGNORECASE)
+#: Single-value extended property ids as Graph accepts them (extended-properties-overview): a MAPI type, then
+#: ``{guid} Name name``, ``{guid} Id 0x8000`` or a property tag.
+_PROPERTY_ID = re.compile(
+    r"^(Binary|Boolean|CLSID|Currency|Double|Float|Integer|Long|Object|Short|String|SystemTime) "
+    r"(\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\} "
+    r"(Name \S.*|Id 0x[0-9A-Fa-f]{1,8})|0x[0-9A-Fa-f]{4})$"
+)
 
 
 class BadRequest(ValueError):
@@ -25,6 +32,13 @@ def format_local(value: datetime, tz: str) -> dict[str, str]:
     """A dateTimeTimeZone with 7 fractional digits and no offset, as Graph writes it."""
     local = value.astimezone(zone(tz))
     return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond:06d}0", "timeZone": tz}
+
+
+def format_floating(value: datetime, event_tz: str, tz: str) -> dict[str, str]:
+    """An all-day boundary: midnight of the event's own date, labelled with whatever zone was asked for. Graph does
+    this "by design" (graph docs issue 1802): the dates float, they are never converted."""
+    day = value.astimezone(zone(event_tz)).date()
+    return {"dateTime": f"{day.isoformat()}T00:00:00.0000000", "timeZone": tz}
 
 
 def format_utc(value: datetime) -> str:
@@ -75,13 +89,20 @@ def parse_window(start: str | None, end: str | None) -> tuple[datetime, datetime
     return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
+def check_property_id(value: str) -> str:
+    """A single-value extended property id, or 400 ErrorInvalidExtendedProperty as Graph answers."""
+    if not _PROPERTY_ID.match(value):
+        raise BadRequest("The extended property attribute combination is invalid.", "ErrorInvalidExtendedProperty")
+    return value
+
+
 def ext_filter_ids(expand: str | None) -> list[str] | None:
     """Property ids named in ``$expand=singleValueExtendedProperties($filter=id eq '...' or id eq '...')``."""
     if not expand:
         return None
     for part in split_top_level(expand):
         if part.strip().lower().startswith("singlevalueextendedproperties"):
-            return _EXT_FILTER.findall(part)
+            return [check_property_id(i) for i in _EXT_FILTER.findall(part)]
     return None
 
 
@@ -123,12 +144,13 @@ def render_event(
         start, end, subject, kind, event_id = instance.start, instance.end, instance.subject, instance.type, instance.id
         original_start = instance.original_start
         version = instance.version
+    key = change_key(event_id, version)
     data: dict[str, Any] = {
-        "@odata.etag": f'W/"{event.change_key}{version}"',
+        "@odata.etag": f'W/"{key}"',
         "id": event_id,
         "createdDateTime": format_utc(event.created),
         "lastModifiedDateTime": format_utc(event.modified),
-        "changeKey": f"{event.change_key}{version}",
+        "changeKey": key,
         "categories": [],
         "originalStartTimeZone": event.tz,
         "originalEndTimeZone": event.tz,
@@ -154,8 +176,8 @@ def render_event(
         "hideAttendees": False,
         "responseStatus": {"response": event.response, "time": event.response_time},
         "body": {"contentType": "html", "content": event.body},
-        "start": format_local(start, tz),
-        "end": format_local(end, tz),
+        "start": format_floating(start, event.tz, tz) if event.all_day else format_local(start, tz),
+        "end": format_floating(end, event.tz, tz) if event.all_day else format_local(end, tz),
         "location": {"displayName": event.location, "locationType": "default", "uniqueIdType": "unknown"},
         "locations": [{"displayName": event.location, "locationType": "default"}] if event.location else [],
         "recurrence": event.recurrence if original_start is None else None,
@@ -180,7 +202,9 @@ def render_event(
             if original not in event.cancelled
         ]
     if ext_ids is not None:
-        props = [{"id": pid, "value": event.ext[pid]} for pid in ext_ids if pid in event.ext]
+        own = event.exceptions.get(original_start) if original_start is not None else None
+        values = {**event.ext, **own.ext} if own is not None else event.ext
+        props = [{"id": pid, "value": values[pid]} for pid in ext_ids if pid in values]
         if props:
             data["singleValueExtendedProperties"] = props
     return data
@@ -195,7 +219,7 @@ def _exception_instance(event: StoredEvent, original: datetime) -> Instance:
         exc.start,
         exc.end,
         exc.subject if exc.subject is not None else event.subject,
-        max(event.version, exc.version),
+        max(event.series_version, exc.version),
         exception=True,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,12 @@ class SandboxState:
     delta: DeltaTokens = field(default_factory=DeltaTokens)
     allowed_mailboxes: set[str] | None = None
     cae_challenge: bool = True
+    #: The tenant's "now" minus the wall clock: scenarios set it so booking windows count from their own day.
+    clock_offset: timedelta = timedelta()
     calendars: Calendars = field(init=False)
 
     def __post_init__(self) -> None:
-        self.calendars = Calendars(self.mailboxes, lambda: datetime.now(UTC))
+        self.calendars = Calendars(self.mailboxes, lambda: datetime.now(UTC) + self.clock_offset)
 
     def add_room(
         self,
@@ -51,6 +53,7 @@ class SandboxState:
         name: str | None = None,
         processing: Mapping[str, Any] | None = None,
         capacity: int | None = None,
+        time_zone: str = "",
     ) -> Mailbox:
         key = address.strip().casefold()
         box = Mailbox(
@@ -59,6 +62,7 @@ class SandboxState:
             kind="room",
             capacity=capacity,
             processing=Processing.from_json(dict(processing or {})),
+            time_zone=time_zone,
         )
         self.mailboxes[key] = box
         return box
@@ -78,18 +82,28 @@ class GraphSandbox:
         client_secret: str = DEFAULT_SECRET,
         concurrency_limit: int = 4,
         latency: float = 0.0,
+        now: datetime | None = None,
     ) -> None:
+        """``now``: the tenant's date (room booking windows count from it), for tests set in another year."""
         self.host, self.port = host, port
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
         self.state = SandboxState(identity=Identity(tenant_id))
         self.state.identity.register(client_id, secret=client_secret)
         self.state.traffic.concurrency_limit = concurrency_limit
         self.state.traffic.latency = latency
+        if now is not None:
+            self.state.clock_offset = now - datetime.now(UTC)
         for room in rooms:
             if isinstance(room, str):
                 self.state.add_room(room)
             else:
-                self.state.add_room(room["address"], room.get("name"), room.get("processing"), room.get("capacity"))
+                self.state.add_room(
+                    room["address"],
+                    room.get("name"),
+                    room.get("processing"),
+                    room.get("capacity"),
+                    room.get("timeZone", ""),
+                )
         self.certificate = tls.generate()
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None

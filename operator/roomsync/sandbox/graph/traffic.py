@@ -1,11 +1,13 @@
-"""What the sandbox does to traffic rather than to calendars: request counting, the per-mailbox concurrency limit,
-configurable latency, and injected faults (429 storms with fractional Retry-After, 5xx, slow answers, connection
-resets, malformed JSON).
+"""What the sandbox does to traffic rather than to calendars: request counting, the per app and mailbox concurrency
+limit and request budget, configurable latency, and injected faults (429 storms with fractional Retry-After, 5xx,
+slow answers, connection resets, malformed JSON, and a person's edit that lands just before a request).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,8 @@ class Fault:
     malformed: bool = False
     code: str | None = None
     message: str | None = None
+    #: a person's edit in Outlook (the admin ``outlook/edit`` body) made just before the request is processed
+    edit: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -42,9 +46,10 @@ class Fault:
             malformed=bool(data.get("malformed", False)),
             code=data.get("code"),
             message=data.get("message"),
+            edit=dict(data["edit"]) if data.get("edit") else None,
         )
-        if fault.status is None and not (fault.delay or fault.reset or fault.malformed):
-            raise ValueError("a fault needs a status, a delay, reset or malformed")
+        if fault.status is None and not (fault.delay or fault.reset or fault.malformed or fault.edit):
+            raise ValueError("a fault needs a status, a delay, reset, malformed or an edit")
         return fault
 
     def matches(self, method: str, path: str, mailbox: str | None) -> bool:
@@ -60,18 +65,51 @@ class Fault:
 
 
 @dataclass
+class Budget:
+    """Exchange Online's request budget: 10,000 requests per 10 minutes per app per mailbox (graph-and-ews.md
+    1.6). Tests set a small one."""
+
+    requests: int = 10_000
+    seconds: float = 600.0
+
+
+@dataclass
 class Traffic:
-    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request."""
+    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request.
+
+    Limits are per app and mailbox: at most ``concurrency_limit`` requests in flight (4 in Exchange Online; the
+    reference calls the scope ambiguous, the emulator takes app + mailbox) and ``budget`` requests per window.
+    """
 
     concurrency_limit: int = 4
     concurrency_retry_after: str = "1"
     latency: float = 0.0
+    budget: Budget = field(default_factory=Budget)
     requests: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
-    in_flight: Counter[str] = field(default_factory=Counter)
-    max_in_flight: Counter[str] = field(default_factory=Counter)
+    in_flight: Counter[tuple[str, str]] = field(default_factory=Counter)  # (app, mailbox)
+    max_in_flight: Counter[str] = field(default_factory=Counter)  # mailbox
+    spent: dict[tuple[str, str], deque[float]] = field(default_factory=dict)  # (app, mailbox) -> request times
     faults: list[Fault] = field(default_factory=list)
     log_limit: int = 20000
+
+    def enter(self, app: str, mailbox: str) -> None:
+        self.in_flight[(app, mailbox)] += 1
+        self.max_in_flight[mailbox] = max(self.max_in_flight[mailbox], self.in_flight[(app, mailbox)])
+
+    def leave(self, app: str, mailbox: str) -> None:
+        self.in_flight[(app, mailbox)] -= 1
+
+    def spend(self, app: str, mailbox: str, now: float | None = None) -> int | None:
+        """Count one request against the budget; the whole seconds to wait when it is spent (nothing counted)."""
+        now = time.monotonic() if now is None else now
+        times = self.spent.setdefault((app, mailbox), deque())
+        while times and times[0] <= now - self.budget.seconds:
+            times.popleft()
+        if len(times) >= self.budget.requests:
+            return max(1, math.ceil(times[0] + self.budget.seconds - now))
+        times.append(now)
+        return None
 
     def take_fault(self, method: str, path: str, mailbox: str | None) -> Fault | None:
         for fault in self.faults:
@@ -105,6 +143,7 @@ class Traffic:
         self.requests.clear()
         self.log.clear()
         self.max_in_flight.clear()
+        self.spent.clear()
 
 
 def operation(method: str, segments: list[str]) -> str:
