@@ -104,11 +104,14 @@ async def _steady(world: World, repeats: int) -> Result:
     inc_wall = statistics.median(c.wall for c in incremental)
     full_wall = statistics.median(c.wall for c in full)
     rooms = world.rooms
+    worst = max(incremental, key=lambda c: c.traffic.ews_total)
     result.table = [
-        _ews_row("incremental (SyncFolderItems)", incremental[-1], rooms, inc_wall),
+        _ews_row("incremental (SyncFolderItems), the worst", worst, rooms, inc_wall),
         _ews_row("full-window read (baseline)", full[-1], rooms, full_wall),
     ]
-    per_room = max(c.traffic.ews_total for c in incremental) / rooms
+    # NTLM's challenge legs (401) are IIS authentication on a new connection, not EWS operations: counted apart
+    handshakes = sum(r["count"] for r in worst.traffic.ews if r["status"] == 401)
+    per_room = (worst.traffic.ews_total - handshakes) / rooms
     writes = sum(c.traffic.ews_writes + c.traffic.planon_writes for c in incremental + full)
     result.figures.update(
         {
@@ -119,9 +122,10 @@ async def _steady(world: World, repeats: int) -> Result:
                 1,
             ),
             "wall time full / incremental": round(full_wall / inc_wall, 1),
+            "NTLM handshake legs (401) in the worst incremental cycle": handshakes,
         }
     )
-    result.check(f"EWS requests per room per incremental cycle (worst of {repeats})", per_room, "<=", 1.0)
+    result.check(f"EWS operations per room per incremental cycle (worst of {repeats})", per_room, "<=", 1.0)
     result.check(f"writes in {repeats} incremental and {repeats} full-read cycles", writes, "==", 0)
     return result
 
