@@ -1,4 +1,4 @@
-"""``roomsync``: validate, plan, sync, demo, sandbox, rooms, run.
+"""``roomsync``: validate, plan, sync, demo, sandbox, rooms, run; status, reconcile, suspend, resume (the cluster).
 
 Exit codes: 0 success (plan: both sides agree); 1 invalid input or usage; 2 ``plan`` found pending changes;
 3 a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed);
@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics; 0 turns metrics off")
     run.add_argument("--health-port", type=int, default=8080)
+    run.add_argument("--web-port", type=int, default=None, help="serve the read-only health page on this port")
+    run.add_argument(
+        "--cluster-resource-namespace", default=None, help="namespace of ClusterConnections' Secrets (default: own)"
+    )
+    from roomsync.cli.cluster_cmd import add_cluster_commands
+
+    add_cluster_commands(commands)
     return parser
 
 
@@ -173,6 +180,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.k8s.main import run_operator
 
         return run_operator(args)
+    if args.command in ("status", "reconcile", "suspend", "resume"):
+        from roomsync.cli.cluster_cmd import run_cluster_command
+
+        return run_cluster_command(args)
     raise AssertionError(args.command)  # argparse only lets the commands above through
 
 
