@@ -24,8 +24,9 @@ from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
 from roomsync.connectors.ews import recurrence as rec
 from roomsync.connectors.ews.items import Attendee, Item
-from roomsync.connectors.exchange import Invitations, parse_people
+from roomsync.connectors.exchange import Invitations
 from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, to_windows, zone
+from roomsync.model.people_text import decode_people
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
     """One booking from the copies of a meeting in this RoomSync's rooms. ``room_mailboxes``: mailbox -> room key."""
     main = primary(copies).item
     live = [c for c in copies if not c.item.is_cancelled]
-    people = parse_people(main.people_text) if main.is_organizer else None
+    people = decode_people(main.people_text) if main.is_organizer else None
     ours = set(room_mailboxes)
     if people is not None:
         organizer, required, optional = people

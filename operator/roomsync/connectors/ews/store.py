@@ -46,8 +46,9 @@ from roomsync.connectors.ews.items import utc
 from roomsync.connectors.ews.mailbox import MailboxState
 from roomsync.connectors.ews.mapping import Copy
 from roomsync.connectors.ews.props import GOID_ATTRIBUTE
-from roomsync.connectors.exchange import Invitations, people_text
+from roomsync.connectors.exchange import Invitations
 from roomsync.model import Booking, Handle, Link, RoomPair, Side, SkippedItem, Snapshot, Status, Window
+from roomsync.model.people_text import encode_people
 
 if TYPE_CHECKING:
     from roomsync.connectors.ews.client import EwsClient
@@ -196,7 +197,7 @@ class EwsStore:
         if link is not None:
             values[self.client.link_attr] = link.encode()
         if people:
-            values[self.client.people_attr] = people_text(booking)
+            values[self.client.people_attr] = encode_people(booking)
         return values
 
     async def create(self, booking: Booking) -> Booking:
