@@ -372,6 +372,10 @@ def test_a_one_way_sync_from_planon_never_backlinks_a_re_booked_meeting() -> Non
     assert h.planon.log.count() == 0
     [moved] = h.calendar.live()
     assert moved.rooms == {"MR-2"}
+    # Planon holds no link (it is never written): the new copy, not the cancelled old one, is its partner from now on
+    for _ in range(3):
+        assert h.cycle().plan.empty  # type: ignore[union-attr]
+    assert [b.id for b in h.calendar.live()] == [moved.id] and h.planon.log.count() == 0
 
 
 def test_a_write_shortened_to_fit_says_so_for_updates_too() -> None:

@@ -345,7 +345,7 @@ class _Planner:
             if peer is not None and (gone is Side.PLANON or not self._may_write(survivor_side)):
                 # a cancelled item is still there: bring it back by updating it
                 why = f"cancelled in {gone.value} but {survivor_side.value} leads"
-                self._update(gone, peer, survivor, seq, why, conflict=True)
+                self._update(gone, peer, survivor, seq, why, conflict=source is None)  # one-way: no conflict
             elif peer is not None:
                 # Only its organizer can revive a cancelled calendar meeting (an update of the room's copy changes
                 # nothing, every cycle): the room books it anew, and the backlink moves Planon's link to the new one
