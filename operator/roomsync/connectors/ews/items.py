@@ -15,6 +15,7 @@ from typing import Any
 from exchangelib import CalendarItem
 
 from roomsync.connectors.ews.props import ALL_DAY_ATTRIBUTE
+from roomsync.connectors.exchange import Attendee
 from roomsync.model import UnknownTimeZone, to_iana, zone
 
 #: MyResponseType values of a room's copy that still waits for an answer (Planon in the lead decides it).
@@ -43,14 +44,6 @@ FIELDS = (
 
 class ItemError(ValueError):
     """An item we cannot read (no start, no UID ...): reported as skipped, never deleted."""
-
-
-@dataclass(frozen=True)
-class Attendee:
-    email: str
-    name: str
-    type: str  # required | optional | resource
-    response: str
 
 
 @dataclass(frozen=True)

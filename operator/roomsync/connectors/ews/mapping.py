@@ -12,7 +12,6 @@ creates are organised by the room and name their person in the people property.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -22,48 +21,12 @@ from exchangelib.properties import Attendee as EwsAttendee
 from exchangelib.properties import Mailbox
 from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
+from roomsync.connectors.base import Invitations
 from roomsync.connectors.ews import recurrence as rec
-from roomsync.connectors.ews.items import Attendee, Item
-from roomsync.connectors.exchange import Invitations
-from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, to_windows, zone
+from roomsync.connectors.ews.items import Item
+from roomsync.connectors.exchange import Attendee, Copy, attendee_people, best_link, person, primary
+from roomsync.model import Booking, Handle, OccurrenceOverride, Status, to_windows, zone
 from roomsync.model.people_text import decode_people
-
-
-@dataclass(frozen=True)
-class Copy:
-    """One room's item of a meeting: a single item or a series master."""
-
-    room: str
-    mailbox: str
-    item: Item
-
-
-def _person(email: str, name: str = "") -> Person | None:
-    try:
-        return Person(email, name)
-    except ValueError:
-        return None
-
-
-def _attendee_people(attendees: Iterable[Attendee], kind: str, exclude: set[str]) -> frozenset[Person]:
-    result = set()
-    for a in attendees:
-        if a.type == kind and a.email not in exclude:
-            person = _person(a.email, a.name)
-            if person is not None:
-                result.add(person)
-    return frozenset(result)
-
-
-def primary(copies: list[Copy]) -> Copy:
-    organizers = [c for c in copies if c.item.is_organizer]
-    return sorted(organizers or copies, key=lambda c: c.room)[0]
-
-
-def best_link(copies: Iterable[Copy]) -> Link | None:
-    """Every copy may carry link data (we write it on each); the highest sequence number is the newest."""
-    links = [link for link in (Link.decode(c.item.link_text) for c in copies) if link is not None]
-    return max(links, key=lambda link: link.seq) if links else None
 
 
 def _recurrence(master: Item) -> Any:
@@ -77,7 +40,7 @@ def _recurrence(master: Item) -> Any:
     return base.with_exceptions(master.deleted, overrides)
 
 
-def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) -> Booking:
+def to_booking(uid: str, copies: list[Copy[Item]], room_mailboxes: Mapping[str, str]) -> Booking:
     """One booking from the copies of a meeting in this RoomSync's rooms. ``room_mailboxes``: mailbox -> room key."""
     main = primary(copies).item
     live = [c for c in copies if not c.item.is_cancelled]
@@ -86,9 +49,9 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
     if people is not None:
         organizer, required, optional = people
     else:
-        organizer = _person(main.organizer, main.organizer_name) if main.organizer else None
-        required = _attendee_people(main.attendees, "required", ours)
-        optional = _attendee_people(main.attendees, "optional", ours)
+        organizer = person(main.organizer, main.organizer_name) if main.organizer else None
+        required = attendee_people(main.attendees, "required", ours)
+        optional = attendee_people(main.attendees, "optional", ours)
     recurrence = _recurrence(main) if main.is_master and main.recurrence is not None else None
     awaiting = any(c.item.awaiting for c in live)
     status = Status.CANCELLED if not live else Status.TENTATIVE if awaiting else Status.CONFIRMED

@@ -35,6 +35,7 @@ from roomsync.connectors.base import (
     AuthenticationFailed,
     BackendError,
     BookingRefused,
+    Invitations,
     NotFound,
     Response,
     StoreOptions,
@@ -42,11 +43,10 @@ from roomsync.connectors.base import (
 from roomsync.connectors.ews import calls, mapping
 from roomsync.connectors.ews import recurrence as rec
 from roomsync.connectors.ews.errors import BACKEND, MailboxAccessDenied, WriteUncertain
-from roomsync.connectors.ews.items import utc
+from roomsync.connectors.ews.items import Item, utc
 from roomsync.connectors.ews.mailbox import MailboxState
-from roomsync.connectors.ews.mapping import Copy
 from roomsync.connectors.ews.props import GOID_ATTRIBUTE
-from roomsync.connectors.exchange import Invitations
+from roomsync.connectors.exchange import Copy
 from roomsync.model import Booking, Handle, Link, RoomPair, Side, SkippedItem, Snapshot, Status, Window
 from roomsync.model.people_text import encode_people
 
@@ -129,7 +129,7 @@ class EwsStore:
                 self._written.discard(room.key)
         if self.rooms and len(unreadable) == len(self.rooms):
             raise errors[0]
-        copies: dict[str, list[Copy]] = defaultdict(list)
+        copies: dict[str, list[Copy[Item]]] = defaultdict(list)
         skipped: list[SkippedItem] = []
         for room in self.rooms:
             if room.key in unreadable:
@@ -154,7 +154,7 @@ class EwsStore:
         return {b.id: b for b in found if b is not None}
 
     async def _lookup_one(self, uid: str) -> Booking | None:
-        async def in_room(room: RoomPair) -> list[Copy]:
+        async def in_room(room: RoomPair) -> list[Copy[Item]]:
             state = self._state(room)
             known = [i.id for i in state.items.values() if i.uid == uid]
             try:
@@ -173,7 +173,7 @@ class EwsStore:
         copies = [c for group in groups for c in group]
         return mapping.to_booking(uid, copies, self.room_of_mailbox) if copies else None
 
-    async def _copies(self, booking: Booking) -> list[Copy]:
+    async def _copies(self, booking: Booking) -> list[Copy[Item]]:
         """The room items behind a booking, at the versions the booking was read at."""
         result = []
         handle = booking.handle
@@ -281,7 +281,7 @@ class EwsStore:
             result = replace(result, status=Status.CANCELLED)
         return result
 
-    async def _rebook(self, organizer: Copy, current: Booking, desired: Booking) -> Booking:
+    async def _rebook(self, organizer: Copy[Item], current: Booking, desired: Booking) -> Booking:
         """The organising room leaves: the meeting is booked anew in the remaining rooms, then the old one cancelled."""
         created = await self.create(desired)
         await self._cancel_organized(organizer, "Moved to another room in Planon.")
@@ -302,7 +302,7 @@ class EwsStore:
                 raise BookingRefused(f"Exchange cannot express this recurrence: {exc}", backend=BACKEND) from exc
         return values
 
-    async def _update_organized(self, organizer: Copy, desired: Booking, changed: set[str]) -> None:
+    async def _update_organized(self, organizer: Copy[Item], desired: Booking, changed: set[str]) -> None:
         room = self._room(organizer.room)
         values = self._content_values(desired, changed)
         people = bool(changed & PEOPLE_FIELDS)
@@ -319,7 +319,9 @@ class EwsStore:
         if "recurrence" in changed and desired.recurrence is not None:
             await self._apply_exceptions(room, organizer.item.uid, desired, change_key)
 
-    async def _update_foreign(self, copies: list[Copy], current: Booking, desired: Booking, changed: set[str]) -> None:
+    async def _update_foreign(
+        self, copies: list[Copy[Item]], current: Booking, desired: Booking, changed: set[str]
+    ) -> None:
         added = desired.rooms - current.rooms
         if added and "rooms" in changed:
             raise BookingRefused(
@@ -393,7 +395,7 @@ class EwsStore:
         for copy in copies:
             await self._respond_copy(copy, Response.DECLINE, reason)
 
-    async def _cancel_organized(self, organizer: Copy, reason: str) -> None:
+    async def _cancel_organized(self, organizer: Copy[Item], reason: str) -> None:
         room = self._room(organizer.room)
         item = organizer.item
         try:
@@ -405,7 +407,7 @@ class EwsStore:
             pass
         self._state(room).forget(item.id)
 
-    async def _respond_copy(self, copy: Copy, response: Response, comment: str) -> None:
+    async def _respond_copy(self, copy: Copy[Item], response: Response, comment: str) -> None:
         room = self._room(copy.room)
         try:
             await self._write(room, "CreateItem", calls.respond, response, copy.item.id, copy.item.change_key, comment)
