@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import kmock
 import kopf
 import pytest
 import trustme
@@ -283,6 +284,31 @@ def _subscription_lists(cluster: Cluster) -> int:
 def _subscription_requests(cluster: Cluster, method: str) -> int:
     log = cluster.graph.state.traffic.log
     return sum(1 for e in log if e["operation"] == "subscriptions" and e["method"] == method)
+
+
+class AnotherReplicaRunsIt:
+    """Owners as a replica sees them that does not run the RoomSync: every wake-up is recorded on the object."""
+
+    def local(self, namespace: str, name: str) -> None:
+        return None
+
+
+@pytest.mark.timeout(120)
+async def test_a_wake_up_received_by_another_replica_is_recorded_read_by_the_owner_and_removed(api, tmp_path):
+    async with Cluster(api, tmp_path) as cluster, cluster.operator() as running:
+        await cluster.objects(running.servers.ports["notifications"])
+        await until(cluster.active)
+        running.controller.notifications.owners = AnotherReplicaRunsIt()  # this process's worker: the owner's
+        start = next_weekday(11)
+        await cluster.graph.admin.book_in_outlook(
+            "ben@contoso.com", [ROOMS[0][1]], "Recorded", start, start + timedelta(hours=1)
+        )
+        await until(lambda: cluster.reservations(ROOMS[0][0]))
+        assert await cluster.reservations(ROOMS[0][0]) == ["Recorded"]
+        key = annotation_of(ROOMS[0][0])
+        await until(lambda: key not in (cluster.roomsync()["metadata"].get("annotations") or {}))
+        versions = api.objects[(kmock.resource(ROOMSYNCS), NS, "hq")].history
+        assert any(key in (v["metadata"].get("annotations") or {}) for v in versions), "woken through the object"
 
 
 @pytest.mark.timeout(120)

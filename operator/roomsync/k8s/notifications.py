@@ -7,7 +7,8 @@ cert-manager's; the files are re-read when they change), or plain HTTP behind a 
 A Connection's notification settings (``spec.notifications``, its Secret, the operator's defaults) are resolved the
 way a RoomSync's are and cached until the Connection or a labelled Secret changes.
 
-**Routing to the owner.** A notification may reach any replica. The address names the RoomSync (calendars) or the
+**Routing to the owner.** A notification may reach any replica; :class:`Owners` says whether this one runs the
+RoomSync (the only thing routing asks of how replicas share the work). The address names the RoomSync (calendars) or the
 Connection (Planon, then every RoomSync with that reservation unit). When this replica runs the RoomSync's worker,
 the worker is woken at once with the rooms to read. Otherwise the wake-up is *recorded on the RoomSync*: an
 annotation ``notified.roomsync.io/<room>`` whose value changes with every notification. The replica that owns the
@@ -38,7 +39,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
@@ -119,11 +120,34 @@ class Recorded:
             return None
 
 
+class Owners(Protocol):
+    """Which RoomSyncs this replica runs: the one seam between routing and how replicas share the work (every
+    replica runs its own workers today; Lease-based sharding answers from the shards it holds)."""
+
+    def local(self, namespace: str, name: str) -> Worker | None:
+        """This replica's running worker of the RoomSync, or None when another replica runs it (or none yet)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunningWorkers:
+    """The default :class:`Owners`: a RoomSync is this replica's while its worker loop runs here."""
+
+    controller: Controller
+
+    def local(self, namespace: str, name: str) -> Worker | None:
+        worker = self.controller.workers.get((namespace, name))
+        return worker if worker is not None and worker.running else None
+
+
 class Notifications:
     """One per operator: settings, the receiver, routing."""
 
-    def __init__(self, controller: Controller, defaults: Defaults, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, controller: Controller, defaults: Defaults, registry: CollectorRegistry, owners: Owners | None = None
+    ) -> None:
         self.controller = controller
+        self.owners: Owners = owners or RunningWorkers(controller)
         self.defaults = defaults
         self.metrics = NotificationMetrics(registry)
         self.receiver = Receiver(self.settings, self, self.metrics.count)
@@ -165,8 +189,8 @@ class Notifications:
             targets = await self._calendar_target(wake)
         resubscribe = wake.kind is NoticeKind.RESUBSCRIBE
         for (namespace, name), rooms in targets.items():
-            worker = self.controller.workers.get((namespace, name))
-            if worker is not None and worker.running:
+            worker = self.owners.local(namespace, name)
+            if worker is not None:
                 worker.notified(rooms, {wake.calendar} if resubscribe and wake.calendar else set())
                 continue
             for room in rooms:
