@@ -155,3 +155,23 @@ async def test_google_channels_are_replaced_before_expiry_and_survive_a_restart_
 
     await restarted.keep(client.push, settings, GOOGLE_ROOMS[:1], later)
     assert [c.calendar for c in sandbox.state.push.channels.values()] == GOOGLE_ROOMS[:1]
+
+
+async def test_google_channels_saved_at_an_earlier_url_are_stopped_by_id_and_replaced_after_a_restart(endpoint, google):
+    sandbox, client = google
+    settings = endpoint.settings("google")
+    keeper = ChannelKeeper(WORKSPACE, "google", ROOMSYNC)
+    now = datetime.now(UTC)
+    await keeper.keep(client.push, settings, GOOGLE_ROOMS, now)
+    first = set(sandbox.state.push.channels)
+    saved = keeper.state(settings, GOOGLE_ROOMS, now).channels
+
+    moved = replace(settings, url=endpoint.base.replace("/notifications", "/moved/notifications"))
+    restarted = ChannelKeeper(WORKSPACE, "google", ROOMSYNC)
+    restarted.restore(saved, moved.url)  # the public URL changed while the operator was away
+    assert all(kept.channel.address == "" for kept in restarted.kept.values()), "not taken for the new address"
+    assert await restarted.keep(client.push, moved, GOOGLE_ROOMS, now) == set(GOOGLE_ROOMS), "read them once"
+    live = sandbox.state.push.channels.values()
+    assert not first & set(sandbox.state.push.channels), "the old channels were stopped by their ids"
+    assert sorted(c.calendar for c in live) == sorted(GOOGLE_ROOMS)
+    assert all(c.address.startswith(str(moved.url)) for c in live)
