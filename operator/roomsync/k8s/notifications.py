@@ -375,6 +375,8 @@ class RoomSyncNotifications:
         except (BackendError, SecretNotFound, UnsupportedBackend, ValueError):
             return None
         push: PushChannels | None = getattr(client, "push", None)
+        if push is not None and hasattr(push, "sink") and push.sink is None:
+            push.sink = self.worker.controller.notifications.receiver.local  # EWS streaming: delivered in-process
         return push
 
     def resubscribe(self, calendars: set[str]) -> None:
