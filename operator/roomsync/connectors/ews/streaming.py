@@ -104,6 +104,8 @@ class EwsStreams:
         self.groups: list[Group] = []
         self._executor = ThreadPoolExecutor(thread_name_prefix="roomsync-ews-stream")
         self._pokes: set[asyncio.Task[object]] = set()
+        #: events read from the connections so far (only counted: they are never taken as data)
+        self.received = 0
         self._closed = False
 
     # -- the port ------------------------------------------------------------------------------------------------
@@ -157,6 +159,11 @@ class EwsStreams:
 
     async def listed(self, address_prefix: str) -> list[Channel]:
         return [w.channel for w in self.watched.values() if w.channel.address.startswith(address_prefix)]
+
+    async def settled(self) -> None:
+        """Every poke handed to the sink has been delivered (tests and benchmarks wait on it)."""
+        while self._pokes:
+            await asyncio.gather(*self._pokes, return_exceptions=True)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -257,8 +264,12 @@ class EwsStreams:
         current_call.set(self.client.call_context(anchor, READ_TIMEOUT))
         for notification in service.call(subscription_ids=list(ids), connection_timeout=CONNECTION_MINUTES):
             channel_id = ids.get(notification.subscription_id)
-            if channel_id is not None:
-                loop.call_soon_threadsafe(self._poke, channel_id, NoticeKind.CHANGED)
+            loop.call_soon_threadsafe(self._heard, channel_id, len(notification.events or ()))
+
+    def _heard(self, channel_id: str | None, events: int) -> None:
+        self.received += events
+        if channel_id is not None:
+            self._poke(channel_id, NoticeKind.CHANGED)
 
     def _let_go(self, group: Group, *, keep: int) -> None:
         """Close the group's older connections (all but the newest ``keep``) from this side."""

@@ -89,6 +89,8 @@ class Streaming:
         self.max_subscriptions = 5000
         self.max_connections = 10
         self.heartbeat = 30.0
+        #: events written to connections so far (tests compare it with what the client read)
+        self.sent = 0
         self._watermarks = itertools.count(1)
 
     # -- Subscribe / Unsubscribe -------------------------------------------------------------------------------------
@@ -322,6 +324,7 @@ class Streaming:
                 sub(elem, t("ItemId"), Id=event.item_id, ChangeKey=event.key)
                 sub(elem, t("ParentFolderId"), Id=parent, ChangeKey="AQAAAA==")
                 subscription.watermark = event.watermark
+            self.sent += len(subscription.queue)
             subscription.queue.clear()
         return response("GetStreamingEvents", [message])
 
