@@ -20,9 +20,10 @@ for the choice and the measured figures).
   (``SubscriptionFailed``) and the RoomSync polls every ``spec.interval`` while the connection is retried with
   back-off; once it holds again, the rooms are read once and the keeper's next renewal succeeds.
 
-The channel id RoomSync keeps is its own (a subscription may be replaced underneath it); channels live in this
-process only (:attr:`listable`: after a restart nothing is listed, so the keeper subscribes every room anew - the old
-subscriptions expire on Exchange 30 minutes after their connection ended).
+The channel id RoomSync keeps is the room's first subscription id (one made again after an expiry replaces it
+underneath, so the keeper's channel stays valid); a client that did not make a channel still unsubscribes it by that
+id. Channels are held by this process only (:attr:`listable`: after a restart nothing is listed, so the keeper
+subscribes every room anew - the old subscriptions expire on Exchange 30 minutes after their connection ended).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import asyncio
 import logging
 import socket
 import threading
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from exchangelib import errors as ews
 from exchangelib.services import GetStreamingEvents, SubscribeToStreaming, Unsubscribe
 
-from roomsync.connectors.base import BackendError, BookingRefused, NotFound
+from roomsync.connectors.base import BackendError, NotFound
 from roomsync.connectors.ews.errors import BACKEND
 from roomsync.connectors.ews.transport import current_call
 from roomsync.connectors.push import Channel, NoticeKind
@@ -111,7 +111,7 @@ class EwsStreams:
     # -- the port ------------------------------------------------------------------------------------------------
     async def subscribe(self, room: str, address: str, secret: str, expires: Any) -> Channel:
         subscription = await self._subscribe(room)
-        channel = Channel(room, f"ews-{uuid.uuid4().hex}", expires, address)
+        channel = Channel(room, subscription, expires, address)
         self.watched[channel.id] = Watched(channel, subscription)
         group = next((g for g in self.groups if len(g.channels) < GROUP_SIZE), None)
         if group is None:
@@ -141,21 +141,25 @@ class EwsStreams:
 
     async def stop(self, channel: Channel) -> None:
         watched = self.watched.pop(channel.id, None)
-        if watched is None:
-            return
-        group = self._group_of(channel.id, remove=True)
-        if group is not None:
-            self._start(group)
-        if watched.failure:
-            return
+        subscription = channel.id  # a channel of another client (the pool reopened it): its first subscription
+        if watched is not None:
+            group = self._group_of(channel.id, remove=True)
+            if group is not None:
+                self._start(group)
+            if watched.failure:
+                return
+            subscription = watched.subscription
+        await self._unsubscribe(channel.room, subscription)
+
+    async def _unsubscribe(self, room: str, subscription: str) -> None:
         try:
             await self.client.run(
-                channel.room,
-                "Unsubscribe",
-                lambda f: Unsubscribe(account=f.account).get(subscription_id=watched.subscription),
+                room, "Unsubscribe", lambda f: Unsubscribe(account=f.account).get(subscription_id=subscription)
             )
-        except BookingRefused as error:  # ErrorSubscriptionNotFound: it expired already
-            log.debug("ews: unsubscribing %s: %s", channel.room, error)
+        except BackendError as error:
+            if not isinstance(error.__cause__, ews.ErrorSubscriptionNotFound):
+                raise
+            log.debug("ews: %s: the subscription had expired already", room)
 
     async def listed(self, address_prefix: str) -> list[Channel]:
         return [w.channel for w in self.watched.values() if w.channel.address.startswith(address_prefix)]
@@ -166,7 +170,13 @@ class EwsStreams:
             await asyncio.gather(*self._pokes, return_exceptions=True)
 
     async def aclose(self) -> None:
+        """Stop holding connections and unsubscribe (best effort: Exchange expires them 30 minutes later anyway)."""
         self._closed = True
+        live = [(w.channel.room, w.subscription) for w in self.watched.values() if not w.failure]
+        self.watched.clear()
+        results = await asyncio.gather(*(self._unsubscribe(r, s) for r, s in live), return_exceptions=True)
+        for failed in (r for r in results if isinstance(r, BaseException)):
+            log.info("ews: unsubscribing on close failed: %s", failed)
         for group in self.groups:
             if group.task is not None:
                 group.task.cancel()
