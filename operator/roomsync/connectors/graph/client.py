@@ -39,6 +39,7 @@ from roomsync.connectors.graph.settings import (
     private_tempdir,
     read_settings,
 )
+from roomsync.connectors.graph.subscriptions import GraphPush
 from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
 from roomsync.model import RoomPair
 
@@ -52,6 +53,7 @@ CAPABILITIES = Capabilities(
     create_idempotency=CreateIdempotency.TRANSACTION_ID,
     throttling=Throttling.PER_ROOM,
     room_discovery=True,
+    change_notifications=True,
 )
 
 
@@ -86,6 +88,7 @@ class GraphClient:
         self.graph = GraphServiceClient(request_adapter=adapter)
         self._http = http
         self._mailboxes: dict[str, MailboxState] = {}
+        self.push = GraphPush(self)
 
     @property
     def requests(self) -> RequestCounts:
