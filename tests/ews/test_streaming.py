@@ -12,6 +12,9 @@ import pytest
 from roomsync.connectors.base import BackendError
 from roomsync.connectors.ews.streaming import StreamingFailed
 from roomsync.connectors.push import Channel, NoticeKind
+from roomsync.sync.notify.addresses import CONNECTION, ConnectionKey
+from roomsync.sync.notify.keeper import ChannelKeeper
+from roomsync.sync.notify.settings import IN_PROCESS, NotifySettings
 from tests.ews.conftest import BEN, R1, R2, R3, at
 
 BASE = "in-process:/ews/ns/calendar/ns/rs"
@@ -135,3 +138,40 @@ async def test_a_stopped_channel_unsubscribes_and_the_others_keep_their_connecti
     assert [s["mailbox"] for s in state["subscriptions"]] == [R2]
     assert await client.push.listed(BASE) == [second]
     await client.push.stop(first)  # already gone: not an error
+
+
+async def test_subscribing_an_address_again_replaces_its_subscription(exchange, make_client, pokes):
+    client = make_client()
+    client.push.sink = pokes
+    (first,) = await _subscribe(client, R1)
+    (second,) = await _subscribe(client, R1)
+    state = await _connected(exchange, 1)
+    assert [s["id"] for s in state["subscriptions"]] == [second.id] and second.id != first.id
+    assert await client.push.listed(BASE) == [second]
+
+
+async def test_the_keeper_reports_the_fallback_to_polling_and_recovers(exchange, make_client, pokes):
+    """What the operator sees: NotificationsActive False with SubscriptionFailed and the EWS error, then True."""
+    await exchange.admin.set_ews_streaming(max_connections=0)
+    client = make_client()
+    keeper = ChannelKeeper(ConnectionKey(CONNECTION, "ns", "calendar"), "ews", ("ns", "rs"))
+
+    async def sink(address: str, kind: NoticeKind, channel: str) -> None:
+        await pokes(address, kind, channel)
+        if kind is NoticeKind.RESUBSCRIBE:  # what the router does: the keeper renews at once
+            keeper.resubscribe.add(address.rsplit("/", 1)[-1])
+
+    client.push.sink = sink
+    settings = NotifySettings(True, "Active", "", IN_PROCESS, b"k" * 16)
+    now = at(1, 0)
+    assert await keeper.keep(client.push, settings, [R1, R2], now) == {R1, R2}, "subscribed: read once"
+    await pokes.wait_for(R1, NoticeKind.RESUBSCRIBE)
+    await keeper.keep(client.push, settings, [R1, R2], now)
+    failed = keeper.state(settings, [R1, R2], now)
+    assert (failed.active, failed.reason) == (False, "SubscriptionFailed")
+    assert "ErrorExceededConnectionCount" in failed.message and "polled every spec.interval" in failed.message
+    await exchange.admin.set_ews_streaming(max_connections=10)
+    await pokes.wait_for(R1, NoticeKind.MISSED)
+    await keeper.keep(client.push, settings, [R1, R2], now + timedelta(minutes=2))  # the keeper's retry is due
+    healthy = keeper.state(settings, [R1, R2], now + timedelta(minutes=2))
+    assert (healthy.active, healthy.reason) == (True, "Active")

@@ -92,8 +92,10 @@ class Group:
 class EwsStreams:
     """:class:`~roomsync.connectors.push.PushChannels` for one EWS client, delivering in-process to :attr:`sink`."""
 
-    #: Channels are kept while their connection holds; the keeper renews (checks) them every 10 minutes or so.
-    max_lifetime = timedelta(minutes=30)
+    #: A streaming subscription lives as long as its connections do: the keeper's "renewal" is only a check, done
+    #: when a third of this is left or at once when a poke asks for it (a failure); long, so that no keeper pass
+    #: ever finds a channel expired and subscribes a second one beside it.
+    max_lifetime = timedelta(days=7)
     renews_in_place = True
     listable = True
 
@@ -110,6 +112,10 @@ class EwsStreams:
 
     # -- the port ------------------------------------------------------------------------------------------------
     async def subscribe(self, room: str, address: str, secret: str, expires: Any) -> Channel:
+        for earlier in [
+            w.channel for w in self.watched.values() if (w.channel.room, w.channel.address) == (room, address)
+        ]:
+            await self.stop(earlier)  # replaced (the keeper forgot it): never two subscriptions for one address
         subscription = await self._subscribe(room)
         channel = Channel(room, subscription, expires, address)
         self.watched[channel.id] = Watched(channel, subscription)
