@@ -336,7 +336,7 @@ async def _ews(ctx: Context, rooms: int, changes: int, spacing: float) -> EwsFig
             await admin.drop_ews_streams()  # what every re-opened connection costs (a drop is one more read)
             await _streaming(admin, rooms)
             opened = await world.traffic()
-            open_requests = sum(r["count"] for r in opened.ews if r["operation"] == "GetStreamingEvents")
+            open_requests = opened.ews_total  # GetStreamingEvents and the new session's NTLM handshake legs
             connections = len((await admin.ews_streaming())["connections"])
             await keeper.close(push)
         finally:
