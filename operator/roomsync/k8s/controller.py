@@ -1,5 +1,6 @@
 """What all workers of one operator share: the client pool, metrics, events, who depends on what, who owns which room,
-and the objects the health page shows.
+which RoomSyncs and Connection checks this replica runs (all, or those of the shards it holds), and the objects the
+health page shows.
 
 Connections and Secrets are watched only to wake the RoomSyncs and Connection checks that use them; their content is
 read on demand (:mod:`roomsync.k8s.resolve`), so the operator never holds a copy of a Secret.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -21,7 +23,9 @@ from roomsync.k8s.connections import ConnectionCheck, Key
 from roomsync.k8s.events import NORMAL, Decision, EventRecorder
 from roomsync.k8s.kubeapi import Kube
 from roomsync.k8s.metrics import Metrics
+from roomsync.k8s.sharding import Ownership, connection_key, roomsync_key
 from roomsync.k8s.spec import plain
+from roomsync.k8s.tasks import outside_kopf
 from roomsync.k8s.worker import Stop, Worker
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENT_CYCLES = 16
 #: How long stopping workers may take to finish a cycle and write its status.
 STOP_GRACE_SECONDS = 30.0
+#: How long cancelled workers of a lost shard are awaited (cancellation takes effect at their next await).
+CANCEL_WAIT_SECONDS = 1.0
 
 
 def utcnow() -> datetime:
@@ -50,6 +56,7 @@ class Controller:
         concurrent_cycles: int = DEFAULT_CONCURRENT_CYCLES,
         cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
         check_interval: timedelta = timedelta(minutes=5),
+        ownership: Ownership | None = None,
     ) -> None:
         self.kube = kube
         self.pool = pool or ClientPool()
@@ -58,6 +65,8 @@ class Controller:
         self.clock = clock
         self.cluster_namespace = cluster_namespace
         self.check_interval = check_interval
+        self.ownership = ownership or Ownership()
+        self.closing = False
         self.cycle_slots = asyncio.Semaphore(concurrent_cycles)
         self.workers: dict[tuple[str, str], Worker] = {}
         self.checks: dict[Key, ConnectionCheck] = {}
@@ -78,9 +87,9 @@ class Controller:
         """kopf's indices (live mappings), handed over by the first RoomSync event."""
         self._indices = (roomsyncs, connections, cluster_connections)
 
-    def roomsync_event(self, body: Mapping[str, Any], type_: str | None, *, start: bool) -> None:
-        """Every watch event of a RoomSync (``type_`` None: the initial listing). ``start``: run its worker as a task
-        of ours (not a kopf daemon)."""
+    def roomsync_event(self, body: Mapping[str, Any], type_: str | None) -> None:
+        """Every watch event of a RoomSync (``type_`` None: the initial listing): start its worker if this replica
+        runs it, wake it, or stop it."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if type_ == "DELETED":
@@ -94,7 +103,7 @@ class Controller:
         self.roomsyncs[key] = plain(dict(body))
         worker = self.worker(*key)
         worker.notice(body)
-        if start and key not in self.tasks:
+        if key not in self.tasks and self._owns(key):
             self._start(key, lambda stop: worker.run(body, stop))
 
     def connection_event(self, kind: str, body: Mapping[str, Any], type_: str | None) -> None:
@@ -109,10 +118,11 @@ class Controller:
         else:
             self.connections[key] = plain(dict(body))
             check = self.checks.get(key)
-            if check is None:
+            if check is None:  # on every replica: a cycle run here may learn something about the Connection
                 check = self.checks[key] = ConnectionCheck(self, key)
-                self._start(key, check.run)
             check.notice(body)
+            if key not in self.tasks and self._owns(key):  # the check itself runs once, on the shard's holder
+                self._start(key, check.run)
         if changed or type_ == "DELETED":  # not for our own status writes, nor the initial listing
             for worker in self.workers.values():
                 if worker.uses(kind, key[1], key[2]):
@@ -159,10 +169,53 @@ class Controller:
             if check is not None:
                 await check.observe(result, side)
 
+    # -- shards (--shard-leases) --------------------------------------------------------------------------------------
+    def shard_acquired(self, shard: int) -> None:
+        """This replica holds the shard now: start the workers of its RoomSyncs and the checks of its Connections."""
+        self.ownership.held.add(shard)
+        for key, body in list(self.roomsyncs.items()):
+            if key not in self.tasks and self._in_shard(key, shard):
+                self._start(key, functools.partial(self.worker(*key).run, body))
+        for ckey, check in list(self.checks.items()):
+            if ckey not in self.tasks and self._in_shard(ckey, shard):
+                self._start(ckey, check.run)
+
+    async def shard_handed_over(self, shard: int) -> None:
+        """The shard goes to another replica: stop its tasks, letting running cycles finish and write status."""
+        await self._stop_all(self._leave_shard(shard))
+
+    async def shard_lost(self, shard: int) -> None:
+        """The shard's Lease may be another replica's already: cancel its tasks now, mid-cycle if need be."""
+        entries = self._leave_shard(shard)
+        for task, stop in entries:
+            stop.set()
+            task.cancel()
+        if entries:
+            _, pending = await asyncio.wait([task for task, _ in entries], timeout=CANCEL_WAIT_SECONDS)
+            if pending:
+                log.error("shard %d: %d task(s) did not stop when cancelled", shard, len(pending))
+
+    def _leave_shard(self, shard: int) -> list[tuple[asyncio.Task[None], Stop]]:
+        self.ownership.held.discard(shard)
+        keys = [key for key in self.tasks if self._in_shard(key, shard)]
+        for key in [k for k in self.roomsyncs if self._in_shard(k, shard)]:
+            self.workers.pop(key, None)  # a later owner here starts afresh (full read), from the object's status
+            self.metrics.forget(*key)
+        return [self.tasks.pop(key) for key in keys]
+
+    def _owns(self, key: object) -> bool:
+        return self.ownership.owns(_shard_key(key))
+
+    def _in_shard(self, key: object, shard: int) -> bool:
+        return self.ownership.shard(_shard_key(key)) == shard
+
     # -- tasks --------------------------------------------------------------------------------------------------------
     def _start(self, key: object, run: Callable[[Stop], Any]) -> None:
+        if self.closing:
+            return
         stop = Stop()
-        task = asyncio.create_task(run(stop), name=f"roomsync {key}")
+        # The controller's own task, not kopf's: it outlives kopf at shutdown long enough to finish its cycle.
+        task = asyncio.create_task(run(stop), name=f"roomsync {key}", context=outside_kopf())
         self.tasks[key] = (task, stop)
 
     def _stop(self, key: object) -> None:
@@ -198,9 +251,16 @@ class Controller:
         log.info("%s/%s deleted (%s)", namespace, name, message)
 
     async def aclose(self) -> None:
+        self.closing = True
         entries, self.tasks = list(self.tasks.values()), {}
         await self._stop_all(entries)
         await self.pool.aclose()
+
+
+def _shard_key(key: object) -> str:
+    """A task's key, (namespace, name) of a RoomSync or (kind, namespace, name) of a Connection, as it is hashed."""
+    assert isinstance(key, tuple)
+    return roomsync_key(*key) if len(key) == 2 else connection_key(*key)
 
 
 def _generation(body: Mapping[str, Any]) -> object:
