@@ -386,11 +386,11 @@ async def test_one_owner_per_room_holds_across_replicas(api):
 async def test_connection_checks_run_once_across_replicas(api):
     async with Replicas(api) as replicas:
         for identity in ("r1", "r2", "r3"):
-            await replicas.start(identity, connection_check_interval=timedelta(seconds=60))
+            await replicas.start(identity, connection_check_interval=timedelta(seconds=20))
         await eventually(lambda: settled(api, 8, {"r1", "r2", "r3"}), seconds=60)
         await estate(api, 3)
         await eventually(lambda: synced(api, 3), seconds=120)
-        await asyncio.sleep(300)  # five check intervals
+        await asyncio.sleep(100)  # five check intervals
         held = holders(api)
         room_listings = Counter(
             replicas.replica_of(client)
