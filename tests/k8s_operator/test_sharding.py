@@ -21,8 +21,9 @@ import kmock
 import pytest
 
 from roomsync.k8s import tasks
+from roomsync.k8s.controller import Controller
 from roomsync.k8s.main import Operator
-from roomsync.k8s.sharding import ShardingOptions, shard_of
+from roomsync.k8s.sharding import Ownership, ShardingOptions, roomsync_key, shard_of
 from roomsync.model import Side
 from tests.helpers import booking
 from tests.k8s_operator import memory_backend
@@ -237,6 +238,9 @@ async def test_replicas_share_the_roomsyncs_and_each_is_synced_by_exactly_one(ap
         _, calendar = await replicas_then_estate(api, replicas, ("r1", "r2", "r3"), 12)
         held = holders(api)
         metrics = {who: op.metrics.shards_held._value.get() for who, op in replicas.running.items()}
+        runners = {
+            i: {who for who, op in replicas.running.items() if op.controller.runs(NS, f"rs-{i}")} for i in range(12)
+        }
     assert sorted(Counter(held.values()).values()) == [2, 3, 3]  # 8 shards, 3 replicas: ceil(8 / 3) = 3 at most
     assert metrics == dict(Counter(held.values()))
     for i in range(12):
@@ -245,6 +249,7 @@ async def test_replicas_share_the_roomsyncs_and_each_is_synced_by_exactly_one(ap
         assert len(writes(replicas, i, side=Side.CALENDAR, operation="create")) == 1
         assert in_calendar(calendar, i) == [f"Meeting {i}"]
         assert set(status_writers(api, "roomsyncs", f"rs-{i}")) == {owner}
+        assert runners[i] == {owner}, "exactly one replica says it runs the RoomSync: its shard's holder"
 
 
 async def test_a_killed_replica_s_roomsyncs_move_within_one_lease_period_nothing_duplicated_or_lost(api, looptime):
@@ -435,3 +440,28 @@ async def test_the_finalizer_of_the_former_peering_mode_is_removed(api):
         await eventually(lambda: not api.read(ROOMSYNCS, NS, "hq")["metadata"].get("finalizers"), seconds=30)
         await delete(api, ROOMSYNCS, "hq")
         await eventually(lambda: api.read(ROOMSYNCS, NS, "hq") is None, seconds=30)
+
+
+async def test_a_lost_shard_cancels_workers_still_finishing_a_cycle_after_being_told_to_stop():
+    """A hand-over (or shutdown) lets a running cycle finish while the Lease is renewed; if the renewals fail
+    meanwhile, the cycle is cancelled at the renew deadline like any other, not left to write past it."""
+    controller = Controller(kube=None, ownership=Ownership(shards=4))  # type: ignore[arg-type]  # no API call made
+    key = (NS, "rs-0")
+    shard = shard_of(roomsync_key(*key), 4)
+    controller.ownership.held.add(shard)
+    cycle_running = asyncio.Event()
+
+    async def long_cycle(stop: Any) -> None:  # ignores the stop request, as a cycle in flight does
+        cycle_running.set()
+        await asyncio.sleep(3600)
+
+    controller._start(key, long_cycle)
+    await cycle_running.wait()
+    handing_over = asyncio.create_task(controller.shard_handed_over(shard))
+    await asyncio.sleep(1)
+    ((task, _),) = controller.stopping.values()
+    assert not task.done() and not controller.tasks, "told to stop, still finishing its cycle"
+    await controller.shard_lost(shard)
+    assert task.cancelled() and not controller.stopping
+    await handing_over
+    assert not controller.runs(*key)

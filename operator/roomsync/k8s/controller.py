@@ -71,6 +71,8 @@ class Controller:
         self.workers: dict[tuple[str, str], Worker] = {}
         self.checks: dict[Key, ConnectionCheck] = {}
         self.tasks: dict[object, tuple[asyncio.Task[None], Stop]] = {}
+        #: Tasks told to stop whose running cycle may still write: a lost shard cancels its own among them too.
+        self.stopping: dict[object, tuple[asyncio.Task[None], Stop]] = {}
         #: The latest body of every RoomSync and Connection seen, for the health page.
         self.roomsyncs: dict[tuple[str, str], dict[str, Any]] = {}
         self.connections: dict[Key, dict[str, Any]] = {}
@@ -170,6 +172,11 @@ class Controller:
                 await check.observe(result, side)
 
     # -- shards (--shard-leases) --------------------------------------------------------------------------------------
+    def runs(self, namespace: str, name: str) -> bool:
+        """Whether this replica runs the RoomSync (standalone: every one; sharded: those of the shards it holds).
+        Exactly one live replica does; a wake-up for a RoomSync run elsewhere is left on the object for its owner."""
+        return self._owns((namespace, name))
+
     def shard_acquired(self, shard: int) -> None:
         """This replica holds the shard now: start the workers of its RoomSyncs and the checks of its Connections."""
         self.ownership.held.add(shard)
@@ -185,8 +192,10 @@ class Controller:
         await self._stop_all(self._leave_shard(shard))
 
     async def shard_lost(self, shard: int) -> None:
-        """The shard's Lease may be another replica's already: cancel its tasks now, mid-cycle if need be."""
-        entries = self._leave_shard(shard)
+        """The shard's Lease may be another replica's already: cancel its tasks now, mid-cycle if need be, those
+        still finishing a cycle after being told to stop (hand-over, deletion, shutdown) included."""
+        self._leave_shard(shard)
+        entries = [entry for key, entry in list(self.stopping.items()) if self._in_shard(key, shard)]
         for task, stop in entries:
             stop.set()
             task.cancel()
@@ -201,7 +210,7 @@ class Controller:
         for key in [k for k in self.roomsyncs if self._in_shard(k, shard)]:
             self.workers.pop(key, None)  # a later owner here starts afresh (full read), from the object's status
             self.metrics.forget(*key)
-        return [self.tasks.pop(key) for key in keys]
+        return [self._retire(key) for key in keys]
 
     def _owns(self, key: object) -> bool:
         return self.ownership.owns(_shard_key(key))
@@ -219,9 +228,19 @@ class Controller:
         self.tasks[key] = (task, stop)
 
     def _stop(self, key: object) -> None:
-        entry = self.tasks.pop(key, None)
-        if entry is not None:
-            entry[1].set()
+        if key in self.tasks:
+            self._retire(key)[1].set()
+
+    def _retire(self, key: object) -> tuple[asyncio.Task[None], Stop]:
+        """Move a task from running to stopping, where it stays until it is done."""
+        entry = self.stopping[key] = self.tasks.pop(key)
+
+        def done(_: object) -> None:
+            if self.stopping.get(key) is entry:
+                del self.stopping[key]
+
+        entry[0].add_done_callback(done)
+        return entry
 
     async def _stop_all(self, entries: Iterable[tuple[asyncio.Task[None], Stop]]) -> None:
         entries = list(entries)
@@ -252,8 +271,7 @@ class Controller:
 
     async def aclose(self) -> None:
         self.closing = True
-        entries, self.tasks = list(self.tasks.values()), {}
-        await self._stop_all(entries)
+        await self._stop_all([self._retire(key) for key in list(self.tasks)])
         await self.pool.aclose()
 
 
