@@ -256,10 +256,14 @@ class ShardElector:
         while True:
             began = loop.time()
             try:
-                async with asyncio.timeout(self.options.retry_period):
+                # As client-go's renew loop: one try may take up to the renew deadline (a slow API server must not
+                # cancel every renewal), then the next starts a retry period after this one began.
+                async with asyncio.timeout(self.options.renew_deadline):
                     await self._round()
             except TimeoutError:
-                log.warning("shard leases: a round took longer than the retry period (%gs)", self.options.retry_period)
+                log.warning(
+                    "shard leases: a round took longer than the renew deadline (%gs)", self.options.renew_deadline
+                )
             except LEASE_ERRORS as error:
                 log.warning("shard leases: %s", error)
             if self.metrics is not None:
