@@ -178,6 +178,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "rooms per RoomSync": args.rooms_per_roomsync,
         "shards": args.shards,
         "interval": args.interval,
+        "lease timings": f"{args.lease_duration} / {args.renew_deadline} / {args.retry_period}",
         "latency per request (ms)": args.latency * 1000,
         "load average at start": os.getloadavg(),
     }
@@ -208,6 +209,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     str(roomsync), "run", "--namespace", NAMESPACE, "--shard-leases", LEASE_SET,
                     "--lease-namespace", LEASE_NAMESPACE, "--identity", identity, "--shards", str(args.shards),
                     "--health-port", "0", "--metrics-port", "0", "--cluster-resource-namespace", LEASE_NAMESPACE,
+                    "--lease-duration", args.lease_duration, "--renew-deadline", args.renew_deadline,
+                    "--retry-period", args.retry_period,
                     stdout=asyncio.subprocess.DEVNULL, stderr=await asyncio.to_thread(log.open, "w"), env=env,
                 )  # fmt: skip
                 replicas.append(Replica(identity, process, log))
@@ -311,6 +314,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         await r.process.wait()
                 failed = [r.identity for r in replicas if r.process.returncode not in (0, -signal.SIGKILL)]
                 figures["replicas that exited with an error"] = failed
+                figures["shards lost (renew deadline passed), all replicas"] = sum(
+                    r.log.read_text().count("lost shard") for r in replicas
+                )
                 for r in replicas:
                     tail = r.log.read_text().splitlines()[-5:]
                     if r.identity in failed:
@@ -329,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady", type=int, default=2, help="steady intervals measured")
     parser.add_argument("--latency", type=float, default=0.02, help="emulated latency per request, seconds")
     parser.add_argument("--timeout", type=float, default=3600, help="limit of each waiting phase, seconds")
+    parser.add_argument("--lease-duration", default="15s", help="the replicas' lease timings (client-go's defaults)")
+    parser.add_argument("--renew-deadline", default="10s")
+    parser.add_argument("--retry-period", default="2s")
     parser.add_argument("--json", type=Path, default=RESULTS / "replicas.json")
     args = parser.parse_args(argv)
     if args.quick:
