@@ -108,10 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the Kubernetes operator")
     run.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector (sharding)")
-    run.add_argument("--peering", default=None, help="kopf peering name for active/standby replicas")
-    run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
-    run.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
+    run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector")
+    run.add_argument(
+        "--shard-leases",
+        default=None,
+        metavar="NAME",
+        help="share the RoomSyncs with every replica started with this NAME, through coordination.k8s.io Leases",
+    )
+    run.add_argument("--standalone", action="store_true", help="the only replica: every RoomSync, no Leases (default)")
+    run.add_argument("--shards", type=int, default=None, help="number of shards (default 16; equal on every replica)")
+    run.add_argument("--lease-namespace", default=None, help="namespace of the Leases (default: own)")
+    run.add_argument("--lease-duration", default=None, help="leaseDurationSeconds, whole seconds (default 15s)")
+    run.add_argument("--renew-deadline", default=None, help="stop a shard not renewed for this long (default 10s)")
+    run.add_argument("--retry-period", default=None, help="renew, and look for free shards, this often (default 2s)")
+    run.add_argument("--identity", default=None, help="this replica's holderIdentity (default: pod name + random)")
+    # kopf peering (active/standby) was replaced by --shard-leases; kept only to say so to an old Deployment.
+    run.add_argument("--peering", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--priority", default=None, help=argparse.SUPPRESS)
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics; 0 turns metrics off")
     run.add_argument("--health-port", type=int, default=8080)
     run.add_argument("--web-port", type=int, default=None, help="serve the read-only health page on this port")
