@@ -119,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose < 2:
+        # azure-identity logs every failed token request with its exception's text (object reprs included); the
+        # cycle reports the failure itself, once, with what to do about it. -vv shows azure's own words too.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from roomsync.connectors.base import (
     NotFound,
     PreconditionFailed,
 )
+from roomsync.connectors.network import reason as network_reason
 
 BACKEND = "google"
 THROTTLED = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -106,7 +107,7 @@ def translate(exc: BaseException, what: str) -> BaseException:
             return BackendUnavailable(detail, backend=BACKEND)
         return InvalidResponse(detail, backend=BACKEND)
     if isinstance(exc, OSError | httplib2.HttpLib2Error | TransportError | socket.timeout):
-        return BackendUnavailable(f"{what}: {type(exc).__name__}: {exc}", backend=BACKEND)
+        return BackendUnavailable(f"{what}: Google cannot be reached: {network_reason(exc)}", backend=BACKEND)
     if isinstance(exc, GoogleAuthError):
         return AuthenticationFailed(f"{what}: {exc}", backend=BACKEND)
     if isinstance(exc, json.JSONDecodeError | ValueError | TypeError | KeyError | AttributeError):
