@@ -85,12 +85,47 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--allow-mass-delete", action="store_true", help="allow deletes beyond safety.maxDeletePercent")
     demo = commands.add_parser("demo", help="run the whole product on the embedded sandbox and show what happened")
     demo.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    sandbox = commands.add_parser("sandbox", help="run the Planon and Graph emulators and print Connections for them")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the Planon and calendar emulators with a day of bookings; print manifests for them",
+        description="Without an action: run the emulators (Ctrl-C stops them) and print manifests that point at "
+        "them. With one: book a meeting on one side of running sandboxes, or show both sides.",
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
     sandbox.add_argument("--calendar", choices=("graph", "google"), default="graph", help="which calendar emulator")
     sandbox.add_argument("--google-port", type=int, default=0)
+    actions = sandbox.add_subparsers(dest="action", metavar="ACTION")
+
+    def trial_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-f",
+            "--filename",
+            dest="files",
+            action="append",
+            required=True,
+            metavar="PATH",
+            help="the manifests `roomsync sandbox` printed (they say where the sandboxes listen)",
+        )
+        p.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the sandbox's day, the next workday)")
+
+    book = actions.add_parser(
+        "book",
+        help="book a meeting as a person would: at a Planon kiosk, or from the calendar app (Outlook, Google)",
+    )
+    trial_options(book)
+    book.add_argument("side", choices=("planon", "calendar"), help="where the person books")
+    book.add_argument("rooms", metavar="ROOM", help="Planon unit code or room address; several: AMS-1.02,AMS-1.03")
+    book.add_argument("hours", metavar="HH:MM-HH:MM", help="from-to, Amsterdam time")
+    book.add_argument("subject")
+    book.add_argument("--by", metavar="PERSON", help="who books: anna, ben, carla, dev or an address")
+    book.add_argument(
+        "--with", dest="attendees", action="append", default=[], metavar="PERSON", help="invite (calendar only)"
+    )
+    show = actions.add_parser("show", help="each room on a day, as Planon and the room calendar hold it")
+    trial_options(show)
+    show.add_argument("rooms", nargs="*", metavar="ROOM", help="only these rooms (unit code or address)")
     rooms = commands.add_parser(
         "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
     )
@@ -158,12 +193,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.cli.demo import run_demo
 
         return run_demo(json_output=args.output == "json")
-    if args.command == "sandbox":
-        from roomsync.cli.sandbox_cmd import run_google_sandbox, run_sandbox
+    if args.command == "sandbox" and args.action is not None:
+        from roomsync.cli import sandbox_trial
 
-        if args.calendar == "google":
-            return run_google_sandbox(args.host, args.planon_port, args.google_port)
-        return run_sandbox(args.host, args.planon_port, args.graph_port)
+        return sandbox_trial.run(args)
+    if args.command == "sandbox":
+        from roomsync.cli.sandbox_cmd import run_sandbox
+
+        port = args.google_port if args.calendar == "google" else args.graph_port
+        return run_sandbox(args.host, args.planon_port, port, calendar=args.calendar)
     if args.command == "rooms":
         from roomsync.cli.rooms_cmd import list_rooms
 

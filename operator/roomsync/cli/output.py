@@ -14,7 +14,7 @@ from rich.table import Table
 
 from roomsync.config.bundle import Problem
 from roomsync.engine import Action
-from roomsync.model import Booking, zone
+from roomsync.model import Booking, Response, zone
 from roomsync.sync.cycle import CycleResult
 
 console = Console(highlight=False, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
@@ -118,9 +118,20 @@ def result_summary(result: CycleResult, when: datetime | None = None) -> None:
     if plan is not None:
         for note in plan.notes:
             console.print(f"  note: {note.message}")
+    refusals(result)
     if result.report is not None:
         for outcome in result.report.failed:
-            console.print(f"  [red]failed[/red]: {outcome.action.describe()}: {outcome.error}")
+            if outcome.reason != "BookingRefused":
+                console.print(f"  [red]failed[/red]: {outcome.action.describe()}: {outcome.error}")
+
+
+def refusals(result: CycleResult) -> None:
+    """Writes a side refused for a reason of its own (Planon's rules): what happened to the request, and why."""
+    for outcome in result.report.outcomes if result.report else []:
+        if outcome.reason == "BookingRefused":
+            answer = "declined in the calendar" if outcome.response is Response.DECLINE else "reported"
+            side = outcome.action.side.value
+            console.print(f"  [yellow]{side} refused[/yellow] {outcome.action.subject!r} ({answer}): {outcome.error}")
 
 
 def bookings_table(title: str, rows: Iterable[tuple[str, Booking]]) -> Table:

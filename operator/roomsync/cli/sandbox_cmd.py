@@ -1,24 +1,56 @@
-"""``roomsync sandbox``: keep the Planon and Graph emulators running, seeded with the demo building.
+"""``roomsync sandbox``: keep the Planon and calendar emulators running, seeded with the demo building and its day.
 
-Prints the manifests (Connections, Secrets, RoomSyncs) that point at them, so ``roomsync plan/sync -f`` and people
-with curl can poke at a realistic Planon and Exchange Online without a tenant.
+People have booked a day of meetings on both sides when it starts (the day ``roomsync demo`` tells, not yet synced),
+so ``roomsync plan``/``sync`` against the manifests it prints have something to carry across; it then says how to
+add a booking yourself (``roomsync sandbox book``), how to see both sides (``roomsync sandbox show``) and where each
+emulator's admin page is. ``--calendar google`` runs a Google Workspace floor instead of Exchange Online.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import yaml
 
 from roomsync.cli import output
 from roomsync.sandbox import building, google_floor
+from roomsync.sandbox.building import CalendarMeeting, KioskBooking, Room, workday
 from roomsync.sandbox.google import GoogleSandbox
 from roomsync.sandbox.graph import GraphSandbox
+from roomsync.sandbox.people import CalendarApp, GoogleCalendar, Outlook, PlanonKiosk, book_the_day
 from roomsync.sandbox.planon import PlanonSandbox
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What a person needs to try the sandboxes: who books there, the building's day, and where things are."""
+
+    kiosk: PlanonKiosk
+    app: CalendarApp
+    rooms: Sequence[Room]
+    bookings: Sequence[KioskBooking]
+    meetings: Sequence[CalendarMeeting]
+    #: (what, API URL, admin page URL, note)
+    endpoints: Sequence[tuple[str, str, str, str]]
+    #: a free room and hour for a Planon booking and for a calendar meeting, for the printed examples
+    examples: tuple[tuple[str, str], tuple[str, str]]
+
+    async def book_the_day(self, day: datetime) -> list[str]:
+        mailboxes = {room.code: room.mailbox for room in self.rooms}
+        return await book_the_day(self.kiosk, self.app, day, self.bookings, self.meetings, mailboxes)
+
+
+class Running(Protocol):
+    """The emulators of one ``roomsync sandbox`` run (Exchange or Google calendar side)."""
+
+    def manifests(self) -> list[dict[str, Any]]: ...
+
+    def trial(self) -> Trial: ...
 
 
 @dataclass
@@ -30,6 +62,25 @@ class Sandboxes:
         graph_spec, graph_secrets = self.graph.connection_spec()
         secrets = {**self.planon.demo_secrets(), **graph_secrets}
         return building.manifests(self.planon.connection_spec(), graph_spec, secrets)
+
+    def trial(self) -> Trial:
+        return Trial(
+            PlanonKiosk(self.planon.admin),
+            Outlook(self.graph.admin),
+            building.ROOMS,
+            building.KIOSK_BOOKINGS,
+            building.CALENDAR_MEETINGS,
+            [
+                ("Planon REST API", self.planon.url, f"{self.planon.root_url}/_admin", ""),
+                (
+                    "Microsoft Graph",
+                    self.graph.base_url,
+                    f"{self.graph.origin}/_admin",
+                    "a self-signed certificate: the browser warns; its CA is the manifests' caBundle",
+                ),
+            ],
+            (("AMS-1.01", "16:00-17:00"), ("AMS-2.02", "15:00-16:00")),
+        )
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +106,20 @@ class GoogleSandboxes:
         secrets = {**self.planon.demo_secrets(), **google_secrets}
         return google_floor.manifests(self.planon.connection_spec(), google_spec, secrets)
 
+    def trial(self) -> Trial:
+        return Trial(
+            PlanonKiosk(self.planon.admin),
+            GoogleCalendar(self.google.admin),
+            google_floor.FLOOR,
+            google_floor.KIOSK_BOOKINGS,
+            google_floor.CALENDAR_MEETINGS,
+            [
+                ("Planon REST API", self.planon.url, f"{self.planon.root_url}/_admin", ""),
+                ("Google Workspace", f"{self.google.origin}/calendar/v3", f"{self.google.origin}/_admin", ""),
+            ],
+            (("AMS-3.01", "16:00-17:00"), ("AMS-3.02", "15:00-16:00")),
+        )
+
 
 @contextlib.asynccontextmanager
 async def running_google_sandboxes(
@@ -67,29 +132,40 @@ async def running_google_sandboxes(
         yield GoogleSandboxes(planon, google)
 
 
-def run_google_sandbox(host: str, planon_port: int, google_port: int) -> int:
+def introduce(trial: Trial, day: datetime, story: Sequence[str], file: str = "sandbox.yaml") -> None:
+    """What a person reads on stderr while the manifests go to stdout."""
+    say = output.errors.print
+    say(f"[bold]RoomSync sandbox[/bold] - Amsterdam HQ. People booked {day:%A %d %B %Y} on both sides (not synced):")
+    for line in story:
+        say(f"  {line}")
+    for what, api, admin, note in trial.endpoints:
+        say(f"{what + ':':17} {api}\n{'':17} admin page: {admin}" + (f" ({note})" if note else ""))
+    (planon_room, planon_hours), (calendar_room, calendar_hours) = trial.examples
+    say(f"The manifests follow on stdout. Saved as {file}, try in another terminal:")
+    say(f"  roomsync plan -f {file}              # what a sync would change (exit code 2: changes pending)")
+    say(f"  roomsync sync --once -f {file}       # one cycle: each side gets the other's bookings")
+    say(f"  roomsync sandbox show -f {file}      # every room on that day, as Planon and the calendar show it")
+    say("Then book one yourself, sync again and show its room:")
+    say(f'  roomsync sandbox book -f {file} planon {planon_room} {planon_hours} "Retro"          # Anna, Planon kiosk')
+    say(
+        f'  roomsync sandbox book -f {file} calendar {calendar_room} {calendar_hours} "Coffee chat"  '
+        f"# Ben, {trial.app.name}"
+    )
+    say("Ctrl-C stops the sandboxes (they keep everything in memory).")
+
+
+def run_sandbox(host: str, planon_port: int, calendar_port: int, *, calendar: str = "graph") -> int:
     async def serve() -> None:
-        async with running_google_sandboxes(host, planon_port, google_port) as boxes:
-            output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
-            output.errors.print(
-                f"Google Workspace: {boxes.google.origin}/calendar/v3   (admin: {boxes.google.origin}/_admin)"
-            )
-            output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
-            output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
-            print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
-            await asyncio.Event().wait()
-
-    asyncio.run(serve())
-    return 0
-
-
-def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:
-    async def serve() -> None:
-        async with running_sandboxes(host, planon_port, graph_port) as boxes:
-            output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
-            output.errors.print(f"Microsoft Graph:  {boxes.graph.base_url}   (admin: {boxes.graph.origin}/_admin)")
-            output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
-            output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
+        opened: contextlib.AbstractAsyncContextManager[Running] = (
+            running_google_sandboxes(host, planon_port, calendar_port)
+            if calendar == "google"
+            else running_sandboxes(host, planon_port, calendar_port)
+        )
+        async with opened as boxes:
+            trial = boxes.trial()
+            day = workday(1)
+            story = await trial.book_the_day(day)
+            introduce(trial, day, story)
             print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
             await asyncio.Event().wait()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from roomsync.sandbox.graph import tls
+from roomsync.sandbox.graph import admin, tls
 from roomsync.sandbox.graph.admin import AdminApi
 from roomsync.sandbox.graph.api import GraphApi
 from roomsync.sandbox.graph.calendar import Calendars
@@ -113,6 +113,7 @@ class GraphSandbox:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.add_routes(AdminApi(self.state).routes())
+        admin.INDEX.install(app)
         app.add_routes(GraphApi(self.state).routes())
         return app
 
