@@ -215,6 +215,8 @@ class GoogleCalendar:
 
     @staticmethod
     def _room_answer(event: Mapping[str, Any]) -> str:
+        if (event.get("organizer") or {}).get("self"):
+            return "accepted"  # the room's own event (RoomSync books there for Planon)
         for attendee in event.get("attendees") or []:
             if attendee.get("self"):
                 return str(attendee.get("responseStatus") or "needsAction")
