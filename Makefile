@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit bench bench-quick soak sandbox clean venv
+.PHONY: all demo test lint typecheck unit bench bench-quick soak sandbox clean venv generate browser
 
 all: test
 
@@ -30,8 +30,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The health page is tested in a real headless browser: Debian's Chromium, installed when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# Files derived from crds/ and the chart's values.yaml (ClusterConnection CRD, chart CRD templates, chart README).
+generate: $(STAMP)
+	$(BIN)/python -m roomsync.k8s.artefacts .
 
 test: lint typecheck unit
 

@@ -3,14 +3,16 @@
 People have booked a day of meetings on both sides when it starts (the day ``roomsync demo`` tells, not yet synced),
 so ``roomsync plan``/``sync`` against the manifests it prints have something to carry across; it then says how to
 add a booking yourself (``roomsync sandbox book``), how to see both sides (``roomsync sandbox show``) and where each
-emulator's admin page is. ``--calendar google`` runs a Google Workspace floor instead of Exchange Online.
+emulator's admin page is. ``--calendar google`` runs a Google Workspace floor instead of Exchange Online,
+``--calendar caldav`` a real Radicale with the building's room calendars (``pip install 'roomsync[caldav-sandbox]'``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,11 +20,15 @@ from typing import Any, Protocol
 import yaml
 
 from roomsync.cli import output
+from roomsync.cli.sync_cmd import EXIT_INVALID, EXIT_TERMINATED
 from roomsync.sandbox import building, google_floor
 from roomsync.sandbox.building import CalendarMeeting, KioskBooking, Room, workday
+from roomsync.sandbox.caldav import RadicaleMissing, RadicaleServer
+from roomsync.sandbox.caldav.building import start_building
+from roomsync.sandbox.caldav.people import People
 from roomsync.sandbox.google import GoogleSandbox
 from roomsync.sandbox.graph import GraphSandbox
-from roomsync.sandbox.people import CalendarApp, GoogleCalendar, Outlook, PlanonKiosk, book_the_day
+from roomsync.sandbox.people import CalDavClient, CalendarApp, GoogleCalendar, Outlook, PlanonKiosk, book_the_day
 from roomsync.sandbox.planon import PlanonSandbox
 
 
@@ -132,6 +138,53 @@ async def running_google_sandboxes(
         yield GoogleSandboxes(planon, google)
 
 
+@dataclass
+class CalDavSandboxes:
+    """Planon's emulator and a real Radicale holding the building's room calendars."""
+
+    planon: PlanonSandbox
+    radicale: RadicaleServer
+    spec: dict[str, Any]
+    secrets: dict[tuple[str, str], str]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        secrets = {**self.planon.demo_secrets(), **self.secrets}
+        return building.manifests(self.planon.connection_spec(), {}, secrets, calendar=("rooms-caldav", self.spec))
+
+    def trial(self) -> Trial:
+        calendars = {c["room"]: c["url"] for c in self.spec["caldav"]["calendars"]}
+        people = ", ".join(f"{u}/{pw}" for u, pw in self.radicale.users.items() if u != self.radicale.service_account)
+        return Trial(
+            PlanonKiosk(self.planon.admin),
+            CalDavClient(People(self.radicale, calendars)),
+            building.ROOMS,
+            building.KIOSK_BOOKINGS,
+            building.CALENDAR_MEETINGS,
+            [
+                ("Planon REST API", self.planon.url, f"{self.planon.root_url}/_admin", ""),
+                (
+                    "CalDAV (Radicale)",
+                    f"{self.radicale.url}{self.radicale.service_account}/",
+                    f"{self.radicale.url}.web",
+                    f"Radicale's own web page; people book from any CalDAV client with their own login: {people}",
+                ),
+            ],
+            (("AMS-1.01", "16:00-17:00"), ("AMS-2.02", "15:00-16:00")),
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_caldav_sandboxes(
+    host: str = "127.0.0.1", planon_port: int = 0, caldav_port: int = 0
+) -> AsyncIterator[CalDavSandboxes]:
+    radicale, spec, secrets = await asyncio.to_thread(start_building, host, caldav_port)
+    try:
+        async with PlanonSandbox(seed=building.planon_seed(), host=host, port=planon_port) as planon:
+            yield CalDavSandboxes(planon, radicale, spec, secrets)
+    finally:
+        radicale.stop()
+
+
 def introduce(trial: Trial, day: datetime, story: Sequence[str], file: str = "sandbox.yaml") -> None:
     """What a person reads on stderr while the manifests go to stdout."""
     say = output.errors.print
@@ -155,19 +208,29 @@ def introduce(trial: Trial, day: datetime, story: Sequence[str], file: str = "sa
 
 
 def run_sandbox(host: str, planon_port: int, calendar_port: int, *, calendar: str = "graph") -> int:
-    async def serve() -> None:
-        opened: contextlib.AbstractAsyncContextManager[Running] = (
-            running_google_sandboxes(host, planon_port, calendar_port)
-            if calendar == "google"
-            else running_sandboxes(host, planon_port, calendar_port)
-        )
-        async with opened as boxes:
+    """Until Ctrl-C (exit 130) or SIGTERM (exit 143); either way the emulators and Radicale are stopped."""
+
+    async def serve() -> int:
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stopped.set)
+        opening: dict[str, Callable[[str, int, int], contextlib.AbstractAsyncContextManager[Running]]] = {
+            "graph": running_sandboxes,
+            "google": running_google_sandboxes,
+            "caldav": running_caldav_sandboxes,
+        }
+        async with opening[calendar](host, planon_port, calendar_port) as boxes:
             trial = boxes.trial()
             day = workday(1)
             story = await trial.book_the_day(day)
             introduce(trial, day, story)
             print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
-            await asyncio.Event().wait()
+            await stopped.wait()
+        output.errors.print("stopped (SIGTERM)")
+        return EXIT_TERMINATED
 
-    asyncio.run(serve())
-    return 0
+    try:
+        return asyncio.run(serve())
+    except RadicaleMissing as missing:
+        output.errors.print(f"[red]error[/red] {missing}")
+        return EXIT_INVALID

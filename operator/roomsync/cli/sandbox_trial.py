@@ -9,8 +9,9 @@ from the manifests ``roomsync sandbox`` printed: the Connections hold their URLs
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -21,15 +22,18 @@ from rich.table import Table
 
 from roomsync.cli import output
 from roomsync.cli.sync_cmd import EXIT_INVALID, EXIT_OK
-from roomsync.config.bundle import load_bundle
+from roomsync.config.bundle import Bundle, load_bundle
 from roomsync.connectors.network import reason
-from roomsync.model import RoomPair
+from roomsync.model import RoomPair, Side
 from roomsync.sandbox.building import AMSTERDAM, person, workday
+from roomsync.sandbox.caldav import RadicaleMissing, RadicaleServer
+from roomsync.sandbox.caldav.building import logins as caldav_logins
+from roomsync.sandbox.caldav.people import People
 from roomsync.sandbox.google.client import SandboxAdmin as GoogleAdmin
 from roomsync.sandbox.google.client import SandboxError as GoogleRefused
 from roomsync.sandbox.graph.client import SandboxAdmin as GraphAdmin
 from roomsync.sandbox.graph.client import SandboxError as GraphRefused
-from roomsync.sandbox.people import CalendarApp, Entry, GoogleCalendar, Outlook, PlanonKiosk
+from roomsync.sandbox.people import CalDavClient, CalendarApp, Entry, GoogleCalendar, Outlook, PlanonKiosk
 from roomsync.sandbox.planon.client import SandboxAdmin as PlanonAdmin
 from roomsync.sandbox.planon.client import SandboxRefused as PlanonRefused
 
@@ -41,6 +45,13 @@ class TrialError(Exception):
     """The command cannot be carried out as given; the text says why and what to do."""
 
 
+@dataclass(frozen=True)
+class Room:
+    pair: RoomPair
+    connection: str  # the calendar Connection
+    planon_leads: bool
+
+
 @dataclass
 class Sandboxes:
     """The running sandboxes, as the manifests describe them."""
@@ -48,15 +59,15 @@ class Sandboxes:
     kiosk: PlanonKiosk
     #: calendar app per calendar Connection name
     apps: dict[str, CalendarApp]
-    #: every RoomSync's room pairs with the calendar Connection they use
-    rooms: list[tuple[RoomPair, str]] = field(default_factory=list)
+    #: every RoomSync's rooms: the pair, the calendar Connection it uses, whether Planon leads
+    rooms: list[Room] = field(default_factory=list)
 
-    def find(self, name: str) -> tuple[RoomPair, str]:
+    def find(self, name: str) -> Room:
         wanted = name.strip().casefold()
-        for pair, connection in self.rooms:
-            if wanted in (pair.planon.casefold(), pair.calendar.casefold()):
-                return pair, connection
-        known = ", ".join(pair.planon for pair, _ in self.rooms)
+        for room in self.rooms:
+            if wanted in (room.pair.planon.casefold(), room.pair.calendar.casefold()):
+                return room
+        known = ", ".join(room.pair.planon for room in self.rooms)
         raise TrialError(f"room {name!r} is in none of the RoomSyncs in the file; its rooms are {known}")
 
     async def aclose(self) -> None:
@@ -70,14 +81,23 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def calendar_app(spec: dict[str, Any]) -> CalendarApp:
+def calendar_app(spec: dict[str, Any], secret: Callable[[str, str], str]) -> CalendarApp:
     """The calendar app people use with the sandbox a calendar Connection points at."""
     if "graph" in spec:
         graph = spec["graph"]
         return Outlook(GraphAdmin(origin(graph["baseUrl"]), graph.get("caBundle")))
     if "google" in spec:
         return GoogleCalendar(GoogleAdmin(origin(spec["google"]["apiEndpoint"])))
+    if "caldav" in spec:
+        caldav = spec["caldav"]
+        ref = caldav["auth"]["basic"]["secretRef"]
+        server = RadicaleServer.attach(caldav["url"], caldav_logins(secret(ref["name"], ref["key"])))
+        return CalDavClient(People(server, {c["room"]: c["url"] for c in caldav["calendars"]}))
     raise TrialError(f"no sandbox plays the {', '.join(spec)} backend of these manifests")
+
+
+def _secret(bundle: Bundle, namespace: str, name: str, key: str) -> str:
+    return bundle.secrets[(namespace, name)][key]
 
 
 def open_sandboxes(files: Sequence[str]) -> Sandboxes:
@@ -90,15 +110,15 @@ def open_sandboxes(files: Sequence[str]) -> Sandboxes:
     if planon is None or "planon" not in planon["spec"]:
         raise TrialError(f"Connection {first.planon_connection!r} (spec.planon) is not in the files")
     apps: dict[str, CalendarApp] = {}
-    rooms: list[tuple[RoomPair, str]] = []
+    rooms: list[Room] = []
     for config in bundle.roomsyncs:
         name = config.calendar_connection
         if name not in apps:
             connection = bundle.connections.get((config.namespace, name))
             if connection is None:
                 raise TrialError(f"Connection {name!r} is not in the files")
-            apps[name] = calendar_app(connection["spec"])
-        rooms += [(pair, name) for pair in config.rooms]
+            apps[name] = calendar_app(connection["spec"], functools.partial(_secret, bundle, config.namespace))
+        rooms += [Room(pair, name, config.policy.leader is Side.PLANON) for pair in config.rooms]
     return Sandboxes(PlanonKiosk(PlanonAdmin(origin(planon["spec"]["planon"]["url"]))), apps, rooms)
 
 
@@ -138,31 +158,31 @@ async def _book(args: Any) -> str:
         found = [sandboxes.find(room) for room in args.rooms.split(",")]
         who = address(args.by or DEFAULT_PERSON[args.side])
         when = f"{start:%a %d %b %H:%M}-{end:%H:%M}"
-        units = ", ".join(pair.planon for pair, _ in found)
+        units = ", ".join(room.pair.planon for room in found)
         then = f"run  roomsync sync --once -f {args.files[0]}"
         if args.side == "planon":
             if args.attendees:
                 raise TrialError("a Planon kiosk records no attendees: book in the calendar to invite people")
-            made = await sandboxes.kiosk.book([pair.planon for pair, _ in found], start, end, args.subject, who)
+            made = await sandboxes.kiosk.book([room.pair.planon for room in found], start, end, args.subject, who)
             numbers = ", ".join(f"{r['syscode']} ({str(r['state']).removeprefix('UsrReservation')})" for r in made)
-            calendars = ", ".join(pair.calendar for pair, _ in found)
+            calendars = ", ".join(room.pair.calendar for room in found)
             return (
                 f"{who} booked {units} {when} {args.subject!r} at a Planon kiosk: reservation {numbers}.\n"
                 f"The room calendar ({calendars}) does not have it yet: {then}"
             )
-        connections = {connection for _, connection in found}
+        connections = {room.connection for room in found}
         if len(connections) != 1:
             raise TrialError("those rooms are on different calendar Connections: book them one at a time")
         app = sandboxes.apps[connections.pop()]
-        mailboxes = [pair.calendar for pair, _ in found]
-        attendees = [address(a) for a in args.attendees]
-        uid = await app.book(who, mailboxes, args.subject, start, end, attendees)
-        answers = {pair.planon: await app.answer(pair.calendar, uid) for pair, _ in found}
-        said = "; ".join(f"{room} {answer}" for room, answer in answers.items())
-        lead = " (a room in the lead leaves the answer to Planon: it decides at that sync)"
+        mailboxes = [room.pair.calendar for room in found]
+        uid = await app.book(who, mailboxes, args.subject, start, end, [address(a) for a in args.attendees])
+        answers = [(room, await app.answer(room.pair.calendar, uid)) for room in found]
+        said = "; ".join(f"{room.pair.planon} {answer}" for room, answer in answers)
+        led = [room.pair.planon for room, answer in answers if room.planon_leads and answer == "not answered yet"]
+        lead = f" (Planon leads {', '.join(led)}: it decides at that sync)" if led else ""
         return (
             f"{who} sent {args.subject!r} {when} from {app.name} to {', '.join(mailboxes)}: {said}.\n"
-            f"Planon does not have it yet: {then}" + (lead if "not answered yet" in answers.values() else "")
+            f"Planon does not have it yet: {then}{lead}"
         )
     finally:
         await sandboxes.aclose()
@@ -180,8 +200,8 @@ async def _show(args: Any) -> list[Table]:
     try:
         chosen = [sandboxes.find(room) for room in args.rooms] if args.rooms else sandboxes.rooms
         tables = []
-        for pair, connection in chosen:
-            app = sandboxes.apps[connection]
+        for room in chosen:
+            pair, app = room.pair, sandboxes.apps[room.connection]
             planon, calendar = await asyncio.gather(sandboxes.kiosk.day(pair.planon, day), app.day(pair.calendar, day))
             slots = sorted({(e.start, e.end) for e in (*planon, *calendar)})
             table = Table(title=f"{pair.planon} / {pair.calendar}", title_justify="left")
@@ -215,7 +235,7 @@ def run(args: Any) -> int:
             output.console.print(f"{the_day(args.day):%A %d %B %Y}, Amsterdam time")
             for table in tables:
                 output.console.print(table)
-    except TrialError as error:
+    except (TrialError, RadicaleMissing) as error:
         output.errors.print(f"roomsync sandbox {args.action}: {error}")
         return EXIT_INVALID
     except (PlanonRefused, GraphRefused, GoogleRefused) as refused:

@@ -86,7 +86,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
         self._source = policy.direction.source  # asked for every pair; the property is not free
-        self._any_stale = bool(planon.series_to_extend or calendar.series_to_extend)
+        self._any_stale = bool(planon.needs_rewrite or calendar.needs_rewrite)
         self.policy = policy
         self.window = policy.window(now)
         self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
@@ -146,7 +146,7 @@ class _Planner:
             self.in_sync += 1
             stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])] if self._any_stale else []
             for side in stale:
-                why = "extend the open-ended series to the end of the window"
+                why = "rewrite from the other side (an open-ended series reaches the window's end; room copies agree)"
                 # an occurrence the extension cannot reserve is reported; it never declines the whole series
                 self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
             if not stale:
@@ -394,7 +394,7 @@ class _Planner:
 
     def _stale(self, side: Side, booking: Booking) -> bool:
         """The side holds this booking in a form that no longer covers the window (and may be rewritten)."""
-        return booking.id in self.snapshots[side].series_to_extend and self._may_write(side)
+        return booking.id in self.snapshots[side].needs_rewrite and self._may_write(side)
 
     def _may_write(self, side: Side) -> bool:
         source = self._source

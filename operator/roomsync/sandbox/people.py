@@ -1,4 +1,5 @@
-"""People at the building's touchpoints, over the emulators' admin APIs: a Planon kiosk, Outlook, Google Calendar.
+"""People at the building's touchpoints: a Planon kiosk, Outlook, Google Calendar (over the emulators' admin APIs) and
+a CalDAV client (writing into the room calendars of a real Radicale).
 
 They book what :mod:`roomsync.sandbox.building` says people book (the demo and ``roomsync sandbox`` start from the
 same day), book one more meeting for ``roomsync sandbox book``, and say what each side holds on a day for
@@ -7,12 +8,14 @@ same day), book one more meeting for ``roomsync sandbox book``, and say what eac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from roomsync.sandbox.building import AMSTERDAM, ZONE, CalendarMeeting, KioskBooking, at, person
+from roomsync.sandbox.caldav.people import People
 from roomsync.sandbox.google.client import SandboxAdmin as GoogleAdmin
 from roomsync.sandbox.graph.client import SandboxAdmin as GraphAdmin
 from roomsync.sandbox.planon.client import SandboxAdmin as PlanonAdmin
@@ -42,6 +45,10 @@ ANSWERS = {
     "notResponded": "not answered yet",
     "none": "not answered yet",
     "organizer": "accepted",
+    "ACCEPTED": "accepted",
+    "DECLINED": "declined",
+    "TENTATIVE": "tentative",
+    "NEEDS-ACTION": "not answered yet",
 }
 
 
@@ -247,6 +254,77 @@ class GoogleCalendar:
 
     async def aclose(self) -> None:
         await self.admin.aclose()
+
+
+class CalDavClient:
+    """A person's CalDAV client (Thunderbird, Apple Calendar): it writes the meeting into each room's calendar with
+    the person's own login. Nobody answers for a room that follows; RoomSync answers for one Planon leads."""
+
+    name = "CalDAV client"
+
+    def __init__(self, people: People) -> None:
+        self.people = people
+
+    async def book(
+        self,
+        organizer: str,
+        rooms: Sequence[str],
+        subject: str,
+        start: datetime,
+        end: datetime,
+        required: Iterable[str] = (),
+        optional: Iterable[str] = (),
+        weekly: int = 0,
+    ) -> str:
+        rrule = f"FREQ=WEEKLY;COUNT={weekly}" if weekly else None
+        uid: str = await asyncio.to_thread(
+            self.people.book,
+            organizer,
+            list(rooms),
+            subject,
+            start,
+            end,
+            required=list(required),
+            optional=list(optional),
+            rrule=rrule,
+            tz=ZONE,
+        )
+        return uid
+
+    @staticmethod
+    def _room_answer(component: Any, room: str) -> str:
+        attendees = component.get("ATTENDEE") or []
+        for attendee in attendees if isinstance(attendees, list) else [attendees]:
+            if str(attendee).casefold().removeprefix("mailto:") == room.casefold():
+                answer = str(attendee.params.get("PARTSTAT", "NEEDS-ACTION"))
+                return ANSWERS.get(answer, answer)
+        return "not invited"
+
+    async def answer(self, room: str, ical_uid: str) -> str:
+        copies = await asyncio.to_thread(self.people.copies, ical_uid)
+        found = next((c for c in copies if c.room == room), None)
+        return self._room_answer(found.master, room) if found else "not in the room's calendar"
+
+    async def day(self, room: str, day: date) -> list[Entry]:
+        start = datetime.combine(day, time(), AMSTERDAM)
+        instances = await asyncio.to_thread(self.people.expanded, room, start, start + timedelta(days=1))
+        entries = []
+        for _, instance in instances:
+            begin, end = instance.decoded("DTSTART"), instance.decoded("DTEND")
+            if not isinstance(begin, datetime):
+                continue  # all day
+            who = str(instance.get("ORGANIZER") or "").removeprefix("mailto:")
+            series = instance.get("RECURRENCE-ID") is not None
+            state = self._room_answer(instance, room)
+            entries.append(
+                Entry(
+                    begin.astimezone(UTC), end.astimezone(UTC), str(instance.get("SUMMARY") or ""), who, state, series
+                )
+            )
+        return entries
+
+    async def aclose(self) -> None:
+        """Nothing to close: each request is its own connection."""
 
 
 async def book_the_day(
