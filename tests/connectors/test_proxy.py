@@ -1,6 +1,7 @@
 """``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured on both sides: the Planon client (API and OIDC token
-requests), the Graph client (API over httpx) and azure-identity's token requests all go through a real proxy on
-loopback when the environment names one, and around it when ``NO_PROXY`` exempts the host."""
+requests), the Graph client (API over httpx), azure-identity's token requests, the Google client and the CalDAV
+client all go through a real proxy on loopback when the environment names one, and around it when ``NO_PROXY``
+exempts the host."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roomsync.connectors import graph, planon
+from roomsync.cli.sandbox_cmd import running_google_sandboxes
+from roomsync.connectors import caldav, google, graph, planon
 from roomsync.connectors.base import StoreOptions
 from roomsync.model import RoomPair, Window
 from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.planon import PlanonSandbox
+from tests.caldav.radicale import SERVICE_PASSWORD, shared_radicale, unique
 from tests.connectors.loopback_proxy import LoopbackProxy
 
 ROOM = RoomPair("AMS-1.01", "ams-101@contoso.example")
@@ -73,3 +76,36 @@ async def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
         await read_both(planon_box, graph_box)
         assert proxy.seen == []
+
+
+async def test_the_caldav_side_goes_through_the_proxy_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caldav library's HTTP client reads the variables itself: checked, not assumed."""
+    radicale = shared_radicale()
+    url = radicale.make_calendar(unique("proxied"), time_zone="Europe/Amsterdam")
+    spec = {
+        "url": radicale.url,
+        "auth": {"basic": {"username": "room-sync", "secretRef": {"name": "caldav", "key": "password"}}},
+        "calendars": [{"room": ROOM.calendar, "url": url}],
+    }
+    async with LoopbackProxy().running() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        client = caldav.open_client(spec, lambda name, key: SERVICE_PASSWORD)
+        try:
+            assert (await client.store([ROOM], StoreOptions("default/proxied")).read(WINDOW, full=True)).complete
+        finally:
+            await client.aclose()
+        assert proxy.targets() == {f"{radicale.host}:{radicale.port}"}
+
+
+async def test_the_google_side_goes_through_the_proxy_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httplib2 reads the variables itself but reaches a proxy only through PySocks (a dependency for this)."""
+    async with running_google_sandboxes() as boxes, LoopbackProxy().running() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        spec, secrets = boxes.google.connection_spec()
+        client = google.open_client(spec, lambda n, k: secrets[(n, k)])
+        room = RoomPair("AMS-3.01", "ams-301@contoso.example")
+        try:
+            assert (await client.store([room], StoreOptions("default/proxied")).read(WINDOW, full=True)).complete
+        finally:
+            await client.aclose()
+        assert proxy.targets() == {f"127.0.0.1:{boxes.google.port}"}  # the token request and the API requests

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success (plan: both sides agree); 1 invalid input or usage; 2 ``plan`` found pending changes;
 3 a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed);
-130 interrupted.
+130 interrupted; 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ EPILOG = """exit codes:
   1    invalid input: a manifest, a reference or a flag is wrong (every problem is listed with its field)
   2    plan: changes are pending
   3    a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed)
-  130  interrupted
+  130  interrupted (Ctrl-C)
+  143  stopped by SIGTERM (sync, sandbox)
 
 Secrets come from kind: Secret documents in the same files, or from ROOMSYNC_SECRET_<NAME>_<KEY> variables."""
 
@@ -44,7 +45,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="roomsync",
-        description="Two-way sync of Planon room reservations and room calendars (Exchange Online via Graph).",
+        description="Two-way sync of Planon room reservations and room calendars (Exchange Online, Google Workspace, "
+        "CalDAV).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     book = actions.add_parser(
         "book",
-        help="book a meeting as a person would: at a Planon kiosk, or from the calendar app (Outlook, Google)",
+        help="book a meeting as a person would: at a Planon kiosk, or from a calendar app (Outlook, Google, CalDAV)",
     )
     trial_options(book)
     book.add_argument("side", choices=("planon", "calendar"), help="where the person books")
