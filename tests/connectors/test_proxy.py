@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import niquests.utils
 import pytest
 
 from roomsync.cli.sandbox_cmd import running_google_sandboxes
@@ -89,12 +90,17 @@ async def test_the_caldav_side_goes_through_the_proxy_too(monkeypatch: pytest.Mo
     }
     async with LoopbackProxy().running() as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        # niquests reads the variables once per process (a pod has them from the start); earlier tests ran without
+        niquests.utils.getproxies.cache_clear()
+        niquests.utils.getproxies_environment.cache_clear()
         client = caldav.open_client(spec, lambda name, key: SERVICE_PASSWORD)
         try:
             assert (await client.store([ROOM], StoreOptions("default/proxied")).read(WINDOW, full=True)).complete
         finally:
             await client.aclose()
         assert proxy.targets() == {f"{radicale.host}:{radicale.port}"}
+    niquests.utils.getproxies.cache_clear()  # and the next test's process-wide view has no proxy again
+    niquests.utils.getproxies_environment.cache_clear()
 
 
 async def test_the_google_side_goes_through_the_proxy_too(monkeypatch: pytest.MonkeyPatch) -> None:
