@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit bench bench-quick soak sandbox clean venv generate browser
+.PHONY: all demo test lint typecheck unit mutate mutate-sample bench bench-quick soak sandbox clean venv generate browser
 
 all: test
 
@@ -37,11 +37,19 @@ browser:
 unit: $(STAMP) browser
 	$(BIN)/pytest -q
 
+# Mutation testing of the engine and apply (docs/testing.md): every mutant, the figure written to docs/mutation.txt.
+mutate: $(STAMP)
+	$(BIN)/python -m tests.mutation
+
+# A fixed sample of the mutants with an asserted kill-rate floor; part of `make test`.
+mutate-sample: $(STAMP)
+	$(BIN)/python -m tests.mutation --sample
+
 # Files derived from crds/ and the chart's values.yaml (ClusterConnection CRD, chart CRD templates, chart README).
 generate: $(STAMP)
 	$(BIN)/python -m roomsync.k8s.artefacts .
 
-test: lint typecheck unit
+test: lint typecheck unit mutate-sample
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
@@ -53,4 +61,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -25,7 +25,6 @@ from roomsync.model import (
     Side,
     Snapshot,
     Status,
-    Window,
     changed_fields,
     fingerprint,
     fit,
@@ -48,8 +47,6 @@ class Plan:
     notes: tuple[Note, ...] = ()
     refused: str | None = None  # why the whole plan was refused (MassDeleteRefused)
     conflicts: int = 0
-    in_sync: int = 0
-    window: Window | None = None
 
     @property
     def empty(self) -> bool:
@@ -93,7 +90,6 @@ class _Planner:
         self.actions: list[Action] = []
         self.notes: list[Note] = []
         self.conflicts = 0
-        self.in_sync = 0
 
     # -- driver ------------------------------------------------------------------------------------------------------
     def run(self) -> Plan:
@@ -113,8 +109,6 @@ class _Planner:
             notes=tuple(self.notes),
             refused=refused,
             conflicts=self.conflicts,
-            in_sync=self.in_sync,
-            window=self.window,
         )
 
     def fp(self, booking: Booking) -> str:
@@ -143,7 +137,6 @@ class _Planner:
         fp_p = self.fp(p)
         fp_c = fp_p if same_synced_fields(p, c) else self.fp(c)  # most pairs agree: hash one side only
         if fp_p == fp_c:
-            self.in_sync += 1
             stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])] if self._any_stale else []
             for side in stale:
                 why = "rewrite from the other side (an open-ended series reaches the window's end; room copies agree)"
@@ -151,7 +144,7 @@ class _Planner:
                 self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
             if not stale:
                 self._keep_links_current(p, c, fp_p, baseline, seq, adopted=adopted)
-            self._answer_pending_request(p, c)
+            self._answer_pending_request(c)
             return
         p_changed = baseline is None or fp_p != baseline.fingerprint
         c_changed = baseline is None or fp_c != baseline.fingerprint
@@ -250,7 +243,7 @@ class _Planner:
                 Action(ActionKind.RELINK, side, reason, items[side].rooms, target=items[side], link=link)
             )
 
-    def _answer_pending_request(self, p: Booking, c: Booking) -> None:
+    def _answer_pending_request(self, c: Booking) -> None:
         if c.awaiting_response and self.policy.leader is Side.PLANON and self._may_write(Side.CALENDAR):
             self.actions.append(
                 Action(
@@ -352,7 +345,7 @@ class _Planner:
             if peer is not None and (gone is Side.PLANON or not self._may_write(survivor_side)):
                 # a cancelled item is still there: bring it back by updating it
                 why = f"cancelled in {gone.value} but {survivor_side.value} leads"
-                self._update(gone, peer, survivor, seq, why, conflict=True)
+                self._update(gone, peer, survivor, seq, why, conflict=source is None)  # one-way: no conflict
             elif peer is not None:
                 # Only its organizer can revive a cancelled calendar meeting (an update of the room's copy changes
                 # nothing, every cycle): the room books it anew, and the backlink moves Planon's link to the new one
