@@ -88,3 +88,14 @@ async def test_book_says_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFix
 async def _run(argv: list[str]) -> int:
     """The CLI in a worker thread: it runs its own event loop, and the sandboxes keep answering on this one."""
     return await asyncio.to_thread(main, argv)
+
+
+async def test_a_placeholder_left_in_an_example_is_named_with_where_to_look() -> None:
+    async with PlanonSandbox(seed=building.planon_seed()) as planon, aiohttp.ClientSession() as http:
+        async with http.get(f"{planon.root_url}/_admin", headers={"Accept": "application/json"}) as answer:
+            index = await answer.json()
+        edit = next(r for r in index["person"] if r["path"].endswith("/edit"))
+        assert "<syscode of the reservation>" in edit["example"]  # no number that only exists in an empty sandbox
+        async with http.post(url_of(edit["example"]), json=body_of(edit["example"])) as refused:
+            assert refused.status == 400
+            assert "is not a reservation number (GET /_admin/reservations lists them)" in await refused.text()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli.readme import assert_readme_sample_is_true
 from tests.reliability import cli
 
 
@@ -44,29 +45,35 @@ def test_the_trial_ends_in_visible_changes_on_both_sides(tmp_path: Path, calenda
         intro = sandbox.err.read_text()
         assert "People booked" in intro and "(not synced)" in intro
         assert intro.count("admin page: http") == 2
-        books = [line.split("#")[0].strip() for line in intro.splitlines() if "roomsync sandbox book" in line]
+        # every command it prints works as printed, on the file its stdout went to (`roomsync sandbox > FILE`)
+        commands = [line.split("#")[0].strip() for line in intro.splitlines() if line.startswith("  roomsync ")]
+        assert len(commands) == 7 and all(f"-f {sandbox.out} " in c + " " for c in commands), intro
+        plan, sync, show_all, *books, sync_again, show_rooms = commands
         assert [shlex.split(b)[5] for b in books] == ["planon", "calendar"], intro
 
         def run(command: str) -> cli.Completed:
-            argv = [str(manifests) if arg == "sandbox.yaml" else arg for arg in shlex.split(command)[1:]]
-            return cli.run(argv)
+            return cli.run(shlex.split(command)[1:])
 
-        planned = run("roomsync plan -f sandbox.yaml")
+        planned = run(plan)
         assert planned.code == 2 and "new in Planon" in planned.stdout and "new in Calendar" in planned.stdout
-        assert run("roomsync sync --once -f sandbox.yaml").code == 0
+        assert run(sync).code == 0
+        assert "Sprint planning" in run(show_all).stdout
         for book in books:
             booked = run(book)
             assert booked.code == 0, booked.output
             assert "does not have it yet: run  roomsync sync --once" in booked.stdout
-        synced = run("roomsync sync --once -f sandbox.yaml")
+        synced = run(sync_again)
         assert synced.code == 0, synced.output
         assert "Retro" in row(synced.stdout, "Retro") and "Calendar" in row(synced.stdout, "Retro")
         assert "Planon" in row(synced.stdout, "Coffee chat")
         planon_room, calendar_room = (shlex.split(b)[6] for b in books)
-        shown = run(f"roomsync sandbox show -f sandbox.yaml {planon_room} {calendar_room}")
+        assert show_rooms.endswith(f" {planon_room} {calendar_room}"), show_rooms
+        shown = run(show_rooms)
         assert shown.code == 0, shown.output
         assert row(shown.stdout, "Retro").count("Retro") == 2  # in Planon and in the room calendar
         assert row(shown.stdout, "Coffee chat").count("Coffee chat") == 2
+        if calendar == "graph":  # the README shows this run's last command
+            assert_readme_sample_is_true("Tuesday", shown.stdout)
     finally:
         os.kill(sandbox.pid, signal.SIGTERM)
         stopped = sandbox.wait(30)

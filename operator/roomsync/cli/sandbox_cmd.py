@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shlex
 import signal
+import stat
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
@@ -185,25 +190,45 @@ async def running_caldav_sandboxes(
         radicale.stop()
 
 
-def introduce(trial: Trial, day: datetime, story: Sequence[str], file: str = "sandbox.yaml") -> None:
-    """What a person reads on stderr while the manifests go to stdout."""
+def saved_as() -> str | None:
+    """The file stdout is redirected to (``roomsync sandbox > sandbox.yaml``), so the printed commands name it as the
+    person typed it; None when stdout is a terminal or a pipe."""
+    try:
+        if not stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode):
+            return None
+        path = Path(os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}"))
+    except (OSError, ValueError):  # no /proc (macOS), or stdout replaced by an object without a descriptor
+        return None
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def introduce(trial: Trial, day: datetime, story: Sequence[str], saved: str | None = None) -> None:
+    """What a person reads on stderr while the manifests go to stdout: every command in it works as printed."""
     say = output.errors.print
+    file = shlex.quote(saved or "sandbox.yaml")
     say(f"[bold]RoomSync sandbox[/bold] - Amsterdam HQ. People booked {day:%A %d %B %Y} on both sides (not synced):")
     for line in story:
         say(f"  {line}")
     for what, api, admin, note in trial.endpoints:
         say(f"{what + ':':17} {api}\n{'':17} admin page: {admin}" + (f" ({note})" if note else ""))
     (planon_room, planon_hours), (calendar_room, calendar_hours) = trial.examples
-    say(f"The manifests follow on stdout. Saved as {file}, try in another terminal:")
+    if saved:
+        say(f"The manifests are in {file}. Try in another terminal:")
+    else:
+        say("The manifests follow on stdout: save them (roomsync sandbox > sandbox.yaml) and try in another terminal:")
     say(f"  roomsync plan -f {file}              # what a sync would change (exit code 2: changes pending)")
     say(f"  roomsync sync --once -f {file}       # one cycle: each side gets the other's bookings")
     say(f"  roomsync sandbox show -f {file}      # every room on that day, as Planon and the calendar show it")
-    say("Then book one yourself, sync again and show its room:")
+    say("Then book one yourself on each side, sync again and show both rooms:")
     say(f'  roomsync sandbox book -f {file} planon {planon_room} {planon_hours} "Retro"          # Anna, Planon kiosk')
     say(
         f'  roomsync sandbox book -f {file} calendar {calendar_room} {calendar_hours} "Coffee chat"  '
         f"# Ben, {trial.app.name}"
     )
+    say(f"  roomsync sync --once -f {file}")
+    say(f"  roomsync sandbox show -f {file} {planon_room} {calendar_room}")
     say("Ctrl-C stops the sandboxes (they keep everything in memory).")
 
 
@@ -223,7 +248,7 @@ def run_sandbox(host: str, planon_port: int, calendar_port: int, *, calendar: st
             trial = boxes.trial()
             day = workday(1)
             story = await trial.book_the_day(day)
-            introduce(trial, day, story)
+            introduce(trial, day, story, saved_as())
             print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)
             await stopped.wait()
         output.errors.print("stopped (SIGTERM)")

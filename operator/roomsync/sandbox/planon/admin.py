@@ -90,7 +90,7 @@ async def edit(request: web.Request) -> web.Response:
     """A person changes a reservation at a touchpoint: syscode and the new subject, start, end or unit."""
     body = await _json(request)
     state = request.app[STATE_KEY]
-    changed = [touchpoint.edit(state, int(s), body) for s in _syscodes(body)]
+    changed = [touchpoint.edit(state, s, body) for s in _syscodes(body)]
     return web.json_response({"reservations": [touchpoint.view(state, r) for r in changed]})
 
 
@@ -105,10 +105,19 @@ async def cancel(request: web.Request) -> web.Response:
 
 def _syscodes(body: dict[str, Any]) -> list[int]:
     if "syscode" in body:
-        return [int(body["syscode"])]
+        return [_syscode(body["syscode"])]
     if "syscodes" in body:
-        return [int(s) for s in body["syscodes"]]
+        return [_syscode(s) for s in body["syscodes"]]
     raise ValueError("give syscode or syscodes")
+
+
+def _syscode(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ValueError(
+            f"syscode {value!r} is not a reservation number (GET /_admin/reservations lists them)"
+        ) from None
 
 
 async def reservations(request: web.Request) -> web.Response:
@@ -242,7 +251,7 @@ INDEX: Final = AdminIndex(
             "subject": "Retro",
             "requestor": "anna@contoso.example",
         },
-        "/edit": {"syscode": 1001, "subject": "Retro (moved)", "start": "{day}T15:30:00Z"},
-        "/cancel": {"syscode": 1001},
+        "/edit": {"syscode": "<syscode of the reservation>", "subject": "Retro (moved)", "start": "{day}T15:30:00Z"},
+        "/cancel": {"syscode": "<syscode of the reservation>"},
     },
 )
