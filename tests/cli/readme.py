@@ -31,3 +31,12 @@ def assert_readme_sample_is_true(opening: str, printed: str) -> None:
     seen = [_normal(line) for line in printed.splitlines()]
     missing = [line for line in readme_sample(opening) if not any(line in s for s in seen)]
     assert not missing, f"README sample lines the run does not print: {missing}"
+
+
+def readme_trial_commands() -> list[str]:
+    """The ``roomsync`` commands of the README's trial (the console block after "In a second terminal"), without
+    their comments."""
+    text = README.read_text()
+    block = text[text.index("```console", text.index("In a second terminal")) :]
+    block = block[: block.index("```", 3)]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("roomsync ")]
