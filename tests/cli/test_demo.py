@@ -20,4 +20,5 @@ def test_demo_runs_converges_and_reports(capsys: pytest.CaptureFixture[str]) -> 
     assert "Quarterly results" in out and "Customer workshop" in out
     assert "kind: RoomSync" in out and "reason: Synced" in out
     assert "Budget pre-read" in out  # the refused request is shown with Planon's reason
+    assert "cycle 1 - floor-4-on-premises" in out and "Floor 4 retrospective" in out  # the floor reached through EWS
     assert_readme_sample_is_true("──", out)

@@ -1,5 +1,8 @@
 """``roomsync sandbox``: keep the Planon and calendar emulators running, seeded with the demo building and its day.
 
+The Exchange sandbox has two faces over one mailbox store: Graph (Exchange Online, floors 1 and 2) and EWS (the
+on-premise fourth floor, reached with an NTLM service account that impersonates its rooms).
+
 People have booked a day of meetings on both sides when it starts (the day ``roomsync demo`` tells, not yet synced),
 so ``roomsync plan``/``sync`` against the manifests it prints have something to carry across; it then says how to
 add a booking yourself (``roomsync sandbox book``), how to see both sides (``roomsync sandbox show``) and where each
@@ -31,8 +34,8 @@ from roomsync.sandbox.building import CalendarMeeting, KioskBooking, Room, workd
 from roomsync.sandbox.caldav import RadicaleMissing, RadicaleServer
 from roomsync.sandbox.caldav.building import start_building
 from roomsync.sandbox.caldav.people import People
+from roomsync.sandbox.ews import ExchangeSandbox
 from roomsync.sandbox.google import GoogleSandbox
-from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.people import CalDavClient, CalendarApp, GoogleCalendar, Outlook, PlanonKiosk, book_the_day
 from roomsync.sandbox.planon import PlanonSandbox
 
@@ -46,7 +49,7 @@ class Trial:
     rooms: Sequence[Room]
     bookings: Sequence[KioskBooking]
     meetings: Sequence[CalendarMeeting]
-    #: (what, API URL, admin page URL, note)
+    #: (what, API URL, admin page URL or "" when another endpoint's page covers it, note)
     endpoints: Sequence[tuple[str, str, str, str]]
     #: a free room and hour for a Planon booking and for a calendar meeting, for the printed examples
     examples: tuple[tuple[str, str], tuple[str, str]]
@@ -67,12 +70,13 @@ class Running(Protocol):
 @dataclass
 class Sandboxes:
     planon: PlanonSandbox
-    graph: GraphSandbox
+    graph: ExchangeSandbox  # Exchange Online's face (Graph) and the on-premise floor's (EWS): one mailbox store
 
     def manifests(self) -> list[dict[str, Any]]:
         graph_spec, graph_secrets = self.graph.connection_spec()
-        secrets = {**self.planon.demo_secrets(), **graph_secrets}
-        return building.manifests(self.planon.connection_spec(), graph_spec, secrets)
+        ews_spec, ews_secrets = self.graph.ews_connection_spec(auth="ntlm")
+        secrets = {**self.planon.demo_secrets(), **graph_secrets, **ews_secrets}
+        return building.manifests(self.planon.connection_spec(), graph_spec, secrets, ews_spec=ews_spec)
 
     def trial(self) -> Trial:
         return Trial(
@@ -89,6 +93,12 @@ class Sandboxes:
                     f"{self.graph.origin}/_admin",
                     "a self-signed certificate: the browser warns; its CA is the manifests' caBundle",
                 ),
+                (
+                    "Exchange EWS",
+                    self.graph.ews_url,
+                    "",
+                    "on-premise floor 4, NTLM; the same Exchange as Graph's, its admin page covers both",
+                ),
             ],
             (("AMS-1.01", "16:00-17:00"), ("AMS-2.02", "15:00-16:00")),
         )
@@ -100,7 +110,7 @@ async def running_sandboxes(
 ) -> AsyncIterator[Sandboxes]:
     async with (
         PlanonSandbox(seed=building.planon_seed(), host=host, port=planon_port) as planon,
-        GraphSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
+        ExchangeSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
     ):
         yield Sandboxes(planon, graph)
 
@@ -162,9 +172,8 @@ class CalDavSandboxes:
         return Trial(
             PlanonKiosk(self.planon.admin),
             CalDavClient(People(self.radicale, calendars)),
-            building.ROOMS,
-            building.KIOSK_BOOKINGS,
-            building.CALENDAR_MEETINGS,
+            building.ONLINE_ROOMS,
+            *building.online_day(),
             [
                 ("Planon REST API", self.planon.url, f"{self.planon.root_url}/_admin", ""),
                 (
@@ -212,7 +221,10 @@ def introduce(trial: Trial, day: datetime, story: Sequence[str], saved: str | No
     for line in story:
         say(f"  {line}")
     for what, api, admin, note in trial.endpoints:
-        say(f"{what + ':':17} {api}\n{'':17} admin page: {admin}" + (f" ({note})" if note else ""))
+        if admin:
+            say(f"{what + ':':17} {api}\n{'':17} admin page: {admin}" + (f" ({note})" if note else ""))
+        else:
+            say(f"{what + ':':17} {api}" + (f"\n{'':17} ({note})" if note else ""))
     (planon_room, planon_hours), (calendar_room, calendar_hours) = trial.examples
     if saved:
         say(f"The manifests are in {file}. Try in another terminal:")

@@ -86,6 +86,9 @@ def calendar_app(spec: dict[str, Any], secret: Callable[[str, str], str]) -> Cal
     if "graph" in spec:
         graph = spec["graph"]
         return Outlook(GraphAdmin(origin(graph["baseUrl"]), graph.get("caBundle")))
+    if "ews" in spec:  # the on-premise face of the same Exchange sandbox: people still book in Outlook
+        ews = spec["ews"]
+        return Outlook(GraphAdmin(origin(ews["url"]), ews.get("caBundle")))
     if "google" in spec:
         return GoogleCalendar(GoogleAdmin(origin(spec["google"]["apiEndpoint"])))
     if "caldav" in spec:

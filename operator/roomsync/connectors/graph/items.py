@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
 from msgraph.generated.models.event import Event
 
+from roomsync.connectors.exchange import Attendee
 from roomsync.model import UnknownTimeZone, zone
 
 UTC = UTC
@@ -36,14 +37,6 @@ T = TypeVar("T")
 
 class ItemError(ValueError):
     """An event we cannot read (no start, unknown zone ...): reported as skipped, never deleted."""
-
-
-@dataclass(frozen=True)
-class Attendee:
-    email: str
-    name: str
-    type: str  # required | optional | resource
-    response: str
 
 
 @dataclass(frozen=True)
