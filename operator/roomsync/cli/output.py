@@ -109,9 +109,11 @@ def action_json(action: Action) -> dict[str, Any]:
 def result_summary(result: CycleResult, when: datetime | None = None) -> None:
     """One cycle for a person; ``when`` stamps the line (a continuous ``sync`` prints one per cycle)."""
     plan = result.plan
-    colour = "green" if result.ok else "red"
+    reason, colour = result.reason, "green" if result.ok else "red"
+    if result.ok and result.dry_run and plan is not None and plan.actions:
+        reason, colour = "ChangesPending", "yellow"  # not "Synced": the sides differ until a sync writes the plan
     stamp = f"{when.astimezone():%Y-%m-%d %H:%M:%S} " if when is not None else ""
-    console.print(f"{stamp}[bold]{result.name}[/bold]: [{colour}]{result.reason}[/{colour}] - {result.message}")
+    console.print(f"{stamp}[bold]{result.name}[/bold]: [{colour}]{reason}[/{colour}] - {result.message}")
     if plan is not None and plan.actions:
         title = "Planned (dry run, nothing written)" if result.dry_run else "Actions"
         console.print(actions_table(title, plan.actions))
