@@ -43,6 +43,7 @@ from roomsync.connectors.graph.settings import (
     private_tempdir,
     read_settings,
 )
+from roomsync.connectors.graph.subscriptions import GraphPush
 from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
 from roomsync.model import RoomPair
 
@@ -56,6 +57,7 @@ CAPABILITIES = Capabilities(
     create_idempotency=CreateIdempotency.TRANSACTION_ID,
     throttling=Throttling.PER_ROOM,
     room_discovery=True,
+    change_notifications=True,
 )
 
 
@@ -95,6 +97,7 @@ class GraphClient:
         self.graph = GraphServiceClient(request_adapter=adapter)
         self._http = http
         self._mailboxes: dict[str, MailboxState] = {}
+        self.push = GraphPush(self)
 
     @property
     def requests(self) -> RequestCounts:

@@ -46,6 +46,14 @@ _USER = re.compile(r"/users/([^/?]+)")
 #: Failures before anything reached the server, and failures after the request may have been sent.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 LOST_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+#: (method, on the collection) -> operation, so a subscription id never becomes a metric label
+SUBSCRIPTION_OPERATIONS = {
+    ("POST", True): "subscriptions.create",
+    ("GET", True): "subscriptions.list",
+    ("PATCH", False): "subscriptions.renew",
+    ("DELETE", False): "subscriptions.delete",
+    ("GET", False): "subscriptions.get",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ def operation_of(method: str, url: httpx.URL) -> str:
     """A stable operation name (``delta``, ``calendarView``, ``events.get`` ...) for counters."""
     path = unquote(url.raw_path.decode("ascii", "replace")).split("?")[0]
     parts = [p for p in path.split("/") if p]
+    if "subscriptions" in parts:
+        return SUBSCRIPTION_OPERATIONS.get((method, parts[-1] == "subscriptions"), "subscriptions")
     if "users" not in parts:
         return "places" if "places" in parts else (parts[-1] if parts else "root")
     rest = parts[parts.index("users") + 2 :]

@@ -23,6 +23,7 @@ from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.delta import PendingPages
 from roomsync.sandbox.graph.identity import TokenError
 from roomsync.sandbox.graph.model import Instance, Mailbox, StoredEvent
+from roomsync.sandbox.graph.notifications import SubscriptionError
 from roomsync.sandbox.graph.render import (
     BadRequest,
     check_property_id,
@@ -259,6 +260,12 @@ class GraphApi:
         self, request: web.Request, seg: list[str], mailbox: str | None, body: Any
     ) -> web.StreamResponse:
         method = request.method
+        if seg[:1] == ["subscriptions"]:
+            app = self.state.identity.client_of(request.headers.get("Authorization"))
+            try:
+                return await self.state.notifications.api(request, seg, app, body)
+            except SubscriptionError as exc:
+                return graph_error(exc.status, exc.code, str(exc), request)
         if (
             seg[:1] == ["places"]
             and len(seg) == 2
