@@ -9,7 +9,6 @@ import pytest
 
 from roomsync.connectors.base import BackendUnavailable, Response
 from roomsync.connectors.graph.rooms import list_rooms
-from roomsync.connectors.graph.transport import parse_retry_after
 from roomsync.model import Booking, Link, Person
 from roomsync.sandbox.graph import GraphSandbox
 
@@ -26,13 +25,6 @@ def booking(i: int) -> Booking:
         rooms=frozenset({"MR-1"}),
         link=Link(f"RES-{i}", "fp"),
     )
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("2.128") == pytest.approx(2.128)
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
 
 
 async def test_429_storm_with_fractional_retry_after_and_concurrency_cap(

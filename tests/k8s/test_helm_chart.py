@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import helm_python
@@ -326,3 +328,20 @@ def test_notes_render(chart: helm_python.Chart) -> None:
 def test_values_schema_rejects_bad_values(chart: helm_python.Chart, values: dict[str, Any], fragment: str) -> None:
     with pytest.raises(helm_python.HelmValuesError, match=fragment):
         chart.validate_schema(values)
+
+
+def test_the_workload_identity_install_in_the_docs_labels_the_pod(chart: helm_python.Chart) -> None:
+    """docs/exchange-online.md's ``helm upgrade`` line, as Helm reads its ``--set-string`` flags: Azure's webhook
+    injects the token file only into pods labelled ``azure.workload.identity/use: "true"``."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "exchange-online.md").read_text()
+    values: dict[str, Any] = {}
+    for flag in re.findall(r"--set-string '([^']+)'", page):
+        key, _, value = flag.partition("=")
+        *parents, leaf = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", key)]
+        target = values
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    assert values["podLabels"] == {"azure.workload.identity/use": "true"}, values
+    (deployment,) = by_kind(render(chart, values), "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"

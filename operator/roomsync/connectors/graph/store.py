@@ -56,7 +56,7 @@ from roomsync.connectors.exchange import Copy
 from roomsync.connectors.graph import mapping
 from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.cache import MailboxState
-from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied
+from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied, TokenEndpointUnavailable
 from roomsync.connectors.graph.items import Item, ItemError
 from roomsync.model import (
     Booking,
@@ -186,8 +186,10 @@ class GraphStore:
         errors: list[BaseException] = []
         for room, result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
-                if isinstance(result, AuthenticationFailed) and not isinstance(result, MailboxAccessDenied):
-                    raise result
+                if isinstance(result, AuthenticationFailed | TokenEndpointUnavailable) and not isinstance(
+                    result, MailboxAccessDenied
+                ):
+                    raise result  # no room can be read: one failure for the cycle, not one per room
                 if not isinstance(result, BackendError):
                     raise result
                 log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)

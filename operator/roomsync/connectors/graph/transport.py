@@ -10,7 +10,8 @@ every request of the SDK passes through, does the retrying instead:
 - 429 is always retried (a throttled request was not executed); 503/504 and resets after sending are retried only for
   idempotent requests (GET, PATCH, DELETE, and a create that carries a ``transactionId``);
 - ``Retry-After`` is honoured (seconds, fractional seconds or an HTTP date), otherwise exponential back-off with
-  full jitter; bounded attempts and a bounded wait;
+  full jitter; bounded attempts and a bounded wait - with tenacity and the rule every connector shares
+  (:mod:`roomsync.connectors.retry`);
 - ``Prefer: IdType="ImmutableId"`` and ``outlook.timezone="UTC"`` on every request, nextLinks included;
 - every attempt is counted per (room, operation, status) in a :class:`~roomsync.connectors.base.RequestCounts`
   (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room), and every
@@ -21,17 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import email.utils
-import random
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result, stop_after_attempt
+from tenacity.wait import wait_random_exponential
 
 from roomsync.connectors.base import RequestCounts
+from roomsync.connectors.retry import stop_when_retry_after_exceeds, wait_retry_after
 
 #: The mailbox a store is working on; set around SDK calls so nextLinks and odd URLs are attributed correctly.
 current_mailbox: contextvars.ContextVar[str | None] = contextvars.ContextVar("roomsync_graph_mailbox", default=None)
@@ -42,6 +43,9 @@ PREFER = ('IdType="ImmutableId"', 'outlook.timezone="UTC"')
 RETRYABLE = frozenset({429, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _USER = re.compile(r"/users/([^/?]+)")
+#: Failures before anything reached the server, and failures after the request may have been sent.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+LOST_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
 #: (method, on the collection) -> operation, so a subscription id never becomes a metric label
 SUBSCRIPTION_OPERATIONS = {
     ("POST", True): "subscriptions.create",
@@ -89,22 +93,6 @@ def operation_of(method: str, url: httpx.URL) -> str:
     return rest[0]
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait: ``2``, ``2.128`` or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-        return max(0.0, seconds) if seconds == seconds else None  # NaN guard
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
-
-
 class MailboxTransport(httpx.AsyncBaseTransport):
     """Wraps the real transport; one instance per client (shared by all stores of a Connection)."""
 
@@ -114,7 +102,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         *,
         max_concurrent: int = 4,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[object]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         room_of: Callable[[str], str] = lambda mailbox: mailbox,
     ) -> None:
         self.inner = inner
@@ -144,41 +132,58 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         room = self.room_of(mailbox) if mailbox != "-" else ""
         op = operation_of(request.method, request.url)
         repeatable = request.method in IDEMPOTENT or retry_safe.get()
-        attempt = 0
-        while True:
-            attempt += 1
-            wait: float | None = None
-            async with self._slot(mailbox):
+
+        async def attempt() -> httpx.Response:
+            async with self._slot(mailbox):  # released while waiting for the next attempt
                 try:
                     response = await self.inner.handle_async_request(request)
-                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                    # Nothing reached the server: always safe to try again.
+                except NOT_SENT:
                     self.requests.add(room, op, "connect-error")
-                    if attempt >= self.policy.max_attempts:
-                        raise
-                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+                    raise
+                except LOST_ANSWER:
                     self.requests.add(room, op, "reset")
-                    if not repeatable or attempt >= self.policy.max_attempts:
-                        raise
-                else:
-                    self.requests.add(room, op, response.status_code)
-                    status = response.status_code
-                    if status not in RETRYABLE or attempt >= self.policy.max_attempts:
-                        return response
-                    if status != 429 and not repeatable:
-                        return response  # the server may have acted: the caller decides, never a blind repeat
-                    wait = parse_retry_after(response.headers.get("Retry-After"))
-                    if wait is not None and wait > self.policy.max_retry_after:
-                        return response
-                    await response.aread()
-                    await response.aclose()
-            if wait is None:
-                wait = random.uniform(0, min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1)))
-            else:
-                wait += random.uniform(0, min(0.25, wait * 0.1))  # a little jitter so parallel callers spread out
-            self.requests.throttled_seconds += wait
-            request.headers["Retry-Attempt"] = str(attempt)
-            await self._sleep(wait)
+                    raise
+            self.requests.add(room, op, response.status_code)
+            return response
+
+        def again(error: BaseException) -> bool:
+            # Nothing reached the server on a connect error: always safe. After sending, only if repeatable.
+            return isinstance(error, NOT_SENT) or (repeatable and isinstance(error, LOST_ANSWER))
+
+        def answer_again(response: httpx.Response) -> bool:
+            # A throttled request was not executed; a 503/504 may have been: repeat it only when that is safe.
+            return response.status_code == 429 or (repeatable and response.status_code in RETRYABLE)
+
+        async def before_sleep(state: RetryCallState) -> None:
+            if state.outcome is not None and not state.outcome.failed:
+                answer: httpx.Response = state.outcome.result()
+                await answer.aread()
+                await answer.aclose()
+            self.requests.throttled_seconds += state.upcoming_sleep
+            request.headers["Retry-Attempt"] = str(state.attempt_number)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(again) | retry_if_result(answer_again),
+            stop=(
+                stop_after_attempt(self.policy.max_attempts)
+                | stop_when_retry_after_exceeds(self.policy.max_retry_after)
+            ),
+            wait=wait_retry_after(
+                wait_random_exponential(multiplier=self.policy.backoff_base, max=self.policy.backoff_cap)
+            ),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            retry_error_callback=_last_outcome,
+        )
+        response: httpx.Response = await retrying(attempt)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _last_outcome(state: RetryCallState) -> httpx.Response:
+    """When retries end, the caller gets the last answer (the SDK raises it as an ODataError) or its exception."""
+    assert state.outcome is not None
+    response: httpx.Response = state.outcome.result()
+    return response
