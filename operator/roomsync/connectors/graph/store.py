@@ -55,7 +55,7 @@ from roomsync.connectors.graph import mapping
 from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied
-from roomsync.connectors.graph.items import Item, ItemError
+from roomsync.connectors.graph.items import Item, ItemError, Json, etag_of
 from roomsync.connectors.graph.mapping import Copy, Invitations
 from roomsync.model import (
     Booking,
@@ -161,7 +161,7 @@ class GraphStore:
     def _ids(self) -> tuple[str, str]:
         return self.client.settings.link_property_id, self.client.settings.people_property_id
 
-    async def _items(self, state: MailboxState, events: Sequence[Event]) -> list[Item]:
+    async def _items(self, state: MailboxState, events: Sequence[Json]) -> list[Item]:
         try:
             return await state.read(events)
         except ItemError as exc:
@@ -272,14 +272,14 @@ class GraphStore:
         properties the patch carries, recorded in the cache."""
         if props:
             patch.single_value_extended_properties = mapping.extended(props)
-        answered: list[Event] = []
+        answered: list[Json] = []
 
         async def write() -> None:
             answered.append(await state.calls.patch(item_id, patch, etag))
 
         await self._guarded(state, item_id, write)
         link_id, people_id = self._ids
-        new_etag = (answered[0].additional_data or {}).get("@odata.etag") or answered[0].change_key
+        new_etag = etag_of(answered[0])
         state.set_props(item_id, props.get(link_id, False), props.get(people_id, False), change_key=new_etag)
         return str(new_etag) if new_etag else None
 

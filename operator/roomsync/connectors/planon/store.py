@@ -2,10 +2,14 @@
 
 Requests per operation (steady state, master data cached): ``read`` = one ``/read`` per ``chunkSize`` units (an
 incremental read adds one per chunk for the window's new tail; native series not synced yet add one per chunk of
-series); ``lookup`` = one to three reads; ``create`` = one idempotency read + one BomAdd per room and occurrence;
-``update`` = one read of the meeting + one ``/update`` per distinct set of changed values and change time +
+series); ``lookup`` = one to three reads; ``create`` = one BomAdd per room and occurrence (plus one idempotency read
+when the same create was sent before by this process and no read has shown its reservations since: a restarted
+process reads everything first, so a reservation an earlier process made is paired by the read, never created
+twice); ``update`` = one read of the meeting + one ``/update`` per distinct set of changed values and change time +
 BomAdd/changeState for added/removed rooms or occurrences; ``cancel`` = one read + one ``/changeState`` per
-``chunkSize`` reservations sharing a change time; ``relink`` = one read + one ``/update``.
+``chunkSize`` reservations sharing a change time; ``relink`` = one ``/update`` for a single meeting the last read
+returned (its reservations and change times come from that read's memory and the handle), else one read + one
+``/update``.
 
 Preconditions: every write first compares the change times it reads with the versions the booking was read with
 (``Handle.versions``) and carries the change time in its own filter (``{Syscode: {in: [...]}, SysChangeDateTime:
@@ -96,6 +100,9 @@ class PlanonStore:
         self._horizon: datetime | None = None
         # native series already reported as not inferable (reported once per process, not every cycle)
         self._reported: set[str] = set()
+        # creates sent by this process, as (peer id, link sequence), until a read shows their reservations: only a
+        # repeat of one of these can find a reservation the read did not (see ``create``)
+        self._attempted: set[tuple[str, int]] = set()
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
@@ -116,6 +123,9 @@ class PlanonStore:
             self._cache = None
         bookings, more_skipped = await self._bookings(rows, units, window)
         self._horizon = window.end
+        if self._attempted:
+            seen = {(b.link.peer_id, b.link.seq) for b in bookings if b.link is not None}
+            self._attempted -= seen
         return Snapshot(
             tuple(bookings),
             unreadable_rooms=unknown | unreadable,
@@ -347,12 +357,16 @@ class PlanonStore:
         units = await self._units_for(booking)
         existing: list[Row] = []
         booking_id = f"rs-{uuid.uuid4().hex[:20]}"
-        if booking.link is not None:  # idempotent: a retry after a lost answer completes the first attempt
-            found = await self._rows_with_peer(booking.link.peer_id, units)
+        attempt = (booking.link.peer_id, booking.link.seq) if booking.link is not None else None
+        if attempt is not None and attempt in self._attempted:
+            # idempotent: a retry after a lost answer (or any repeat) completes the first attempt
+            found = await self._rows_with_peer(attempt[0], units)
             if found:
                 booking_id = found[0].booking_id
                 existing = await self._rows_of({booking_id}, units)
-                log.info("planon: create for %s resumes meeting %s", booking.link.peer_id, booking_id)
+                log.info("planon: create for %s resumes meeting %s", attempt[0], booking_id)
+        if attempt is not None:
+            self._attempted.add(attempt)
         return await self._apply(booking_id, existing, booking, units, rollback=not existing)
 
     async def _rows_with_peer(self, peer_id: str, units: dict[str, UnitInfo]) -> list[Row]:
@@ -388,7 +402,9 @@ class PlanonStore:
 
     async def relink(self, current: Booking, link: Link) -> None:
         units = await self.client.directory.units(self.rooms)
-        rows = await self._rows_of({current.id}, units)
+        rows = self._rows_as_read(current, units)
+        if rows is None:
+            rows = await self._rows_of({current.id}, units)
         live = [r for r in rows if r.live]
         if not live:
             raise NotFound(f"Planon meeting {current.id} has no live reservations in these rooms", backend=BACKEND)
@@ -401,6 +417,31 @@ class PlanonStore:
                 batches.setdefault(group_key(values), (values, []))[1].append(row)
         for values, stale in batches.values():
             await self._update(targets(stale), values)
+
+    def _rows_as_read(self, current: Booking, units: dict[str, UnitInfo]) -> list[Row] | None:
+        """The reservations of a single (non-recurring) meeting exactly as the last read saw them, from memory: its
+        handle names every one of them with the change time it was read at, and the write's filter carries those
+        change times, so Planon itself refuses the write when one changed since. No read request is needed
+        (a link write-back after a create costs one request). ``None`` when memory cannot vouch for them: a series
+        (its reservations outside the window were not read), no change time configured, or not read by this
+        store's last read; the caller reads them."""
+        handle, cache = current.handle, self._cache
+        if current.recurrence is not None or handle is None or cache is None or not self.f.changed_at:
+            return None
+        versions = handle.versions
+        ids = handle.ids()
+        if not ids or set(versions) != set(ids):
+            return None
+        records = []
+        for syscode in ids:
+            record = cache.get(int(syscode)) if syscode.isdigit() else None
+            if record is None or self.codec.version_of(record) != versions[syscode]:
+                return None
+            records.append(record)
+        rows, skipped = self._rows(records, {u.syscode: c for c, u in units.items()})
+        if skipped or any(r.booking_id != current.id for r in rows):
+            return None
+        return rows
 
     def _bookkeeping(self, current: Booking, live: Sequence[Row]) -> dict[Row, dict[str, Any]]:
         """What RoomSync keeps on each live reservation of a series besides the link: the series text and each

@@ -75,7 +75,9 @@ class Budget:
 
 @dataclass
 class Traffic:
-    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request.
+    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status, batched) for every Graph request:
+    a ``$batch`` is counted once as itself and once per request inside it (``batched``), so ``total`` counts what
+    the mailboxes served and ``http`` the HTTP requests that reached the tenant.
 
     Limits are per app and mailbox: at most ``concurrency_limit`` requests in flight (4 in Exchange Online; the
     reference calls the scope ambiguous, the emulator takes app + mailbox) and ``budget`` requests per window.
@@ -85,7 +87,7 @@ class Traffic:
     concurrency_retry_after: str = "1"
     latency: float = 0.0
     budget: Budget = field(default_factory=Budget)
-    requests: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
+    requests: Counter[tuple[str, str, str, int, bool]] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
     in_flight: Counter[tuple[str, str]] = field(default_factory=Counter)  # (app, mailbox)
     max_in_flight: Counter[str] = field(default_factory=Counter)  # mailbox
@@ -119,7 +121,7 @@ class Traffic:
         return None
 
     def record(self, entry: dict[str, Any]) -> None:
-        key = (entry["mailbox"] or "-", entry["method"], entry["operation"], entry["status"])
+        key = (entry["mailbox"] or "-", entry["method"], entry["operation"], entry["status"], entry["batched"])
         self.requests[key] += 1
         self.log.append(entry)
         if len(self.log) > self.log_limit:
@@ -127,14 +129,15 @@ class Traffic:
 
     def summary(self) -> dict[str, Any]:
         per_mailbox: Counter[str] = Counter()
-        for (mailbox, _, _, _), n in self.requests.items():
+        for (mailbox, _, _, _, _), n in self.requests.items():
             per_mailbox[mailbox] += n
         return {
             "total": sum(self.requests.values()),
+            "http": sum(n for (*_, batched), n in self.requests.items() if not batched),
             "perMailbox": dict(per_mailbox),
             "requests": [
-                {"mailbox": m, "method": meth, "operation": op, "status": st, "count": n}
-                for (m, meth, op, st), n in sorted(self.requests.items())
+                {"mailbox": m, "method": meth, "operation": op, "status": st, "batched": b, "count": n}
+                for (m, meth, op, st, b), n in sorted(self.requests.items())
             ],
             "maxInFlight": dict(self.max_in_flight),
         }
