@@ -51,7 +51,7 @@ def _error(status: int, code: str, message: str) -> dict[str, Any]:
 def _validate(body: object) -> list[Mapping[str, Any]]:
     if not isinstance(body, Mapping) or not isinstance(body.get("requests"), list):
         raise BatchError("The batch request body must be an object with a 'requests' array.")
-    requests = body["requests"]
+    requests: list[Mapping[str, Any]] = list(body["requests"])
     if not requests:
         raise BatchError("The batch request must contain at least one request.")
     if len(requests) > MAX_REQUESTS:
