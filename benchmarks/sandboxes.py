@@ -37,6 +37,7 @@ NAMESPACE = "bench"
 ROOT = str(Path(__file__).resolve().parent.parent)
 DOMAIN = "bench.example"
 PEOPLE = [f"person{i}@{DOMAIN}" for i in range(20)]
+PLANON_CHANGE_TIME = {"reservationFields": {"changedAt": "SysChangeDateTime"}}
 
 
 def room_code(i: int) -> str:
@@ -83,7 +84,8 @@ async def _serve(options: dict[str, Any]) -> None:
     ):
         graph_spec, graph_secrets = graph.connection_spec()
         info = {
-            "planon": {"root": planon.root_url, "spec": planon.connection_spec()},
+            # with the change timestamp docs/planon.md asks for: incremental reads and write preconditions
+            "planon": {"root": planon.root_url, "spec": {**planon.connection_spec(), **PLANON_CHANGE_TIME}},
             "graph": {"origin": graph.origin, "ca": graph.ca_pem, "spec": graph_spec},
             "secrets": [
                 [name, key, value] for (name, key), value in {**planon.demo_secrets(), **graph_secrets}.items()

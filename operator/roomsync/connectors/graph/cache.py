@@ -3,7 +3,8 @@
 Cost model (the point of this module):
 
 - full read: one delta round to obtain a deltaLink, calendarView with the link property ``$expand``ed (delta cannot
-  ``$expand``), and one GET per series master (pattern, cancelled occurrences and exceptions);
+  ``$expand``; skipped when the delta round found the window empty), and one GET per series master (pattern,
+  cancelled occurrences and exceptions);
 - incremental read: ONE delta request when nothing changed. A delta entry for a known item is merged into it
   (Graph sends "at least the properties that have been updated", so a missing property keeps its cached value;
   link data only changes through our own writes, which are written through); an entry for an unknown item is never
@@ -124,8 +125,10 @@ class MailboxState:
     async def _full(self, window: Window) -> None:
         start, end = delta_window(window)
         self.delta_link = None
-        _, link = await self.calls.delta(start, end, None)  # the deltaLink first: later changes are replayed
-        events = await self.calls.calendar_view(start, end)
+        # the deltaLink first: later changes are replayed. Its first round lists everything in the window, so an
+        # empty one means an empty calendar: no calendarView needed (the first sync of new rooms costs 1 request)
+        listed, link = await self.calls.delta(start, end, None)
+        events = await self.calls.calendar_view(start, end) if listed else []
         await self.ensure_day_zone(events)
         items: dict[str, Item] = {}
         self.skipped.clear()

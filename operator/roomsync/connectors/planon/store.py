@@ -27,7 +27,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from roomsync.connectors.base import (
@@ -103,6 +103,7 @@ class PlanonStore:
         # creates sent by this process, as (peer id, link sequence), until a read shows their reservations: only a
         # repeat of one of these can find a reservation the read did not (see ``create``)
         self._attempted: set[tuple[str, int]] = set()
+        self._rooms_by_syscode: tuple[dict[str, UnitInfo], dict[int, str]] | None = None
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
@@ -111,16 +112,18 @@ class PlanonStore:
         if unknown:
             log.warning("planon: reservation unit code(s) not found: %s", ", ".join(sorted(unknown)))
         incremental = not full and self._incremental_possible(window)
+        reach = _reach(window)
         records, unreadable = await (
-            self._read_changes(window, units) if incremental else self._read_window(window, units)
+            self._read_changes(reach, units) if incremental else self._read_window(reach, units)
         )
-        rooms_by_syscode = {u.syscode: code for code, u in units.items()}
+        rooms_by_syscode = self._room_of(units)
         rows, skipped = self._rows(records, rooms_by_syscode)
-        rows = [r for r in rows if window.overlaps(r.begin, r.end) and r.room not in unreadable]
+        rows = [r for r in rows if reach.overlaps(r.begin, r.end) and r.room not in unreadable]
         if self.f.changed_at and not unreadable:
-            self._remember(window, records, rows, skipped)
+            self._remember(reach, records, rows, skipped)
         else:
             self._cache = None
+        rows = [r for r in rows if window.overlaps(r.begin, r.end)]
         bookings, more_skipped = await self._bookings(rows, units, window)
         self._horizon = window.end
         if self._attempted:
@@ -319,7 +322,7 @@ class PlanonStore:
             records += await self.http.read(
                 self.settings.definitions.reservation, {self.f.native_series: {"in": chunk}}
             )
-        rows, _ = self._rows(records, {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(records, self._room_of(units))
         return rows
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
@@ -341,7 +344,7 @@ class PlanonStore:
         for syscodes in chunks(singles, self.settings.chunk_size):
             records += await self.http.read(definition, {self.f.syscode: {"in": syscodes}})
         natives = [i for i in ids if native_value(i) is not None] if self.f.native_series else []
-        rows, _ = self._rows(_unique(records, self.f.syscode), {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(_unique(records, self.f.syscode), self._room_of(units))
         known = {r.syscode for r in rows}
         rows += [r for r in await self._native_rows(natives, units) if r.syscode not in known]
         found = []
@@ -373,7 +376,7 @@ class PlanonStore:
         records = await self.http.read(
             self.settings.definitions.reservation, {self.f.link: {"contains": f";{peer_id}"}}
         )
-        rows, _ = self._rows(records, {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(records, self._room_of(units))
         return sorted(
             (r for r in rows if r.live and r.link is not None and r.link.peer_id == peer_id), key=lambda r: r.syscode
         )
@@ -438,7 +441,7 @@ class PlanonStore:
             if record is None or self.codec.version_of(record) != versions[syscode]:
                 return None
             records.append(record)
-        rows, skipped = self._rows(records, {u.syscode: c for c, u in units.items()})
+        rows, skipped = self._rows(records, self._room_of(units))
         if skipped or any(r.booking_id != current.id for r in rows):
             return None
         return rows
@@ -486,6 +489,12 @@ class PlanonStore:
         return None  # the HTTP session belongs to the shared client
 
     # -- internals -------------------------------------------------------------------------------------------------
+    def _room_of(self, units: dict[str, UnitInfo]) -> dict[int, str]:
+        """Unit syscode -> room code, kept while the directory answers with the same units (every write asks)."""
+        if self._rooms_by_syscode is None or self._rooms_by_syscode[0] is not units:
+            self._rooms_by_syscode = (units, {u.syscode: code for code, u in units.items()})
+        return self._rooms_by_syscode[1]
+
     async def _units_for(self, booking: Booking) -> dict[str, UnitInfo]:
         units = await self.client.directory.units(self.rooms)
         rooms = booking.rooms & set(self.rooms)
@@ -649,6 +658,14 @@ class PlanonStore:
             raise InvalidResponse(
                 f"Planon did not answer reservation(s) {_listed(unanswered)} that the write addressed", backend=BACKEND
             )
+
+
+def _reach(window: Window) -> Window:
+    """What a read fetches for ``window``: up to two days past the day it ends, so a window rolling forward with the
+    clock is still covered by the last read for a day and an incremental read needs no extra request for its new
+    tail every cycle (only the first cycle of a day reads one). Bookings are clipped to ``window`` exactly."""
+    end = datetime.combine(window.end.astimezone(UTC).date(), time(), UTC) + timedelta(days=2)
+    return Window(window.start, max(end, window.end))
 
 
 def _listed(syscodes: Sequence[int]) -> str:
