@@ -262,7 +262,9 @@ class MailboxCalls:
     async def create(self, event: Event) -> Json:
         """POST; repeatable only because the body carries a transactionId (Graph answers a repeat with the first)."""
         info = self.user.events.to_post_request_information(event)
-        info.url = self._events_url()  # the same URL, without expanding the builder's URL template every time
+        # the same URL, without expanding the builder's URL template every time (a new dict: the builder's own
+        # path parameters are shared with it, and ``info.url = ...`` would clear them)
+        info.path_parameters = {RequestInformation.RAW_URL_KEY: self._events_url()}
         created = await self._send("create event", info, safe_post=bool(event.transaction_id))
         if not isinstance(created, dict):
             raise InvalidResponse("Graph answered a create without the event", backend="graph")

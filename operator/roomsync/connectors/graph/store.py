@@ -146,6 +146,10 @@ class GraphStore:
         self.room_of_mailbox = {r.calendar: r.key for r in self.rooms}
         #: the window of the last read: the engine fingerprints series exceptions clipped to it
         self.window: Window | None = None
+        #: iCalUId -> (the items a booking was made of, the booking) at the last read. Items are immutable and
+        #: replaced when they change, so the same items make the same booking: it is handed back as the same object,
+        #: which spares translating it again and lets the engine keep its fingerprint (docs/performance.md).
+        self._made: dict[str, tuple[tuple[Item, ...], Booking]] = {}
 
     # -- helpers -------------------------------------------------------------------------------------------------------
     def _state(self, room: RoomPair) -> MailboxState:
@@ -204,11 +208,25 @@ class GraphStore:
                 copies[item.ical_uid].append(Copy(room.key, room.calendar, item))
             skipped += [SkippedItem(room.key, item_id, reason) for item_id, reason in state.skipped.items()]
         bookings = []
+        made: dict[str, tuple[tuple[Item, ...], Booking]] = {}
         for uid, group in copies.items():
-            try:
-                bookings.append(mapping.to_booking(uid, group, self.room_of_mailbox))
-            except (rec.RecurrenceNotExpressible, ValueError) as exc:
-                skipped += [SkippedItem(c.room, c.item.id, f"cannot translate: {exc}") for c in group]
+            items = tuple(c.item for c in group)
+            known = self._made.get(uid)
+            if (
+                known is not None
+                and len(known[0]) == len(items)
+                and all(a is b for a, b in zip(known[0], items, strict=True))
+            ):
+                booking = known[1]  # the same items as last cycle: the same booking (see __init__)
+            else:
+                try:
+                    booking = mapping.to_booking(uid, group, self.room_of_mailbox)
+                except (rec.RecurrenceNotExpressible, ValueError) as exc:
+                    skipped += [SkippedItem(c.room, c.item.id, f"cannot translate: {exc}") for c in group]
+                    continue
+            made[uid] = (items, booking)
+            bookings.append(booking)
+        self._made = made
         return Snapshot(tuple(bookings), unreadable_rooms=frozenset(unreadable), skipped=tuple(skipped), full=full)
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:

@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
@@ -56,7 +56,7 @@ from roomsync.connectors.planon.http import PlanonConfigurationError, Record
 from roomsync.connectors.planon.native import NotInferable, infer
 from roomsync.connectors.planon.settings import CANCEL_BY_DELETE
 from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
-from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
+from roomsync.model import Booking, Link, Person, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
 
 if TYPE_CHECKING:
     from roomsync.connectors.planon.client import PlanonClient
@@ -76,6 +76,24 @@ class Target(NamedTuple):
 
 def targets(rows: Iterable[Row]) -> list[Target]:
     return [Target(r.syscode, r.room, r.version) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A single meeting's booking as a read made it, and what it was made of."""
+
+    rows: tuple[Row, ...]
+    people: tuple[Person | None, ...]
+    zones: dict[str, str]
+    booking: Booking
+
+    def same(self, rows: Sequence[Row], people: tuple[Person | None, ...], zones: dict[str, str]) -> bool:
+        return (
+            zones is self.zones
+            and len(rows) == len(self.rows)
+            and all(a is b for a, b in zip(rows, self.rows, strict=True))
+            and people == self.people
+        )
 
 
 class PlanonStore:
@@ -104,6 +122,12 @@ class PlanonStore:
         # repeat of one of these can find a reservation the read did not (see ``create``)
         self._attempted: set[tuple[str, int]] = set()
         self._rooms_by_syscode: tuple[dict[str, UnitInfo], dict[int, str]] | None = None
+        self._zones: dict[str, str] = {}
+        # what the last read made of each record and meeting. Records kept between reads (the incremental cache) are
+        # the same objects until they change, so an unchanged reservation is neither parsed nor translated again and
+        # its booking is handed back as the same object, whose fingerprint the engine keeps (docs/performance.md)
+        self._parsed: dict[int, tuple[Record, dict[int, str], Row]] = {}
+        self._made: dict[str, _Made] = {}
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
@@ -118,6 +142,7 @@ class PlanonStore:
         )
         rooms_by_syscode = self._room_of(units)
         rows, skipped = self._rows(records, rooms_by_syscode)
+        self._parsed = {id(r): self._parsed[id(r)] for r in records if id(r) in self._parsed}  # this read's only
         rows = [r for r in rows if reach.overlaps(r.begin, r.end) and r.room not in unreadable]
         if self.f.changed_at and not unreadable:
             self._remember(reach, records, rows, skipped)
@@ -232,7 +257,7 @@ class PlanonStore:
         tainted: set[str] = set()
         for record in records:
             try:
-                rows.append(self.codec.row(record, rooms_by_syscode))
+                rows.append(self._row(record, rooms_by_syscode))
             except RowError as exc:
                 unit = record.get(self.f.reservation_unit) if isinstance(record, dict) else None
                 syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
@@ -248,29 +273,53 @@ class PlanonStore:
                 )
         return [r for r in rows if r.booking_id not in tainted], skipped
 
+    def _row(self, record: Record, rooms_by_syscode: dict[int, str]) -> Row:
+        """A record as a row; the same record object (kept from an earlier read) gives the same row object."""
+        known = self._parsed.get(id(record))
+        if known is not None and known[0] is record and known[1] is rooms_by_syscode:
+            return known[2]
+        row = self.codec.row(record, rooms_by_syscode)
+        self._parsed[id(record)] = (record, rooms_by_syscode, row)
+        return row
+
     async def _bookings(
         self, rows: list[Row], units: dict[str, UnitInfo], window: Window | None
     ) -> tuple[list[Booking], list[SkippedItem]]:
         groups: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
             groups[r.booking_id].append(r)
-        zones = {code: u.time_zone for code, u in units.items()}
+        zones = self._zones_of(units)
         natives = await self._native_series(groups, units, window)
         requestors = {r.requestor for members in groups.values() for r in members if r.requestor is not None}
         persons = await self.client.directory.persons(requestors) if requestors else {}
         bookings: list[Booking] = []
         skipped: list[SkippedItem] = []
+        made: dict[str, _Made] = {}
         for booking_id, members in groups.items():
             series, originals = natives.get(booking_id, (None, None))
             # an inferred series holds every reservation, so its exceptions are known everywhere, not only in the
             # window (a relink writes them as RoomSync's bookkeeping)
             scope = None if series is not None else window
-            try:
-                bookings.append(
-                    self.codec.booking(booking_id, members, persons, zones, scope, inferred=series, originals=originals)
-                )
-            except (RowError, ValueError) as exc:
-                skipped += [SkippedItem(r.room, str(r.syscode), f"meeting {booking_id}: {exc}") for r in members]
+            # a single meeting (no series: its booking does not depend on the window) made of the same rows, for
+            # the same organizer and zones, is the same booking: handed back as the same object (see __init__)
+            single = series is None and all(r.series is None for r in members)
+            people = tuple(persons.get(r.requestor) if r.requestor is not None else None for r in members)
+            known = self._made.get(booking_id) if single else None
+            if known is not None and known.same(members, people, zones):
+                booking = known.booking
+            else:
+                try:
+                    booking = self.codec.booking(
+                        booking_id, members, persons, zones, scope, inferred=series, originals=originals
+                    )
+                except (RowError, ValueError) as exc:
+                    skipped += [SkippedItem(r.room, str(r.syscode), f"meeting {booking_id}: {exc}") for r in members]
+                    continue
+            if single:
+                made[booking_id] = _Made(tuple(members), people, zones, booking)
+            bookings.append(booking)
+        if window is not None:  # a read: what it made is what the next read may hand back
+            self._made = made
         return bookings, skipped
 
     async def _native_series(
@@ -493,7 +542,13 @@ class PlanonStore:
         """Unit syscode -> room code, kept while the directory answers with the same units (every write asks)."""
         if self._rooms_by_syscode is None or self._rooms_by_syscode[0] is not units:
             self._rooms_by_syscode = (units, {u.syscode: code for code, u in units.items()})
+            self._zones = {code: u.time_zone for code, u in units.items()}
         return self._rooms_by_syscode[1]
+
+    def _zones_of(self, units: dict[str, UnitInfo]) -> dict[str, str]:
+        """Room code -> time zone, kept like :meth:`_room_of`."""
+        self._room_of(units)
+        return self._zones
 
     async def _units_for(self, booking: Booking) -> dict[str, UnitInfo]:
         units = await self.client.directory.units(self.rooms)
