@@ -231,7 +231,9 @@ class PlanonStore:
             unreadable |= more
         for record in changed:
             syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
-            if isinstance(syscode, int):
+            # the look-back overlap returns recently changed records every cycle: an equal one keeps the cached
+            # object, so what was made of it is reused (see ``_row``)
+            if isinstance(syscode, int) and merged.get(syscode) != record:
                 merged[syscode] = record
         return list(merged.values()), unreadable
 
