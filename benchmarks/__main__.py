@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import engine, footprint, google_path, latency, report, sync_path
+from benchmarks import caldav, engine, footprint, google_path, latency, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -28,6 +28,7 @@ BENCHMARKS = {
     "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
+    "caldav": (caldav, 2, ["caldav-steady", "caldav-propagation"]),
 }
 ALIASES = {"initial": "sync", "steady": "sync", "propagation": "sync"}
 

@@ -12,7 +12,7 @@ from roomsync.config import cel
 from roomsync.config.crds import crd_directory, load_crds
 from roomsync.config.durations import parse_go_duration
 from roomsync.sync.status import COUNTERS
-from tests.k8s.support import CHART, CRDS, load_documents, validate_builtin
+from tests.k8s.support import CRDS, load_documents, validate_builtin
 
 CRD_FILES = sorted(CRDS.glob("roomsync.io_*.yaml"))
 COMPREHENSIONS = re.compile(r"\.(all|exists|exists_one|map|filter)\(")
@@ -32,8 +32,8 @@ def _schemas() -> list[tuple[str, Mapping[str, Any]]]:
     return [(crd.kind, schema) for crd in load_crds() for schema in crd.schemas.values()]
 
 
-def test_loader_finds_both_crds_in_the_checkout() -> None:
-    assert {c.kind for c in load_crds()} == {"RoomSync", "Connection"}
+def test_loader_finds_every_crd_in_the_checkout() -> None:
+    assert {c.kind for c in load_crds()} == {"RoomSync", "Connection", "ClusterConnection"}
     assert crd_directory().joinpath("roomsync.io_roomsyncs.yaml").is_file()
 
 
@@ -42,9 +42,9 @@ def test_crd_is_a_valid_customresourcedefinition(path: Any) -> None:
     (doc,) = load_documents(path)
     validate_builtin(doc)  # strict: a YAML slip (e.g. a comma in a flow mapping) shows up as an unknown field
     spec = doc["spec"]
-    assert spec["scope"] == "Namespaced"
+    assert spec["scope"] == ("Cluster" if spec["names"]["kind"] == "ClusterConnection" else "Namespaced")
     assert doc["metadata"]["name"] == f"{spec['names']['plural']}.{spec['group']}"
-    assert "roomsync" in spec["names"]["categories"]
+    assert spec["names"]["categories"] == ["roomsync-all"]
     assert not {"rs", "rsc", "conn"} & set(spec["names"].get("shortNames", [])), "clashes with built-in short names"
     (version,) = spec["versions"]
     assert version["subresources"] == {"status": {}}
@@ -161,8 +161,12 @@ def test_crd_directory_is_a_kustomize_base_listing_every_crd() -> None:
     assert sorted(kustomization["resources"]) == sorted(p.name for p in CRD_FILES)
 
 
-def test_chart_crds_are_the_same_files() -> None:
-    """The chart ships crds/ through symlinks, so there is one copy; this catches a link turned into a stale copy."""
-    for source in CRD_FILES:
-        shipped = CHART / "crds" / source.name
-        assert shipped.read_bytes() == source.read_bytes(), f"helm/roomsync/crds/{source.name} differs from crds/"
+def test_no_category_equals_a_resource_name() -> None:
+    """``kubectl get roomsync`` must name one resource: a category spelled like a kind's singular or plural (as
+    ``roomsync`` was) would make it ambiguous, the trap ESO's category rename avoided."""
+    names = [load_documents(p)[0]["spec"]["names"] for p in CRD_FILES]
+    spelled = {n[k] for n in names for k in ("singular", "plural")} | {
+        s for n in names for s in n.get("shortNames", [])
+    }
+    categories = {c for n in names for c in n["categories"]}
+    assert categories == {"roomsync-all"} and not categories & spelled

@@ -375,7 +375,11 @@ def test_at_least_twenty_invalid_cases() -> None:
         (None, "", "got null"),
         ({"kind": "RoomSync"}, "apiVersion", "Required value"),
         ({"apiVersion": "roomsync.io/v1alpha1"}, "kind", "Required value"),
-        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}, "kind", "roomsync validates Connection"),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+            "kind",
+            "roomsync validates ClusterConnection",
+        ),
         ({"apiVersion": "roomsync.io/v1alpha1", "kind": 7}, "kind", "non-empty string"),
     ],
 )

@@ -10,7 +10,7 @@ import yaml
 
 import roomsync
 from roomsync.cli.main import build_parser
-from tests.k8s.support import CHART, validate_builtin
+from tests.k8s.support import CHART, CRDS, validate_builtin
 from tests.k8s.test_manifests import EXPECTED_RULES
 
 helm_python.disable_logging()
@@ -18,7 +18,8 @@ helm_python.disable_logging()
 NON_DEFAULT: dict[str, Any] = {
     "image": {"repository": "registry.example.com/roomsync", "tag": "0.1.0-rc1", "pullPolicy": "Always"},
     "imagePullSecrets": [{"name": "registry"}],
-    "replicaCount": 2,
+    "replicaCount": 1,
+    "crds": {"install": True, "keep": False},
     "watch": {"namespaces": ["facilities", "hq"], "selector": "roomsync.io/shard=hq"},
     "peering": {"enabled": True, "name": "roomsync-hq"},
     "serviceAccount": {"annotations": {"azure.workload.identity/client-id": "11111111-1111-1111-1111-111111111111"}},
@@ -34,8 +35,25 @@ NON_DEFAULT: dict[str, Any] = {
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
     "priorityClassName": "system-cluster-critical",
+    "web": {
+        "enabled": True,
+        "port": 8181,
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "host": "rooms.example.com",
+            "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth.example.com/oauth2/auth"},
+            "tls": [{"hosts": ["rooms.example.com"], "secretName": "rooms-tls"}],
+        },
+    },
+    "extraEnv": [{"name": "SSL_CERT_FILE", "value": "/etc/roomsync/ca/ca.crt"}],
+    "extraVolumes": [{"name": "ca", "configMap": {"name": "corporate-ca"}}],
+    "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/roomsync/ca", "readOnly": True}],
+    "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+    ],
 }
-WITHOUT_METRICS: dict[str, Any] = {"metrics": {"enabled": False}, "rbac": {"create": True}}
+WITHOUT_METRICS: dict[str, Any] = {"metrics": {"enabled": False}, "rbac": {"create": True}, "crds": {"install": False}}
 
 #: Kinds kubernetes-validate does not know (CRDs of other projects): checked by shape below instead.
 FOREIGN_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
@@ -82,6 +100,9 @@ def test_default_render(chart: helm_python.Chart) -> None:
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
         [
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
@@ -93,6 +114,8 @@ def test_default_render(chart: helm_python.Chart) -> None:
     )
     args = build_parser().parse_args(deployment_args(docs))
     assert args.command == "run" and args.all_namespaces and args.standalone and args.peering is None
+    assert args.web_port is None  # the health page is off by default
+    assert args.cluster_resource_namespace == "roomsync-system"
     (deployment,) = by_kind(docs, "Deployment")
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -117,13 +140,19 @@ def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
     assert args.selector == "roomsync.io/shard=hq"
     assert args.peering == "roomsync-hq" and not args.standalone
     (deployment,) = by_kind(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 2
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"  # peering: the new pod waits for the old one
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/roomsync:0.1.0-rc1"
     # Resource access only inside the watched namespaces; nothing about secrets cluster-wide.
-    roles = by_kind(docs, "Role")
+    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-cluster-secrets")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["facilities", "hq"]
-    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["facilities", "hq"]
+    bindings = sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding"))
+    assert bindings == ["facilities", "hq", "roomsync-system"]
+    (cluster_secrets,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-cluster-secrets")]
+    assert cluster_secrets["metadata"]["namespace"] == "roomsync-system"  # ClusterConnections' Secrets, nothing else
+    assert cluster_secrets["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
+    ]
     for role in by_kind(docs, "ClusterRole"):
         resources = {r for rule in role["rules"] for r in rule["resources"]}
         assert "secrets" not in resources and "roomsyncs" not in resources
@@ -146,7 +175,7 @@ def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
 
 
 def test_cluster_wide_peering_uses_a_cluster_peering(chart: helm_python.Chart) -> None:
-    docs = render(chart, {"peering": {"enabled": True}, "replicaCount": 2})
+    docs = render(chart, {"peering": {"enabled": True}})
     assert [p["metadata"]["name"] for p in by_kind(docs, "ClusterKopfPeering")] == ["roomsync"]
     rules = [rule for role in by_kind(docs, "ClusterRole") for rule in role["rules"]]
     assert any(rule["resources"] == ["clusterkopfpeerings"] for rule in rules)
@@ -158,16 +187,58 @@ def test_no_metrics_means_no_service_and_port(chart: helm_python.Chart) -> None:
     assert "--metrics-port=0" in deployment_args(docs)
 
 
-def test_chart_ships_the_crds_and_kopf_peerings(chart: helm_python.Chart) -> None:
-    names = sorted(c["name"] for c in chart.crds)
-    assert names == [
-        "crds/kopf.dev_peerings.yaml",
-        "crds/roomsync.io_connections.yaml",
-        "crds/roomsync.io_roomsyncs.yaml",
+def test_crds_are_templates_upgraded_with_the_release_and_kept_on_uninstall(chart: helm_python.Chart) -> None:
+    crds = by_kind(render(chart, {}), "CustomResourceDefinition")
+    assert sorted(c["metadata"]["name"] for c in crds) == [
+        "clusterconnections.roomsync.io",
+        "connections.roomsync.io",
+        "roomsyncs.roomsync.io",
     ]
+    for crd in crds:
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert crd["metadata"]["labels"]["app.kubernetes.io/part-of"] == "roomsync"
+        plain = yaml.safe_load((CRDS / f"roomsync.io_{crd['spec']['names']['plural']}.yaml").read_text())
+        assert crd["spec"] == plain["spec"], "the template carries the CRD of crds/ unchanged"
+    assert (
+        "annotations"
+        not in by_kind(render(chart, {"crds": {"keep": False}}), "CustomResourceDefinition")[0]["metadata"]
+    )
+    assert by_kind(render(chart, {"crds": {"install": False}}), "CustomResourceDefinition") == []
+    # only kopf's peering CRDs stay in crds/ (the peering object needs them before the templates are applied)
+    assert sorted(c["name"] for c in chart.crds) == ["crds/kopf.dev_peerings.yaml"]
     for crd in chart.crds:
         for doc in yaml.safe_load_all(crd["data"]):
             validate_builtin(doc)
+
+
+def test_no_symbolic_link_out_of_the_chart() -> None:
+    for path in CHART.rglob("*"):
+        assert not path.is_symlink(), f"{path} is a symbolic link: helm package would not follow it"
+
+
+def test_health_page_is_off_by_default_and_a_clusterip_service_when_on(chart: helm_python.Chart) -> None:
+    assert [s["metadata"]["name"] for s in by_kind(render(chart, {}), "Service")] == ["roomsync-metrics"]
+    assert by_kind(render(chart, {}), "Ingress") == []
+    docs = render(chart, NON_DEFAULT)
+    (web,) = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-web")]
+    assert web["spec"]["type"] == "ClusterIP"
+    assert web["spec"]["ports"] == [{"name": "web", "port": 8181, "targetPort": "web", "protocol": "TCP"}]
+    assert "--web-port=8181" in deployment_args(docs)
+    (ingress,) = by_kind(docs, "Ingress")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"].startswith("https://auth.")
+    assert ingress["spec"]["rules"][0]["host"] == "rooms.example.com"
+    (policy,) = by_kind(docs, "NetworkPolicy")
+    assert {"port": "web", "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]
+
+
+def test_extra_volumes_env_and_topology_spread(chart: helm_python.Chart) -> None:
+    (deployment,) = by_kind(render(chart, NON_DEFAULT), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "ca", "configMap": {"name": "corporate-ca"}} in pod["volumes"]
+    assert {"name": "ca", "mountPath": "/etc/roomsync/ca", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "SSL_CERT_FILE", "value": "/etc/roomsync/ca/ca.crt"} in container["env"]
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
 
 
 def test_chart_lints_clean() -> None:
@@ -186,7 +257,10 @@ def test_notes_render(chart: helm_python.Chart) -> None:
     ("values", "fragment"),
     [
         ({"replicaCount": "two"}, "replicaCount"),
-        ({"replicaCount": 2}, "maximum"),  # more than one replica needs peering
+        ({"replicaCount": 2}, "needs sharding"),  # active/standby adds no capacity; sharding is not there yet
+        ({"replicaCount": 2, "peering": {"enabled": True}}, "needs sharding"),
+        ({"crds": {"install": "yes"}}, "install"),
+        ({"web": {"port": 0}}, "port"),
         ({"replicas": 1}, "replicas"),
         ({"image": {"repository": "x", "pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"watch": {"namespaces": ["Bad_NS"]}}, "namespaces"),

@@ -18,7 +18,9 @@ for _doc in DOCS:
 #: (apiGroup, resource) -> verbs: exactly what the operator uses, nothing more.
 EXPECTED_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
-    ("", "namespaces"): {"list", "watch"},
+    ("", "namespaces"): {"get", "list", "watch"},
+    ("roomsync.io", "clusterconnections"): {"get", "list", "watch"},
+    ("roomsync.io", "clusterconnections/status"): {"patch"},
     ("roomsync.io", "roomsyncs"): {"get", "list", "watch", "patch"},
     ("roomsync.io", "roomsyncs/status"): {"patch"},
     ("roomsync.io", "connections"): {"get", "list", "watch"},
@@ -56,6 +58,7 @@ def test_kustomization_brings_everything_and_pulls_the_crds_from_crds() -> None:
     assert {d["metadata"]["name"] for d in BY_KIND["CustomResourceDefinition"]} == {
         "roomsyncs.roomsync.io",
         "connections.roomsync.io",
+        "clusterconnections.roomsync.io",
     }
     copies = [
         p

@@ -23,6 +23,9 @@ from tests.k8s_operator.emulator import ApiServer
 NS = "facilities"
 ROOMSYNCS = "roomsync.io/v1alpha1/roomsyncs"
 CONNECTIONS = "roomsync.io/v1alpha1/connections"
+CLUSTER_CONNECTIONS = "roomsync.io/v1alpha1/clusterconnections"
+#: Where the operator under test looks for ClusterConnections' Secrets (OperatorOptions.cluster_namespace).
+CLUSTER_NS = "roomsync-system"
 SECRETS = "v1/secrets"
 EVENTS = "v1/events"
 PLANON_URL = "https://planon.test/sdk/system/rest/v1"
@@ -61,15 +64,24 @@ async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=str(api.url).rstrip("/"), default_namespace="default")
 
-    defaults: dict[str, Any] = {"host": "127.0.0.1", "health_port": 0, "metrics_port": 0}
+    defaults: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "health_port": 0,
+        "metrics_port": 0,
+        "cluster_namespace": CLUSTER_NS,
+    }
     async with Operator(OperatorOptions(**{**defaults, **options}), login=login, clock=loop_clock()) as running:
         yield running
 
 
 # -- objects ----------------------------------------------------------------------------------------------------------
-def secret(name: str, **values: str) -> dict[str, Any]:
+def secret(name: str, *, labelled: bool = True, **values: str) -> dict[str, Any]:
+    """A Secret; ``labelled``: with ``roomsync.io/credentials``, so the operator watches it (rotations apply)."""
     data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS}, "data": data}
+    meta: dict[str, Any] = {"name": name, "namespace": NS}
+    if labelled:
+        meta["labels"] = {"roomsync.io/credentials": "true"}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
 
 
 def planon_connection(name: str = "planon", secret_name: str = "planon-credentials") -> dict[str, Any]:
@@ -121,10 +133,11 @@ def roomsync(name: str = "hq", **spec: Any) -> dict[str, Any]:
 
 
 async def create(api: ApiServer, resource: str, body: dict[str, Any]) -> dict[str, Any]:
-    namespace = body["metadata"]["namespace"]
+    namespace = body["metadata"].get("namespace")
     group_version, plural = resource.rsplit("/", 1)
     prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    async with api.post(f"{prefix}/namespaces/{namespace}/{plural}", json=body) as response:
+    where = f"/namespaces/{namespace}" if namespace else ""  # cluster-scoped without one
+    async with api.post(f"{prefix}{where}/{plural}", json=body) as response:
         assert response.status < 300, await response.text()
         created: dict[str, Any] = await response.json()
         return created

@@ -47,6 +47,12 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
         verbs={"get", "list", "watch", "patch", "create", "delete"},
         subresources={"status"},
     ),
+    "roomsync.io/v1alpha1/clusterconnections": kmock.ResourceInfo(
+        kind="ClusterConnection",
+        namespaced=False,
+        verbs={"get", "list", "watch", "patch", "create", "delete"},
+        subresources={"status"},
+    ),
     "v1/secrets": kmock.ResourceInfo(
         kind="Secret", namespaced=True, verbs={"get", "list", "watch", "patch", "create", "delete"}
     ),
@@ -99,11 +105,14 @@ def _spec_part(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @attrs.define(kw_only=True)
 class ApiServer(kmock.KubernetesEmulator):
-    """kmock's emulator with resourceVersion, generation, status subresource and selector semantics."""
+    """kmock's emulator with resourceVersion, generation, status subresource and selector semantics, and namespaces
+    (listed from the objects in them, read one by one with the labels in ``namespace_labels``)."""
 
     _versions: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _current: int = attrs.field(default=0, init=False)
     _created: dict[int, Any] = attrs.field(factory=dict, init=False)
+    #: Labels of namespaces (a namespace exists when something lives in it, or when it is labelled here).
+    namespace_labels: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -131,6 +140,10 @@ class ApiServer(kmock.KubernetesEmulator):
         """kmock 0.8 cannot parse ``/api/v1/namespaces`` (it takes ``namespaces`` for the namespaced-path prefix);
         kopf lists and watches it when the operator is restricted to namespaces. Namespaces are implied by the
         objects stored in them, as on a cluster where they all exist."""
+        if raw_request.path.startswith("/api/v1/namespaces/") and raw_request.path.count("/") == 4:
+            name = raw_request.path.rsplit("/", 1)[1]  # GET of one namespace: its labels
+            meta = {"name": name, "labels": self.namespace_labels.get(name, {})}
+            return web.json_response({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
         if raw_request.path != "/api/v1/namespaces":
             return await super().__call__(raw_request)
         if raw_request.query.get("watch") != "true":

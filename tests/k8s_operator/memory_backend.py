@@ -5,7 +5,8 @@ connectors, so both sides are :class:`~roomsync.connectors.memory.MemoryStore` i
 keyed by the Connection's ``url`` (Planon) or ``tenantId`` (Graph). The Connection's Secret must hold
 :data:`PASSWORD`; any other value makes every store call fail with ``AuthenticationFailed``, the way a rotated
 password does. Each client counts its calls in ``requests`` (:class:`RequestCounts`), which the metrics harvest
-reads.
+reads. Like the real backends, the Graph side discovers rooms (the rooms its calendar has bookings in) and the
+Planon side does not.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class MemoryClient:
 
     def __init__(self, store: MemoryStore, password: str) -> None:
         self.memory = store
-        self.capabilities: Capabilities = store.capabilities
+        self.capabilities: Capabilities = replace(store.capabilities, room_discovery=store.side is Side.CALENDAR)
         self.password = password
         self.requests = RequestCounts()
         self.closed = False
@@ -72,6 +73,10 @@ class MemoryClient:
         return GuardedStore(self, frozenset(r.key for r in rooms))
 
     async def rooms(self) -> list[RoomInfo]:
+        if self.password != PASSWORD:
+            self.requests.add("", "rooms", 401)
+            raise AuthenticationFailed("the credentials were rejected (401)", backend=self.backend)
+        self.requests.add("", "rooms", 200)
         return sorted({RoomInfo(room) for b in self.memory.bookings.values() for room in b.rooms}, key=lambda r: r.key)
 
     async def aclose(self) -> None:

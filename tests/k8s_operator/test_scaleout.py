@@ -42,8 +42,10 @@ async def test_label_selector_shards_roomsyncs_server_side(api):
     assert not handled(api, "theirs")
     lists = [r for r in api._requests if r.method == "GET" and r.url.path.endswith("/roomsyncs")]
     assert lists and all(r.params.get("labelSelector") == "roomsync.io/shard=a" for r in lists)
-    others = [r for r in api._requests if r.method == "GET" and r.url.path.endswith(("/connections", "/secrets"))]
-    assert others and not any("labelSelector" in r.params for r in others)  # unlabelled inputs stay visible
+    connections = [r for r in api._requests if r.method == "GET" and r.url.path.endswith("/connections")]
+    assert connections and not any("labelSelector" in r.params for r in connections)  # Connections stay visible
+    secrets = [r for r in api._requests if r.method == "GET" and r.url.path.endswith("/secrets")]
+    assert secrets and all(r.params.get("labelSelector") == "roomsync.io/credentials" for r in secrets)
 
 
 def in_namespace(body: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -77,7 +79,9 @@ async def test_connections_are_never_read_across_namespaces(api):
         )
     assert "namespace 'other-team'" in condition(body)["message"]
     reads = [r.url.path for r in api._requests if r.method == "GET" and "/namespaces/" in r.url.path]
-    assert not any(f"/namespaces/{NS}/connections" in p or f"/namespaces/{NS}/secrets" in p for p in reads)
+    # NS's Connections are read once each, by their own health check, never on behalf of the borrower
+    for name in ("planon", "exchange"):
+        assert reads.count(f"/apis/roomsync.io/v1alpha1/namespaces/{NS}/connections/{name}") == 1
 
 
 async def test_peering_makes_the_operator_active_when_alone(api):

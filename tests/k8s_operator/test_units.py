@@ -64,7 +64,12 @@ def test_label_selector_applies_to_roomsyncs_only():
     settings = make_settings(OperatorOptions(selector="roomsync.io/shard=a"))
     assert settings.watching.label_selectors.collect(ROOMSYNCS) == ["roomsync.io/shard=a"]
     assert settings.watching.label_selectors.collect(kopf.Resource("roomsync.io", "v1alpha1", "connections")) == []
-    assert settings.watching.label_selectors.collect(kopf.Resource("", "v1", "secrets")) == []
+
+
+def test_only_labelled_secrets_are_watched():
+    """The operator never receives the cluster's other Secrets: the apiserver filters the watch by label."""
+    settings = make_settings(OperatorOptions())
+    assert settings.watching.label_selectors.collect(kopf.Resource("", "v1", "secrets")) == ["roomsync.io/credentials"]
 
 
 def test_peering_settings():

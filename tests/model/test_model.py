@@ -194,3 +194,14 @@ def test_fit_cuts_the_subject_of_a_renamed_occurrence_too() -> None:
     assert fitted.recurrence is not None
     assert fitted.recurrence.overrides[0].subject == long_name[:19] + "…"
     assert fit(fitted, FieldLimits(subject=20)) == fitted  # fitting is idempotent: a shortened value is no change
+
+
+def test_the_people_text_round_trips_and_never_raises_on_what_a_person_typed() -> None:
+    from roomsync.model.people_text import decode_people, encode_people
+
+    base = replace(meeting(), organizer=Person("Anna@Contoso.com", "Anna de Vries"), optional=people(["e@x.com"]))
+    organizer, required, optional = decode_people(encode_people(base)) or (None, frozenset(), frozenset())
+    assert organizer == base.organizer and organizer is not None and organizer.name == "Anna de Vries"
+    assert (required, optional) == (base.required, base.optional)
+    for garbage in (None, "", "not json", "[1, 2]", '{"o": 5}', '{"o": "not an address"}', '{"r": "abc"}'):
+        assert decode_people(garbage) is None

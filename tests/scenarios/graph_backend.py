@@ -51,6 +51,8 @@ def _zone(tz: str) -> Any:
 
 class GraphCalendar:
     name = "graph"
+    #: Exchange's booking assistant can rewrite subjects (scenario 10)
+    features = frozenset({"subject_rewrites"})
 
     def __init__(self) -> None:
         self.sandbox: GraphSandbox | None = None

@@ -6,6 +6,8 @@ Exchange has already answered and Planon registers it - and when Planon cannot, 
 
 from __future__ import annotations
 
+import pytest
+
 from roomsync.sync.status import cycle_status
 from tests.scenarios.conftest import WorldFactory
 from tests.scenarios.world import ANNA, BEN, CARLA, DEV, F4, L1, NOW, World, at, span
@@ -67,6 +69,9 @@ async def test_s03_in_the_lead_an_accepted_meeting_moved_into_a_conflict_is_decl
     assert [e.subject for e in await world.entries(L1)] == ["Board meeting"]
 
 
+@pytest.mark.calendar_needs(
+    "room_agent", reason="it checks that the room's agent accepted the meeting before RoomSync ran"
+)
 async def test_s04_following_a_meeting_planon_cannot_register_is_reported_every_cycle(world: World) -> None:
     """``onRefused: Report`` (the default): Exchange's acceptance stands, the refusal shows in the cycle result, the
     RoomSync status (Ready stays True, Synced False with reason ActionsFailed, the room's lastError, the refused

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from roomsync.config.references import DictSource, resolve
 from roomsync.config.roomsync import RoomSyncConfig
+from roomsync.connectors.registry import capabilities
 from roomsync.engine import ActionKind
 from roomsync.model import Side
 from roomsync.sandbox.planon import PlanonSandbox
@@ -241,6 +242,11 @@ class World:
             **self.roomsync_overrides.get(name, {}),
         }
         return {"metadata": {"name": name, "namespace": "scenarios", "generation": 1}, "spec": spec}
+
+    @property
+    def room_agent(self) -> bool:
+        """Whether the calendar decides meeting requests by itself (Exchange) or leaves them (CalDAV)."""
+        return capabilities(self.calendar.name).room_agent
 
     async def stop(self) -> None:
         await self.pool.aclose()

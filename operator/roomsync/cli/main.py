@@ -1,4 +1,4 @@
-"""``roomsync``: validate, plan, sync, demo, sandbox, rooms, run.
+"""``roomsync``: validate, plan, sync, demo, sandbox, rooms, run; status, reconcile, suspend, resume (the cluster).
 
 Exit codes: 0 success (plan: both sides agree); 1 invalid input or usage; 2 ``plan`` found pending changes;
 3 a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed);
@@ -89,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
-    sandbox.add_argument("--calendar", choices=("graph", "google"), default="graph", help="which calendar emulator")
+    sandbox.add_argument(
+        "--calendar", choices=("graph", "google", "caldav"), default="graph", help="which calendar to run"
+    )
     sandbox.add_argument("--google-port", type=int, default=0)
+    sandbox.add_argument("--caldav-port", type=int, default=0)
     rooms = commands.add_parser(
         "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
     )
@@ -111,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics; 0 turns metrics off")
     run.add_argument("--health-port", type=int, default=8080)
+    run.add_argument("--web-port", type=int, default=None, help="serve the read-only health page on this port")
+    run.add_argument(
+        "--cluster-resource-namespace", default=None, help="namespace of ClusterConnections' Secrets (default: own)"
+    )
+    from roomsync.cli.cluster_cmd import add_cluster_commands
+
+    add_cluster_commands(commands)
     return parser
 
 
@@ -155,10 +165,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(json_output=args.output == "json")
     if args.command == "sandbox":
-        from roomsync.cli.sandbox_cmd import run_google_sandbox, run_sandbox
+        from roomsync.cli.sandbox_cmd import run_caldav_sandbox, run_google_sandbox, run_sandbox
 
         if args.calendar == "google":
             return run_google_sandbox(args.host, args.planon_port, args.google_port)
+        if args.calendar == "caldav":
+            return run_caldav_sandbox(args.host, args.planon_port, args.caldav_port)
         return run_sandbox(args.host, args.planon_port, args.graph_port)
     if args.command == "rooms":
         from roomsync.cli.rooms_cmd import list_rooms
@@ -168,6 +180,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.k8s.main import run_operator
 
         return run_operator(args)
+    if args.command in ("status", "reconcile", "suspend", "resume"):
+        from roomsync.cli.cluster_cmd import run_cluster_command
+
+        return run_cluster_command(args)
     raise AssertionError(args.command)  # argparse only lets the commands above through
 
 

@@ -1,7 +1,8 @@
 """``roomsync sandbox``: keep the Planon and Graph emulators running, seeded with the demo building.
 
 Prints the manifests (Connections, Secrets, RoomSyncs) that point at them, so ``roomsync plan/sync -f`` and people
-with curl can poke at a realistic Planon and Exchange Online without a tenant.
+with curl can poke at a realistic Planon and Exchange Online without a tenant. ``--calendar caldav`` runs a real
+Radicale with the building's room calendars instead of the Graph emulator (``pip install 'roomsync[caldav-sandbox]'``).
 """
 
 from __future__ import annotations
@@ -94,4 +95,36 @@ def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:
             await asyncio.Event().wait()
 
     asyncio.run(serve())
+    return 0
+
+
+def run_caldav_sandbox(host: str, planon_port: int, caldav_port: int) -> int:
+    """Planon's emulator and a real Radicale holding the building's room calendars."""
+    from roomsync.sandbox.caldav import RadicaleMissing
+    from roomsync.sandbox.caldav.building import start_building
+
+    try:
+        radicale, caldav_spec, caldav_secrets = start_building(host, caldav_port)
+    except RadicaleMissing as missing:
+        output.errors.print(f"[red]error[/red] {missing}")
+        return 2
+
+    async def serve() -> None:
+        async with PlanonSandbox(seed=building.planon_seed(), host=host, port=planon_port) as planon:
+            secrets = {**planon.demo_secrets(), **caldav_secrets}
+            docs = building.manifests(planon.connection_spec(), {}, secrets, calendar=("rooms-caldav", caldav_spec))
+            logins = [f"{user}/{pw}" for user, pw in radicale.users.items() if user != radicale.service_account]
+            people = ", ".join(logins)
+            output.errors.print(f"Planon REST API:  {planon.url}   (admin: {planon.root_url}/_admin)")
+            output.errors.print(f"CalDAV (Radicale): {radicale.url}   room calendars under /room-sync/")
+            output.errors.print(f"  people book rooms from any CalDAV client with their own login: {people}")
+            output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
+            output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
+            print(yaml.safe_dump_all(docs, sort_keys=False), end="", flush=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        radicale.stop()
     return 0

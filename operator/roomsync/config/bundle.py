@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roomsync.config.claims import conflicts
 from roomsync.config.crds import apply_defaults, owned, validate_object
 from roomsync.config.manifests import Document, ManifestError, load_files
-from roomsync.config.references import DictSource, Inputs, ResolveError, resolve
+from roomsync.config.references import CLUSTER_CONNECTION, DictSource, Inputs, ResolveError, resolve
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.model import UnknownTimeZone, to_iana
 
@@ -39,6 +40,7 @@ class Bundle:
 
     roomsyncs: list[RoomSyncConfig] = field(default_factory=list)
     connections: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    cluster_connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[Key, dict[str, str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -53,17 +55,28 @@ class Bundle:
 
     @property
     def source(self) -> DictSource:
-        return DictSource(self.connections, self.secrets, self.environ)
+        return DictSource(self.connections, self.secrets, self.environ, self.cluster_connections)
 
     async def resolve(self) -> list[tuple[RoomSyncConfig, Inputs]]:
-        """Each RoomSync with its Connections and Secrets; a reference that cannot be followed is a problem."""
+        """Each RoomSync with its Connections and Secrets; a reference that cannot be followed, or a room another
+        RoomSync in the files already claims, is a problem."""
         ready = []
         for config in self.roomsyncs:
             try:
                 ready.append((config, await resolve(self.source, config)))
             except ResolveError as error:
                 self.problems.append(Problem(self.places.get(config.key, config.key), error.message))
-        return ready
+        lost = conflicts(self.roomsyncs, self._connection_spec)
+        for key, found in lost.items():
+            self.problems.extend(Problem(self.places.get(key, key), conflict.message) for conflict in found)
+        return [(config, inputs) for config, inputs in ready if config.key not in lost]
+
+    def _connection_spec(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
+        if kind == CLUSTER_CONNECTION:
+            body = self.cluster_connections.get(name)
+        else:
+            body = self.connections.get((namespace, name))
+        return None if body is None else body.get("spec")
 
 
 def load_bundle(
@@ -105,6 +118,8 @@ def fill(bundle: Bundle, documents: Sequence[Document], *, other_kinds: bool = F
             bundle.secrets[key] = _secret_data(body)
         elif kind == "Connection":
             bundle.connections[key] = body
+        elif kind == CLUSTER_CONNECTION:
+            bundle.cluster_connections[meta.get("name", "")] = body
         elif kind == "RoomSync":
             config = RoomSyncConfig.from_manifest(body)
             bundle.roomsyncs.append(config)

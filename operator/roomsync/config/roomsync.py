@@ -26,6 +26,9 @@ class RoomSyncConfig:
     suspend: bool
     invitations: str
     generation: int = 0
+    planon_connection_kind: str = "Connection"  # or ClusterConnection
+    calendar_connection_kind: str = "Connection"
+    created: str = ""  # metadata.creationTimestamp: the older of two RoomSyncs claiming a room keeps it
 
     @property
     def key(self) -> str:
@@ -58,4 +61,7 @@ class RoomSyncConfig:
             suspend=bool(spec.get("suspend", False)),
             invitations=spec.get("invitations", "OrganizerOnly"),
             generation=int(meta.get("generation", 0) or 0),
+            planon_connection_kind=spec["planon"].get("connectionKind", "Connection"),
+            calendar_connection_kind=spec["calendar"].get("connectionKind", "Connection"),
+            created=str(meta.get("creationTimestamp") or ""),
         )

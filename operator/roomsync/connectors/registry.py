@@ -27,6 +27,7 @@ BACKENDS: dict[str, str] = {
     "planon": "roomsync.connectors.planon",
     "graph": "roomsync.connectors.graph",
     "google": "roomsync.connectors.google",
+    "caldav": "roomsync.connectors.caldav",
 }
 CALENDAR_BACKENDS = ("graph", "ews", "google", "caldav")
 

@@ -69,7 +69,8 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
             if linker is None or linker.id in matched:
                 continue
             if linker.link is None or linker.link.peer_id not in calendar_by_id:
-                match(linker, c)
+                # Planon names no partner (a one-way sync never writes Planon's link): the newest live copy is it
+                match(linker, newest.get(linker.id, c))
 
     if len(taken) == len(calendar_by_id) or len(matched) == len(planon_by_id):  # all linked: the usual cycle
         return _pairing(planon_by_id, calendar_by_id, matched, taken, pairs, set())

@@ -25,7 +25,6 @@ from roomsync.model import (
     Side,
     Snapshot,
     Status,
-    Window,
     changed_fields,
     fingerprint,
     fit,
@@ -54,8 +53,6 @@ class Plan:
     notes: tuple[Note, ...] = ()
     refused: str | None = None  # why the whole plan was refused (MassDeleteRefused)
     conflicts: int = 0
-    in_sync: int = 0
-    window: Window | None = None
 
     @property
     def empty(self) -> bool:
@@ -96,14 +93,13 @@ class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
         self._source = policy.direction.source  # asked for every pair; the property is not free
         self._limits = policy.limits
-        self._any_stale = bool(planon.series_to_extend or calendar.series_to_extend)
+        self._any_stale = bool(planon.needs_rewrite or calendar.needs_rewrite)
         self.policy = policy
         self.window = policy.window(now)
         self.snapshots = {Side.PLANON: planon, Side.CALENDAR: calendar}
         self.actions: list[Action] = []
         self.notes: list[Note] = []
         self.conflicts = 0
-        self.in_sync = 0
 
     # -- driver ------------------------------------------------------------------------------------------------------
     def run(self) -> Plan:
@@ -123,8 +119,6 @@ class _Planner:
             notes=tuple(self.notes),
             refused=refused,
             conflicts=self.conflicts,
-            in_sync=self.in_sync,
-            window=self.window,
         )
 
     def fp(self, booking: Booking) -> str:
@@ -153,20 +147,21 @@ class _Planner:
         # most pairs agree: one side is hashed, the other compared (or both remembered from an earlier cycle)
         fp_c = fitted_fingerprint(c, self._limits, self.window, like=p, like_fp=fp_p)
         if fp_p == fp_c:
-            self.in_sync += 1
             if self._any_stale:
                 items = {Side.PLANON: p, Side.CALENDAR: c}
                 stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])]
                 for side in stale:
-                    why = "extend the open-ended series to the end of the window"
+                    why = (
+                        "rewrite from the other side (an open-ended series reaches the window's end; room copies agree)"
+                    )
                     # an occurrence the extension cannot reserve is reported; it never declines the whole series
                     self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
                 if stale:
-                    self._answer_pending_request(p, c)
+                    self._answer_pending_request(c)
                     return
             self._keep_links_current(p, c, fp_p, baseline, seq, adopted=adopted)
             if c.awaiting_response:
-                self._answer_pending_request(p, c)
+                self._answer_pending_request(c)
             return
         items = {Side.PLANON: p, Side.CALENDAR: c}
         p_changed = baseline is None or fp_p != baseline.fingerprint
@@ -266,7 +261,7 @@ class _Planner:
                 Action(ActionKind.RELINK, side, reason, items[side].rooms, target=items[side], link=link)
             )
 
-    def _answer_pending_request(self, p: Booking, c: Booking) -> None:
+    def _answer_pending_request(self, c: Booking) -> None:
         if c.awaiting_response and self.policy.leader is Side.PLANON and self._may_write(Side.CALENDAR):
             self.actions.append(
                 Action(
@@ -368,7 +363,7 @@ class _Planner:
             if peer is not None and (gone is Side.PLANON or not self._may_write(survivor_side)):
                 # a cancelled item is still there: bring it back by updating it
                 why = f"cancelled in {gone.value} but {survivor_side.value} leads"
-                self._update(gone, peer, survivor, seq, why, conflict=True)
+                self._update(gone, peer, survivor, seq, why, conflict=source is None)  # one-way: no conflict
             elif peer is not None:
                 # Only its organizer can revive a cancelled calendar meeting (an update of the room's copy changes
                 # nothing, every cycle): the room books it anew, and the backlink moves Planon's link to the new one
@@ -410,7 +405,7 @@ class _Planner:
 
     def _stale(self, side: Side, booking: Booking) -> bool:
         """The side holds this booking in a form that no longer covers the window (and may be rewritten)."""
-        return booking.id in self.snapshots[side].series_to_extend and self._may_write(side)
+        return booking.id in self.snapshots[side].needs_rewrite and self._may_write(side)
 
     def _may_write(self, side: Side) -> bool:
         source = self._source

@@ -1,27 +1,37 @@
-"""What all RoomSync workers of one operator share: the client pool, metrics, events, and who depends on what.
+"""What all workers of one operator share: the client pool, metrics, events, who depends on what, who owns which room,
+and the objects the health page shows.
 
-Connections and Secrets are watched only to wake the RoomSyncs that use them; their content is read on demand by
-the worker (:mod:`roomsync.k8s.resolve`), so the operator never holds a copy of every Secret in the cluster.
+Connections and Secrets are watched only to wake the RoomSyncs and Connection checks that use them; their content is
+read on demand (:mod:`roomsync.k8s.resolve`), so the operator never holds a copy of a Secret.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from roomsync.config.claims import Conflict, conflicts
+from roomsync.config.references import DEFAULT_CLUSTER_NAMESPACE, Inputs
+from roomsync.config.roomsync import RoomSyncConfig
+from roomsync.k8s.connections import ConnectionCheck, Key
 from roomsync.k8s.events import NORMAL, Decision, EventRecorder
 from roomsync.k8s.kubeapi import Kube
 from roomsync.k8s.metrics import Metrics
-from roomsync.k8s.worker import Worker
+from roomsync.k8s.spec import plain
+from roomsync.k8s.worker import Stop, Worker
+from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool
 
 log = logging.getLogger(__name__)
 
 #: Cycles running at once across all RoomSyncs of this operator (each cycle has its own concurrency inside).
 DEFAULT_CONCURRENT_CYCLES = 16
+#: How long stopping workers may take to finish a cycle and write its status.
+STOP_GRACE_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -38,14 +48,24 @@ class Controller:
         events: EventRecorder | None = None,
         clock: Callable[[], datetime] = utcnow,
         concurrent_cycles: int = DEFAULT_CONCURRENT_CYCLES,
+        cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
+        check_interval: timedelta = timedelta(minutes=5),
     ) -> None:
         self.kube = kube
         self.pool = pool or ClientPool()
         self.metrics = metrics or Metrics()
         self.events = events or EventRecorder(clock=clock)
         self.clock = clock
+        self.cluster_namespace = cluster_namespace
+        self.check_interval = check_interval
         self.cycle_slots = asyncio.Semaphore(concurrent_cycles)
         self.workers: dict[tuple[str, str], Worker] = {}
+        self.checks: dict[Key, ConnectionCheck] = {}
+        self.tasks: dict[object, tuple[asyncio.Task[None], Stop]] = {}
+        #: The latest body of every RoomSync and Connection seen, for the health page.
+        self.roomsyncs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.connections: dict[Key, dict[str, Any]] = {}
+        self._indices: tuple[Any, Any, Any] | None = None
 
     def worker(self, namespace: str, name: str) -> Worker:
         key = (namespace, name)
@@ -54,24 +74,114 @@ class Controller:
         return self.workers[key]
 
     # -- watch events -------------------------------------------------------------------------------------------------
-    def roomsync_event(self, body: Mapping[str, Any]) -> None:
-        meta = body.get("metadata") or {}
-        worker = self.workers.get((str(meta.get("namespace")), str(meta.get("name"))))
-        if worker is not None:
-            worker.notice(body)
+    def use_indices(self, roomsyncs: Any, connections: Any, cluster_connections: Any) -> None:
+        """kopf's indices (live mappings), handed over by the first RoomSync event."""
+        self._indices = (roomsyncs, connections, cluster_connections)
 
-    def connection_changed(self, namespace: str, name: str) -> None:
-        for worker in self._in(namespace):
-            if name in worker.depends.connections:
-                worker.invalidate(f"Connection {name} changed")
+    def roomsync_event(self, body: Mapping[str, Any], type_: str | None, *, start: bool) -> None:
+        """Every watch event of a RoomSync (``type_`` None: the initial listing). ``start``: run its worker as a task
+        of ours (not a kopf daemon)."""
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if type_ == "DELETED":
+            self._stop(key)
+            self.roomsync_deleted(body)
+            self._wake_refused(f"RoomSync {key[0]}/{key[1]} was deleted")
+            return
+        previous = self.roomsyncs.get(key)
+        if previous is not None and _generation(previous) != _generation(body):
+            self._wake_refused(f"RoomSync {key[0]}/{key[1]} changed")
+        self.roomsyncs[key] = plain(dict(body))
+        worker = self.worker(*key)
+        worker.notice(body)
+        if start and key not in self.tasks:
+            self._start(key, lambda stop: worker.run(body, stop))
+
+    def connection_event(self, kind: str, body: Mapping[str, Any], type_: str | None) -> None:
+        meta = body.get("metadata") or {}
+        key: Key = (kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+        previous = self.connections.get(key)
+        changed = type_ is not None and (previous is None or _generation(previous) != _generation(body))
+        if type_ == "DELETED":
+            self._stop(key)
+            self.checks.pop(key, None)
+            self.connections.pop(key, None)
+        else:
+            self.connections[key] = plain(dict(body))
+            check = self.checks.get(key)
+            if check is None:
+                check = self.checks[key] = ConnectionCheck(self, key)
+                self._start(key, check.run)
+            check.notice(body)
+        if changed or type_ == "DELETED":  # not for our own status writes, nor the initial listing
+            for worker in self.workers.values():
+                if worker.uses(kind, key[1], key[2]):
+                    worker.invalidate(f"{kind} {key[2]} changed")
 
     def secret_changed(self, namespace: str, name: str) -> None:
-        for worker in self._in(namespace):
-            if name in worker.depends.secrets:
+        in_cluster_namespace = namespace == self.cluster_namespace
+        for worker in self.workers.values():
+            depends = worker.depends
+            if (worker.namespace == namespace and name in depends.secrets) or (
+                in_cluster_namespace and name in depends.cluster_secrets
+            ):
                 worker.invalidate(f"Secret {name} changed")
+        for check in self.checks.values():
+            if check.secret_namespace == namespace and name in check.secrets:
+                check.wake(f"Secret {name} changed")
 
-    def _in(self, namespace: str) -> list[Worker]:
-        return [w for (ns, _), w in self.workers.items() if ns == namespace]
+    # -- one owner per room -------------------------------------------------------------------------------------------
+    def claim_conflicts(self, namespace: str, name: str) -> list[Conflict]:
+        """The rooms of this RoomSync that an older RoomSync claimed first (see :mod:`roomsync.config.claims`)."""
+        if self._indices is None:
+            return []
+        roomsyncs, connections, cluster_connections = self._indices
+
+        def lookup(kind: str, ns: str, ref: str) -> Mapping[str, object] | None:
+            index = cluster_connections if kind == "ClusterConnection" else connections
+            found = list(index.get((kind, ns, ref), ()))
+            return found[0] if found else None
+
+        configs: list[RoomSyncConfig] = [c for store in roomsyncs.values() for c in store]
+        return conflicts(configs, lookup).get(f"{namespace}/{name}", [])
+
+    def _wake_refused(self, why: str) -> None:
+        """A RoomSync went away or changed its rooms: those refused a room may own it now."""
+        for worker in self.workers.values():
+            if worker.refused_rooms:
+                worker.wake(why)
+
+    # -- what cycles tell about Connections ---------------------------------------------------------------------------
+    async def cycle_observed(self, inputs: Inputs, result: CycleResult) -> None:
+        for side, connection in inputs.connections.items():
+            namespace = "" if connection.kind == "ClusterConnection" else connection.namespace
+            check = self.checks.get((connection.kind, namespace, connection.name))
+            if check is not None:
+                await check.observe(result, side)
+
+    # -- tasks --------------------------------------------------------------------------------------------------------
+    def _start(self, key: object, run: Callable[[Stop], Any]) -> None:
+        stop = Stop()
+        task = asyncio.create_task(run(stop), name=f"roomsync {key}")
+        self.tasks[key] = (task, stop)
+
+    def _stop(self, key: object) -> None:
+        entry = self.tasks.pop(key, None)
+        if entry is not None:
+            entry[1].set()
+
+    async def _stop_all(self, entries: Iterable[tuple[asyncio.Task[None], Stop]]) -> None:
+        entries = list(entries)
+        for _, stop in entries:
+            stop.set()
+        tasks = [task for task, _ in entries]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     # -- deletion -----------------------------------------------------------------------------------------------------
     def roomsync_deleted(self, body: Mapping[str, Any]) -> None:
@@ -80,6 +190,7 @@ class Controller:
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         policy = spec.get("deletionPolicy") or "Orphan"
         self.workers.pop((namespace, name), None)
+        self.roomsyncs.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
         self.events.forget(body)
         message = f"deletionPolicy {policy}: bookings on both sides are left as they are; links stay on the items"
@@ -87,4 +198,10 @@ class Controller:
         log.info("%s/%s deleted (%s)", namespace, name, message)
 
     async def aclose(self) -> None:
+        entries, self.tasks = list(self.tasks.values()), {}
+        await self._stop_all(entries)
         await self.pool.aclose()
+
+
+def _generation(body: Mapping[str, Any]) -> object:
+    return (body.get("metadata") or {}).get("generation")

@@ -1,11 +1,14 @@
-"""The kopf layer, kept thin: every handler hands over to the controller or a worker in one call.
+"""The kopf layer, kept thin: every handler hands over to the controller in one call.
 
-* a **daemon** per RoomSync runs its :class:`~roomsync.k8s.worker.Worker` loop (started on create and on operator
-  start, stopped on deletion, operator exit, or when this replica goes to standby under peering);
-* **event** handlers on RoomSyncs, Connections and Secrets wake the workers concerned: spec change (generation),
-  ``roomsync.io/sync-requested-at``, rotated credentials. Event handlers keep no state on the objects, so the
-  operator's own status writes cause no annotation churn;
-* a **delete** handler applies ``deletionPolicy`` and lets kopf release the ``roomsync.io/finalizer``;
+* **indices** of RoomSyncs, Connections and ClusterConnections: kopf fills them from the initial listing before any
+  other handler runs, so the first pass of any RoomSync already knows every other RoomSync (one owner per room);
+* **event** handlers on RoomSyncs, Connections, ClusterConnections and labelled Secrets start, wake and stop the
+  workers and the Connection checks. They keep no state on the objects, so the operator's own status writes cause no
+  annotation churn and add **no finalizer**: ``deletionPolicy: Orphan`` needs no clean-up, and a namespace deleted
+  while the operator is away is not held up;
+* with ``--peering`` the RoomSync workers run as kopf **daemons** instead, because kopf stops its daemons on a
+  standby replica and nothing else tells an operator it is standby; kopf guards daemons with its finalizer
+  (``roomsync.io/finalizer``), so peering, and only peering, puts one on every RoomSync;
 * a **login** handler: kopf's client-based login (in-cluster service account or kubeconfig) unless given another.
 
 Handlers are registered on an explicit registry built per operator, never on kopf's global one, so two operators
@@ -19,8 +22,10 @@ from typing import Any
 
 import kopf
 
+from roomsync.config.references import CLUSTER_CONNECTION, CONNECTION
 from roomsync.k8s.controller import Controller
 from roomsync.k8s.settings import GROUP, VERSION
+from roomsync.k8s.spec import InvalidSpec, load_config
 
 LoginFn = Callable[..., Any]
 
@@ -41,39 +46,59 @@ def default_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return None
 
 
-def build_registry(controller: Controller, *, login: LoginFn = default_login) -> kopf.OperatorRegistry:
+def build_registry(
+    controller: Controller, *, login: LoginFn = default_login, daemons: bool = False
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry, id="login")(login)
 
-    @kopf.daemon(
-        GROUP,
-        VERSION,
-        "roomsyncs",
-        id="sync",
-        registry=registry,
-        cancellation_backoff=DAEMON_GRACE_SECONDS,
-        cancellation_timeout=5.0,
-    )
-    async def sync(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await controller.worker(body.metadata.namespace or "default", body.metadata.name or "").run(body, stopped)
+    @kopf.index(GROUP, VERSION, "roomsyncs", id="roomsync_index", registry=registry)
+    def roomsync_index(body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> Any:
+        try:
+            return {(namespace, name): load_config(body)}  # what the RoomSync claims; an invalid spec claims nothing
+        except InvalidSpec:
+            return None
+
+    @kopf.index(GROUP, VERSION, "connections", id="connection_index", registry=registry)
+    def connection_index(spec: kopf.Spec, namespace: str | None, name: str | None, **_: Any) -> Any:
+        return {(CONNECTION, namespace, name): dict(spec)}
+
+    @kopf.index(GROUP, VERSION, "clusterconnections", id="clusterconnection_index", registry=registry)
+    def clusterconnection_index(spec: kopf.Spec, name: str | None, **_: Any) -> Any:
+        return {(CLUSTER_CONNECTION, "", name): dict(spec)}
 
     @kopf.on.event(GROUP, VERSION, "roomsyncs", id="roomsync-changed", registry=registry)
-    def roomsync_changed(body: kopf.Body, type: str, **_: Any) -> None:
-        if type in ("ADDED", "MODIFIED"):
-            controller.roomsync_event(body)
+    async def roomsync_changed(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        # kopf passes every index to every handler, by the index handler's id
+        controller.use_indices(kwargs["roomsync_index"], kwargs["connection_index"], kwargs["clusterconnection_index"])
+        controller.roomsync_event(body, type, start=not daemons)
 
     @kopf.on.event(GROUP, VERSION, "connections", id="connection-changed", registry=registry)
-    def connection_changed(type: str, body: kopf.Body, **_: Any) -> None:
-        if type is not None:  # None: the initial listing, nothing changed
-            controller.connection_changed(body.metadata.namespace or "default", body.metadata.name or "")
+    async def connection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller.connection_event(CONNECTION, body, type)
+
+    @kopf.on.event(GROUP, VERSION, "clusterconnections", id="clusterconnection-changed", registry=registry)
+    async def clusterconnection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller.connection_event(CLUSTER_CONNECTION, body, type)
 
     @kopf.on.event("", "v1", "secrets", id="secret-changed", registry=registry)
-    def secret_changed(type: str, body: kopf.Body, **_: Any) -> None:
+    async def secret_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         if type is not None:  # the body (with the secret's data) is never kept or logged
             controller.secret_changed(body.metadata.namespace or "default", body.metadata.name or "")
 
-    @kopf.on.delete(GROUP, VERSION, "roomsyncs", id="release", registry=registry)
-    def release(body: kopf.Body, **_: Any) -> None:
-        controller.roomsync_deleted(body)
+    if daemons:
+
+        @kopf.daemon(
+            GROUP,
+            VERSION,
+            "roomsyncs",
+            id="sync",
+            registry=registry,
+            cancellation_backoff=DAEMON_GRACE_SECONDS,
+            cancellation_timeout=5.0,
+        )
+        async def sync(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+            worker = controller.worker(body.metadata.namespace or "default", body.metadata.name or "")
+            await worker.run(body, stopped)
 
     return registry

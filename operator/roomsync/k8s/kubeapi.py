@@ -1,10 +1,12 @@
 """The few Kubernetes API calls the controller makes itself, with the credentials kopf's login produced.
 
-Reading a Connection or Secret and writing a RoomSync's status happen outside kopf's handler machinery (the status
-is written from a long-running daemon, and kopf applies a daemon's ``patch`` only when it exits). The login handler
-(:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf; :class:`ApiKube` talks to
-the same API server with those credentials over aiohttp, so there is one login and no use of kopf's private client.
-A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes them here too.
+Reading a Connection or Secret and writing a RoomSync's or Connection's status happen outside kopf's handler
+machinery (status is written from long-running tasks, and kopf applies a daemon's ``patch`` only when it exits). The
+login handler (:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf;
+:class:`ApiKube` talks to the same API server with those credentials over aiohttp, so there is one login and no use
+of kopf's private client. A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes
+them here too. The cluster commands of the CLI (``roomsync status``, ``reconcile``, ...) use the same class with
+credentials from the kubeconfig (:mod:`roomsync.k8s.kubeconfig`).
 """
 
 from __future__ import annotations
@@ -35,13 +37,19 @@ class KubeAccessError(Exception):
 class Kube(Protocol):
     async def connection(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
+    async def cluster_connection(self, name: str) -> dict[str, Any] | None: ...
+
+    async def namespace(self, name: str) -> dict[str, Any] | None: ...
+
     async def secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
-    async def patch_roomsync_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool: ...
+    async def patch_status(self, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]) -> bool: ...
 
 
-def custom_path(plural: str, namespace: str, name: str, subresource: str | None = None) -> str:
-    path = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{plural}/{quote(name)}"
+def custom_path(plural: str, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    """The path of a roomsync.io object (``namespace`` None: cluster-scoped; ``name`` None: the collection)."""
+    path = f"/apis/{GROUP}/{VERSION}" + (f"/namespaces/{quote(namespace)}" if namespace is not None else "")
+    path += f"/{plural}" + (f"/{quote(name)}" if name is not None else "")
     return f"{path}/{subresource}" if subresource else path
 
 
@@ -108,17 +116,43 @@ class ApiKube:
     async def connection(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get(custom_path("connections", namespace, name))
 
+    async def cluster_connection(self, name: str) -> dict[str, Any] | None:
+        return await self._get(custom_path("clusterconnections", None, name))
+
+    async def namespace(self, name: str) -> dict[str, Any] | None:
+        return await self._get(f"/api/v1/namespaces/{quote(name)}")
+
     async def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get(secret_path(namespace, name))
 
-    async def patch_roomsync_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
-        """Merge-patch ``status`` through the status subresource; False when the RoomSync is gone."""
-        path = custom_path("roomsyncs", namespace, name, "status")
+    async def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return await self._get(custom_path(plural, namespace, name))
+
+    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of a roomsync.io kind in ``namespace`` (None: all namespaces, or a cluster-scoped kind)."""
+        found = await self._get(custom_path(plural, namespace))
+        if found is None:
+            raise KubeAccessError(f"{plural}.{GROUP} is not served by this cluster: are the RoomSync CRDs installed?")
+        return list(found.get("items") or [])
+
+    async def patch(self, plural: str, namespace: str | None, name: str, change: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch an object (spec, annotations); raises when it is missing or the patch is refused."""
+        code, body = await self._request(
+            "PATCH", custom_path(plural, namespace, name), headers=MERGE_PATCH, json=change
+        )
+        if code >= 400 or not isinstance(body, dict):
+            raise KubeAccessError(f"changing {plural}/{name} failed with HTTP {code}: {_message(body)}")
+        return body
+
+    async def patch_status(self, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge-patch ``status`` through the status subresource; False when the object is gone."""
+        path = custom_path(plural, namespace, name, "status")
         code, body = await self._request("PATCH", path, headers=MERGE_PATCH, json={"status": dict(status)})
         if code == 404:
             return False
         if code >= 400:
-            raise KubeAccessError(f"writing the status of {namespace}/{name} failed with HTTP {code}: {_message(body)}")
+            where = f"{namespace}/{name}" if namespace else name
+            raise KubeAccessError(f"writing the status of {plural} {where} failed with HTTP {code}: {_message(body)}")
         return True
 
     async def aclose(self) -> None:

@@ -23,8 +23,9 @@ from roomsync.k8s.handlers import LoginFn, build_registry, default_login
 from roomsync.k8s.kubeapi import ApiKube, Credentials, Kube
 from roomsync.k8s.metrics import Metrics
 from roomsync.k8s.options import OperatorOptions, OptionsError
-from roomsync.k8s.probes import Health, Servers, start_servers
+from roomsync.k8s.probes import Health, Servers, serve, start_servers
 from roomsync.k8s.settings import make_settings
+from roomsync.k8s.web import controller_snapshot, routes
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,13 @@ class Operator:
             metrics=self.metrics,
             events=EventRecorder(interval=options.event_interval, clock=clock),
             clock=clock,
+            cluster_namespace=options.cluster_namespace,
+            check_interval=options.connection_check_interval,
         )
         self.health = Health()
-        self.registry = build_registry(self.controller, login=tracked(login, self.health, self.credentials))
+        self.registry = build_registry(
+            self.controller, login=tracked(login, self.health, self.credentials), daemons=not options.standalone
+        )
         self.servers = Servers()
         self.stop_flag = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -68,6 +73,13 @@ class Operator:
         self.servers = await start_servers(
             self.options.host, self.options.health_port, self.options.metrics_port, self.health, self.metrics.registry
         )
+        if self.options.web_port is not None:
+            try:
+                page = routes(controller_snapshot(self.controller))
+                await serve(self.servers, ["web"], self.options.host, self.options.web_port, page)
+            except BaseException:
+                await self.servers.aclose()
+                raise
         # With a stop flag kopf waits on it in a task of its own; when a signal stops kopf instead, that task would
         # linger as "hung" and delay the exit by kopf's 5 s grace period.
         stop_flag = None if signals else self.stop_flag

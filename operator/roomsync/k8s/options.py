@@ -8,9 +8,12 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-#: Environment variables the Deployment may set (the Downward API gives POD_NAME).
+from roomsync.config.references import DEFAULT_CLUSTER_NAMESPACE
+
+#: Environment variables the Deployment may set (the Downward API gives POD_NAME and POD_NAMESPACE).
 ENV_PRIORITY = "ROOMSYNC_PEERING_PRIORITY"
 ENV_POD_NAME = "POD_NAME"
+ENV_POD_NAMESPACE = "POD_NAMESPACE"
 
 
 class OptionsError(ValueError):
@@ -31,6 +34,13 @@ class OperatorOptions:
     priority: int = 0
     metrics_port: int | None = 9090
     health_port: int | None = 8080
+    web_port: int | None = None  # the read-only health page; off unless asked for
+    #: Where ClusterConnections' Secrets live: the operator's own namespace.
+    cluster_namespace: str = field(
+        default_factory=lambda: os.environ.get(ENV_POD_NAMESPACE) or DEFAULT_CLUSTER_NAMESPACE
+    )
+    #: How often a Connection is checked (reachable, authenticated, rooms visible) besides on change.
+    connection_check_interval: timedelta = timedelta(minutes=5)
     host: str = "0.0.0.0"
     instance: str = field(default_factory=lambda: os.environ.get(ENV_POD_NAME, "roomsync"))
     event_interval: timedelta = timedelta(minutes=10)
@@ -50,7 +60,7 @@ class OperatorOptions:
             raise OptionsError("--namespace and --all-namespaces exclude each other")
         if args.peering and args.standalone:
             raise OptionsError("--peering and --standalone exclude each other")
-        for port_name in ("metrics_port", "health_port"):
+        for port_name in ("metrics_port", "health_port", "web_port"):
             port = getattr(args, port_name)
             if port is not None and not 0 <= port <= 65535:
                 raise OptionsError(f"--{port_name.replace('_', '-')} must be a port number (0-65535), got {port}")
@@ -70,4 +80,8 @@ class OperatorOptions:
             priority=priority,
             metrics_port=args.metrics_port,
             health_port=args.health_port,
+            web_port=args.web_port,
+            cluster_namespace=args.cluster_resource_namespace
+            or os.environ.get(ENV_POD_NAMESPACE)
+            or DEFAULT_CLUSTER_NAMESPACE,
         )

@@ -75,17 +75,22 @@ async def start_servers(
             groups.append((["metrics"], metrics_port, _metrics_routes(registry)))
     try:
         for names, port, routes in groups:
-            app = web.Application()
-            app.add_routes(routes)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            servers.runners.append(runner)
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound = runner.addresses[0][1] if runner.addresses else port
-            for name in names:
-                servers.ports[name] = bound
+            await serve(servers, names, host, port, routes)
     except BaseException:
         await servers.aclose()
         raise
     return servers
+
+
+async def serve(servers: Servers, names: list[str], host: str, port: int, routes: list[web.RouteDef]) -> None:
+    """One more HTTP server (the health page uses it too); its bound port is noted under each of ``names``."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    servers.runners.append(runner)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    for name in names:
+        servers.ports[name] = bound

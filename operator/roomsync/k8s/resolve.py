@@ -11,21 +11,36 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from roomsync.config.references import SourceAccessError
+from roomsync.config.references import DEFAULT_CLUSTER_NAMESPACE, SourceAccessError
 from roomsync.k8s.kubeapi import Kube, KubeAccessError
 
 
 class KubeSource:
-    """Reads from the RoomSync's namespace only (the caller passes it); Secret values come back as text."""
+    """Reads from the namespace the caller passes (the RoomSync's own); a ClusterConnection's Secrets from
+    ``cluster_namespace``. Secret values come back as text."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE) -> None:
         self.kube = kube
+        self.cluster_namespace = cluster_namespace
 
     async def connection(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         try:
             return await self.kube.connection(namespace, name)
         except KubeAccessError as error:
             raise SourceAccessError(str(error)) from error
+
+    async def cluster_connection(self, name: str) -> Mapping[str, Any] | None:
+        try:
+            return await self.kube.cluster_connection(name)
+        except KubeAccessError as error:
+            raise SourceAccessError(str(error)) from error
+
+    async def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        try:
+            body = await self.kube.namespace(name)
+        except KubeAccessError:
+            return None  # labels unknown: only allowedNamespaces.names can admit the namespace
+        return {} if body is None else dict((body.get("metadata") or {}).get("labels") or {})
 
     async def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
         try:

@@ -20,6 +20,11 @@ DIFFBASE_KEY = "last-handled-configuration"
 #: The key the label selector is registered under. Not ``roomsync.io/roomsyncs``: kopf parses that form as
 #: group ``io/roomsyncs`` and silently matches nothing (kopf 1.45 pitfall).
 ROOMSYNC_SELECTOR_KEY = (GROUP, "roomsyncs")
+#: Secrets carrying this label are watched, so that a rotated credential applies at once; the operator never
+#: receives the other Secrets of the cluster. Unlabelled Secrets are still read by name when a RoomSync or a
+#: Connection check needs them, and again at every full resync and after a failed login.
+SECRET_LABEL = f"{GROUP}/credentials"
+SECRET_SELECTOR_KEY = ("", "secrets")
 
 
 def make_settings(options: OperatorOptions) -> kopf.OperatorSettings:
@@ -47,6 +52,8 @@ def make_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     if options.selector:
         settings.watching.label_selectors[ROOMSYNC_SELECTOR_KEY] = options.selector
 
-    # Cycles are long-lived daemons; give them time to finish writing status when the operator stops.
+    settings.watching.label_selectors[SECRET_SELECTOR_KEY] = SECRET_LABEL
+
+    # Cycles are long-lived; give them time to finish writing status when the operator stops.
     settings.process.ultimate_exiting_timeout = 30
     return settings

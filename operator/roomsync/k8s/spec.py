@@ -37,6 +37,7 @@ def load_config(body: Mapping[str, Any]) -> RoomSyncConfig:
         raise InvalidSpec(f"{shown}{more}")
     defaulted = apply_defaults(manifest)
     defaulted["metadata"]["generation"] = meta.get("generation", 0)
+    defaulted["metadata"]["creationTimestamp"] = meta.get("creationTimestamp")
     return RoomSyncConfig.from_manifest(defaulted)
 
 

@@ -1,6 +1,7 @@
 """The loop that keeps one RoomSync in sync: wait for the interval or a wake-up, run a cycle, write status.
 
-A worker is driven by a kopf daemon, one per RoomSync. It sleeps ``spec.interval`` between cycles and is woken
+A worker is a task of the controller, one per RoomSync (a kopf daemon under peering). It sleeps ``spec.interval``
+between cycles and is woken
 early by a spec change (a new ``metadata.generation``), a new value of the ``roomsync.io/sync-requested-at``
 annotation, or a change to a Connection or Secret the RoomSync uses. Everything that decides *what* to sync lives
 in :mod:`roomsync.sync` and :mod:`roomsync.engine`; the worker resolves inputs, calls the runner, and reports.
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ from roomsync.k8s import events
 from roomsync.k8s.resolve import KubeSource
 from roomsync.k8s.spec import InvalidSpec, load_config, plain
 from roomsync.sync.runner import RoomSyncRunner
-from roomsync.sync.status import cycle_status, failure_status
+from roomsync.sync.status import ROOM_ALREADY_CLAIMED, cycle_status, failure_status, mode_of
 
 if TYPE_CHECKING:
     from roomsync.k8s.controller import Controller
@@ -35,6 +37,22 @@ REQUESTED_AT = "roomsync.io/sync-requested-at"
 #: How soon to look again at a RoomSync whose spec cannot even be read (no usable spec.interval).
 FALLBACK_INTERVAL = timedelta(seconds=60)
 MIN_INTERVAL = timedelta(seconds=10)
+
+
+class Stop:
+    """Tells a worker or check to stop, the way kopf's ``DaemonStopped`` does: truthy once set, awaitable."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def __bool__(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> bool:
+        return await self._event.wait()
 
 
 class Worker:
@@ -49,6 +67,8 @@ class Worker:
         self.handled_request: str | None = None  # the last sync-requested-at value a cycle ran for
         self.status: dict[str, Any] | None = None  # the status as last written (we are its only writer)
         self.passes = 0
+        self.body: Mapping[str, Any] = {}
+        self.refused_rooms: frozenset[str] = frozenset()  # rooms another RoomSync owns
         self._runner_key: tuple[RoomSyncConfig, str] | None = None
         self._wake = asyncio.Event()
         self._why: set[str] = set()
@@ -64,12 +84,19 @@ class Worker:
 
     def notice(self, body: Mapping[str, Any]) -> None:
         """Called for every watch event of this RoomSync: wake up for a new generation or a sync request."""
+        self.body = body
         meta = body.get("metadata") or {}
         if self.generation is not None and int(meta.get("generation") or 0) != self.generation:
             self.wake("spec changed")
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
         if requested and requested != self.seen_request:
             self.wake(f"sync requested at {requested}")
+
+    def uses(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether the last resolution read this Connection (``namespace`` "" for a ClusterConnection)."""
+        if kind == "ClusterConnection":
+            return name in self.depends.cluster_connections
+        return namespace == self.namespace and name in self.depends.connections
 
     def invalidate(self, why: str) -> None:
         """A Connection or Secret this RoomSync uses changed: read them again, now."""
@@ -78,7 +105,8 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------------------------------------------
     async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
-        """Run until kopf sets ``stopped`` (deletion, operator exit, or standby under peering)."""
+        """Run until ``stopped`` is set (deletion, operator exit, or standby under peering)."""
+        self.body = body
         self.status = plain(body.get("status") or {})
         self.handled_request = self.seen_request = self.status.get("lastHandledRequestedAt")
         while not stopped:
@@ -87,7 +115,7 @@ class Worker:
             if why:
                 log.info("%s: cycle now (%s)", self.key, "; ".join(sorted(why)))
             try:
-                pause = await self.step(plain(body))
+                pause = await self.step(plain(self.body))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -123,6 +151,18 @@ class Worker:
         if config.suspend:
             await self._suspended(body)
             return config.interval
+        claimed = self.controller.claim_conflicts(self.namespace, self.name)
+        refused = {c.room: c for c in claimed}
+        calendars = {r.planon: r.calendar for r in config.rooms}
+        self.refused_rooms = frozenset(refused)
+        if refused and len(refused) == len(config.rooms):
+            message = "; ".join(c.message for c in claimed[:3]) + ("; ..." if len(claimed) > 3 else "")
+            await self._fail(
+                body, ROOM_ALREADY_CLAIMED, f"every room is synced by another RoomSync: {message}", requested
+            )
+            return config.interval
+        if refused:
+            config = replace(config, rooms=tuple(r for r in config.rooms if r.planon not in refused))
         try:
             runner = await self._runner(config)
         except ResolveError as error:
@@ -142,8 +182,11 @@ class Worker:
             self.handled_request = requested
         if isinstance(result.error, AuthenticationFailed):
             self.inputs = None  # read the Secret again next time: it may have been rotated meanwhile
+        if self.inputs is not None:
+            await controller.cycle_observed(self.inputs, result)
         finished = controller.clock()
-        status = cycle_status(self.status, result, finished, generation, requested_at=requested)
+        refusals = [(c.room, calendars.get(c.room, ""), c.message) for c in refused.values()]
+        status = cycle_status(self.status, result, finished, generation, requested_at=requested, refused_rooms=refusals)
         await self._write(body, status)
         controller.metrics.cycle(self.namespace, self.name, result, finished)
         controller.metrics.harvest(controller.pool.clients())
@@ -154,7 +197,8 @@ class Worker:
     async def _runner(self, config: RoomSyncConfig) -> RoomSyncRunner:
         now = self.controller.clock()
         if self.inputs is None or self.runner is None or self.runner.full_read_due(now):
-            self.inputs = await resolve(KubeSource(self.controller.kube), config)  # re-read at least every full resync
+            source = KubeSource(self.controller.kube, self.controller.cluster_namespace)
+            self.inputs = await resolve(source, config)  # re-read at least every full resync
             self.depends = self.inputs.depends
         key = (config, self.inputs.fingerprint)
         if self.runner is None or self._runner_key != key:
@@ -164,7 +208,8 @@ class Worker:
 
     # -- status -------------------------------------------------------------------------------------------------------
     async def _fail(self, body: dict[str, Any], reason: str, message: str, requested: str | None) -> None:
-        status = failure_status(self.status, reason, message, self.controller.clock(), self.generation or 0)
+        mode = mode_of(body.get("spec") or {})
+        status = failure_status(self.status, reason, message, self.controller.clock(), self.generation or 0, mode)
         if requested is not None:
             status["lastHandledRequestedAt"] = requested  # handled, even though it failed: the reason says why
         await self._write(body, status)
@@ -174,7 +219,8 @@ class Worker:
 
     async def _suspended(self, body: dict[str, Any]) -> None:
         message = "spec.suspend is true: no sync cycles run until it is set back to false"
-        status = failure_status(self.status, "Suspended", message, self.controller.clock(), self.generation or 0)
+        now, generation = self.controller.clock(), self.generation or 0
+        status = failure_status(self.status, "Suspended", message, now, generation, "Suspended")
         await self._write(body, status)  # a suspended pass is not a cycle: no cycle metric, no Event
 
     async def _write(self, body: dict[str, Any], status: dict[str, Any]) -> None:
@@ -182,14 +228,15 @@ class Worker:
         self.controller.metrics.set_ready(self.namespace, self.name, ready)
         if _same(self.status, status):
             return  # nothing new to say: no write, no watch event, no resourceVersion churn
-        if not await self.controller.kube.patch_roomsync_status(self.namespace, self.name, status):
+        removed = {key: None for key in (self.status or {}) if key not in status}  # merge patch: null deletes
+        if not await self.controller.kube.patch_status("roomsyncs", self.namespace, self.name, {**status, **removed}):
             log.info("%s: gone before its status could be written", self.key)
             return
         self.status = status
 
 
 def _same(previous: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:
-    return previous is not None and all(previous.get(k) == v for k, v in status.items())
+    return previous is not None and dict(previous) == dict(status)
 
 
 def _interval_of(body: Mapping[str, Any]) -> timedelta:

@@ -22,17 +22,18 @@ class Snapshot:
 
     ``unreadable_rooms`` lists rooms whose read failed or was partial: nothing there may be deleted on the other
     side because it is missing here. ``skipped`` items exist but could not be translated; their peers are kept.
-    ``series_to_extend`` agree in content but need rewriting to cover the window (see the field).
+    ``needs_rewrite`` agree in content with their peer but must be written again from it (see the field).
     """
 
     bookings: tuple[Booking, ...]
     unreadable_rooms: frozenset[str] = frozenset()
     skipped: tuple[SkippedItem, ...] = ()
     full: bool = True
-    #: ids of open-ended series a backend can only hold as occurrences (Planon) whose stored occurrences end before
-    #: the window does. Their content agrees with the peer, but the engine rewrites them from it, which extends the
-    #: series as the window moves.
-    series_to_extend: frozenset[str] = frozenset()
+    #: ids of bookings whose content agrees with the peer but whose stored form must be written again from it: an
+    #: open-ended series a backend holds as occurrences (Planon) that end before the window does (the rewrite
+    #: extends it as the window moves), or copies of one meeting that disagree across rooms after a partial write
+    #: (CalDAV keeps one copy per room calendar).
+    needs_rewrite: frozenset[str] = frozenset()
 
     @property
     def complete(self) -> bool:

@@ -107,9 +107,17 @@ def graph_rooms() -> list[dict[str, Any]]:
 
 
 def manifests(
-    planon_spec: dict[str, Any], graph_spec: dict[str, Any], secrets: dict[tuple[str, str], str]
+    planon_spec: dict[str, Any],
+    graph_spec: dict[str, Any],
+    secrets: dict[tuple[str, str], str],
+    *,
+    calendar: tuple[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Connections, Secrets and the two RoomSyncs (boardroom in the lead, the rest following)."""
+    """Connections, Secrets and the two RoomSyncs (boardroom in the lead, the rest following).
+
+    ``calendar`` is another calendar Connection (name, spec) instead of the Graph one (``graph_spec`` is then unused).
+    """
+    calendar_name, calendar_spec = calendar or ("exchange-online", {"graph": graph_spec})
     by_secret: dict[str, dict[str, str]] = {}
     for (name, key), value in secrets.items():
         by_secret.setdefault(name, {})[key] = value
@@ -124,9 +132,9 @@ def manifests(
     ]
     docs += [
         _connection("planon", {"planon": planon_spec}),
-        _connection("exchange-online", {"graph": graph_spec}),
-        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ROOMS if r.leads]),
-        _roomsync("amsterdam-follows", "Calendar", [r for r in ROOMS if not r.leads]),
+        _connection(calendar_name, calendar_spec),
+        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ROOMS if r.leads], calendar_name),
+        _roomsync("amsterdam-follows", "Calendar", [r for r in ROOMS if not r.leads], calendar_name),
     ]
     return docs
 
@@ -140,14 +148,14 @@ def _connection(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _roomsync(name: str, leader: str, rooms: list[Room]) -> dict[str, Any]:
+def _roomsync(name: str, leader: str, rooms: list[Room], calendar: str) -> dict[str, Any]:
     return {
         "apiVersion": "roomsync.io/v1alpha1",
         "kind": "RoomSync",
         "metadata": {"name": name, "namespace": "facilities", "generation": 1},
         "spec": {
             "planon": {"connectionRef": "planon"},
-            "calendar": {"connectionRef": "exchange-online"},
+            "calendar": {"connectionRef": calendar},
             "leader": leader,
             "rooms": [{"planon": r.code, "calendar": r.mailbox} for r in rooms],
             "interval": "30s",

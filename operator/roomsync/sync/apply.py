@@ -123,7 +123,7 @@ async def _run(action: Action, stores: Mapping[Side, BookingStore]) -> Outcome:
             assert action.target is not None and action.desired is not None
             written = await store.update(action.target, action.desired, action.fields)
             moved = written.id != action.target.id and action.backlink_if_moved
-            await _backlink(action, written if moved else action.target, stores, force=moved)
+            await _backlink(action, written, stores, force=moved)
         elif action.kind is ActionKind.CANCEL:
             assert action.target is not None
             await store.cancel(action.target, action.reason)

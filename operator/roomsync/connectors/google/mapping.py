@@ -14,7 +14,6 @@ invitations policy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any
 from roomsync.connectors.google import recurrence as rec
 from roomsync.connectors.google.items import Attendee, Item
 from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, zone
+from roomsync.model.people_text import decode_people, encode_people
 
 #: Google's silent limit per extended-property value.
 MAX_VALUE = 1024
@@ -50,22 +50,12 @@ class Copy:
 
 
 # -- people --------------------------------------------------------------------------------------------------------
-def people_text(booking: Booking) -> str:
-    data = {
-        "o": booking.organizer.email if booking.organizer else None,
-        "n": booking.organizer.name if booking.organizer else "",
-        "r": sorted(p.email for p in booking.required),
-        "p": sorted(p.email for p in booking.optional),
-    }
-    return json.dumps(data, separators=(",", ":"))
-
-
 def people_properties(booking: Booking, key: str, existing: Mapping[str, str]) -> dict[str, str | None]:
     """The people JSON as ``key``, ``key.1`` ... values of at most 1,024 characters; stale chunks set to None
     (a PATCH deletes them). Refuses what would not fit rather than letting Google cut it."""
     from roomsync.connectors.base import BookingRefused
 
-    text = people_text(booking)
+    text = encode_people(booking)
     chunks = [text[i : i + MAX_VALUE] for i in range(0, len(text), MAX_VALUE)] or [""]
     if len(chunks) > MAX_PEOPLE_CHUNKS:
         raise BookingRefused(
@@ -90,16 +80,7 @@ def parse_people(
     while f"{key}.{index}" in private:
         text += private[f"{key}.{index}"]
         index += 1
-    try:
-        data = json.loads(text)
-        organizer = Person(data["o"], data.get("n") or "") if data.get("o") else None
-        return (
-            organizer,
-            frozenset(Person(e) for e in data.get("r", [])),
-            frozenset(Person(e) for e in data.get("p", [])),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
+    return decode_people(text)
 
 
 def _person(email: str, name: str = "") -> Person | None:

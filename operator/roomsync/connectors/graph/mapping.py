@@ -14,7 +14,6 @@ effect of the invitations policy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -31,6 +30,7 @@ from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.items import Attendee, Item
 from roomsync.model import Booking, Handle, Link, Person, Status, zone
 from roomsync.model.booking import normalise_email
+from roomsync.model.people_text import decode_people
 
 UTC = UTC
 
@@ -53,31 +53,6 @@ class Copy:
 
 
 # -- people ----------------------------------------------------------------------------------------------------------
-def people_text(booking: Booking) -> str:
-    data = {
-        "o": booking.organizer.email if booking.organizer else None,
-        "n": booking.organizer.name if booking.organizer else "",
-        "r": sorted(p.email for p in booking.required),
-        "p": sorted(p.email for p in booking.optional),
-    }
-    return json.dumps(data, separators=(",", ":"))
-
-
-def parse_people(text: str | None) -> tuple[Person | None, frozenset[Person], frozenset[Person]] | None:
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-        organizer = Person(data["o"], data.get("n") or "") if data.get("o") else None
-        return (
-            organizer,
-            frozenset(Person(e) for e in data.get("r", [])),
-            frozenset(Person(e) for e in data.get("p", [])),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def _person(email: str, name: str = "") -> Person | None:
     try:
         return Person(email, name)
@@ -111,7 +86,7 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
     """One booking from the copies of a meeting in this RoomSync's rooms. ``room_mailboxes``: mailbox -> room key."""
     main = primary(copies).item
     live = [c for c in copies if not c.item.is_cancelled]
-    people = parse_people(main.people_text) if main.is_organizer else None
+    people = decode_people(main.people_text) if main.is_organizer else None
     ours = set(room_mailboxes)
     if people is not None:
         organizer, required, optional = people

@@ -73,6 +73,7 @@ from roomsync.model import (
     to_windows,
 )
 from roomsync.model.fingerprint import field_digests
+from roomsync.model.people_text import encode_people
 
 if TYPE_CHECKING:
     from roomsync.connectors.graph.client import GraphClient
@@ -307,7 +308,7 @@ class GraphStore:
         if link is not None:
             props[link_id] = link.encode()
         if people:
-            props[people_id] = mapping.people_text(booking)
+            props[people_id] = encode_people(booking)
         return props
 
     # -- create --------------------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class PlanonStore:
             unreadable_rooms=unknown | unreadable,
             skipped=tuple(skipped + more_skipped),
             full=not incremental,
-            series_to_extend=self.codec.unwritten(rows, window) & {b.id for b in bookings},
+            needs_rewrite=self.codec.unwritten(rows, window) & {b.id for b in bookings},
         )
 
     def _window_filter(self, window: Window, syscodes: list[int]) -> dict[str, Any]:
