@@ -152,6 +152,8 @@ class GraphApi:
         }
         if mailbox:
             traffic.enter(app, mailbox)
+        if not entry["batched"]:
+            traffic.http_enter()
         if segments == ["$batch"] and batch.BATCHED not in request:
             request[batch.TEMPLATE] = request.clone()  # before the body is read: aiohttp clones only unread requests
         try:
@@ -164,6 +166,8 @@ class GraphApi:
         finally:
             if mailbox:
                 traffic.leave(app, mailbox)
+            if not entry["batched"]:
+                traffic.http_leave()
             entry["status"] = status
             traffic.record(entry)
 

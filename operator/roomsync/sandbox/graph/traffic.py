@@ -91,6 +91,9 @@ class Traffic:
     log: list[dict[str, Any]] = field(default_factory=list)
     in_flight: Counter[tuple[str, str]] = field(default_factory=Counter)  # (app, mailbox)
     max_in_flight: Counter[str] = field(default_factory=Counter)  # mailbox
+    #: HTTP requests in flight across all mailboxes (a $batch once, not its inner requests) and the most seen
+    http_in_flight: int = 0
+    max_http_in_flight: int = 0
     spent: dict[tuple[str, str], deque[float]] = field(default_factory=dict)  # (app, mailbox) -> request times
     faults: list[Fault] = field(default_factory=list)
     log_limit: int = 20000
@@ -101,6 +104,13 @@ class Traffic:
 
     def leave(self, app: str, mailbox: str) -> None:
         self.in_flight[(app, mailbox)] -= 1
+
+    def http_enter(self) -> None:
+        self.http_in_flight += 1
+        self.max_http_in_flight = max(self.max_http_in_flight, self.http_in_flight)
+
+    def http_leave(self) -> None:
+        self.http_in_flight -= 1
 
     def spend(self, app: str, mailbox: str, now: float | None = None) -> int | None:
         """Count one request against the budget; the whole seconds to wait when it is spent (nothing counted)."""
@@ -140,12 +150,14 @@ class Traffic:
                 for (m, meth, op, st, b), n in sorted(self.requests.items())
             ],
             "maxInFlight": dict(self.max_in_flight),
+            "maxHttpInFlight": self.max_http_in_flight,
         }
 
     def reset(self) -> None:
         self.requests.clear()
         self.log.clear()
         self.max_in_flight.clear()
+        self.max_http_in_flight = self.http_in_flight
         self.spent.clear()
 
 
