@@ -24,13 +24,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: name -> (module, steps for the progress bar, result keys it produces)
 BENCHMARKS = {
     "engine": (engine, 3, ["engine"]),
-    "sync": (sync_path, 3, ["initial", "steady", "propagation"]),
+    "sync": (sync_path, 3, ["initial", "steady", "batch", "propagation"]),
     "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
     "caldav": (caldav, 2, ["caldav-steady", "caldav-propagation"]),
 }
-ALIASES = {"initial": "sync", "steady": "sync", "propagation": "sync"}
+ALIASES = {"initial": "sync", "steady": "sync", "batch": "sync", "propagation": "sync"}
 
 
 async def _run(names: list[str], quick: bool, console: Console) -> list[Result]:
