@@ -23,23 +23,22 @@ STEADY_CYCLES = 3
 
 
 async def _documents(stream: asyncio.StreamReader) -> Any:
-    """Yield the JSON documents the process prints (indented, one after another)."""
-    decoder = json.JSONDecoder()
-    buffer = ""
+    """Yield the JSON documents the process prints (indented, one after another; each ends with a ``}`` or ``]``
+    alone on its line, the only place a decode is tried: a first cycle's document lists thousands of actions)."""
+    lines: list[str] = []
     while True:
         line = await stream.readline()
         if not line:
             return
-        buffer += line.decode()
-        stripped = buffer.lstrip()
-        if not stripped:
-            buffer = ""
+        text = line.decode()
+        lines.append(text)
+        if text.rstrip() not in ("}", "]"):
             continue
         try:
-            document, end = decoder.raw_decode(stripped)
+            document = json.loads("".join(lines))
         except json.JSONDecodeError:
             continue
-        buffer = stripped[end:]
+        lines.clear()
         yield document
 
 
