@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import caldav, engine, footprint, google_path, latency, report, sync_path
+from benchmarks import caldav, engine, ews_path, footprint, google_path, latency, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -25,12 +25,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = {
     "engine": (engine, 3, ["engine"]),
     "sync": (sync_path, 3, ["initial", "steady", "batch", "propagation"]),
+    "ews": (ews_path, 3, ["ews-initial", "ews-steady", "ews-propagation"]),
     "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
     "footprint": (footprint, 1, ["footprint"]),
     "caldav": (caldav, 2, ["caldav-steady", "caldav-propagation"]),
 }
-ALIASES = {"initial": "sync", "steady": "sync", "batch": "sync", "propagation": "sync"}
+ALIASES = {
+    "initial": "sync",
+    "steady": "sync",
+    "batch": "sync",
+    "propagation": "sync",
+    "ews-initial": "ews",
+    "ews-steady": "ews",
+    "ews-propagation": "ews",
+}
 
 
 async def _run(names: list[str], quick: bool, console: Console) -> list[Result]:

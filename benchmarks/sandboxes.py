@@ -25,6 +25,7 @@ from benchmarks.core import proc_cpu_seconds
 from roomsync.cli.sync_cmd import open_runners
 from roomsync.config.bundle import Bundle, fill
 from roomsync.config.manifests import Document
+from roomsync.sandbox.ews import ExchangeAdmin, ExchangeSandbox
 from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.graph import SandboxAdmin as GraphAdmin
 from roomsync.sandbox.planon import PlanonSandbox
@@ -34,6 +35,7 @@ from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 
 NAMESPACE = "bench"
+EWS_WRITES = frozenset({"CreateItem", "UpdateItem", "DeleteItem"})
 ROOT = str(Path(__file__).resolve().parent.parent)
 DOMAIN = "bench.example"
 PEOPLE = [f"person{i}@{DOMAIN}" for i in range(20)]
@@ -74,23 +76,29 @@ async def _serve(options: dict[str, Any]) -> None:
         "RemovePrivateProperty": False,
     }
     latency = float(options.get("latency", 0.0))
+    ews = options.get("calendar") == "ews"  # the same Exchange, reached through its EWS face
     async with (
         PlanonSandbox(seed=planon_seed(rooms), latency=latency) as planon,
-        GraphSandbox(
+        (ExchangeSandbox if ews else GraphSandbox)(
             [{"address": room_mailbox(i), "processing": processing} for i in range(rooms)],
             latency=latency,
             concurrency_limit=int(options.get("concurrency", 4)),
         ) as graph,
     ):
         graph_spec, graph_secrets = graph.connection_spec()
-        info = {
+        info: dict[str, Any] = {
             # with the change timestamp docs/planon.md asks for: incremental reads and write preconditions
             "planon": {"root": planon.root_url, "spec": {**planon.connection_spec(), **PLANON_CHANGE_TIME}},
             "graph": {"origin": graph.origin, "ca": graph.ca_pem, "spec": graph_spec},
-            "secrets": [
-                [name, key, value] for (name, key), value in {**planon.demo_secrets(), **graph_secrets}.items()
-            ],
         }
+        if isinstance(graph, ExchangeSandbox):
+            graph.ews.traffic.latency = latency
+            ews_spec, ews_secrets = graph.ews_connection_spec(auth="ntlm")
+            info["ews"] = {"spec": ews_spec}
+            graph_secrets = {**graph_secrets, **ews_secrets}
+        info["secrets"] = [
+            [name, key, value] for (name, key), value in {**planon.demo_secrets(), **graph_secrets}.items()
+        ]
         print(json.dumps(info), flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin (or dies): stop
@@ -108,8 +116,24 @@ class Traffic:
 
     graph: list[dict[str, Any]] = field(default_factory=list)
     planon: dict[str, int] = field(default_factory=dict)
+    ews: list[dict[str, Any]] = field(default_factory=list)  # {mailbox, operation, status, count}, EWS worlds only
     graph_max_in_flight: dict[str, int] = field(default_factory=dict)  # per mailbox
     graph_max_http_in_flight: int = 0
+
+    @property
+    def ews_total(self) -> int:
+        return sum(r["count"] for r in self.ews)
+
+    @property
+    def ews_writes(self) -> int:
+        """CreateItem (meetings and answers to requests), UpdateItem, DeleteItem that the server carried out."""
+        return sum(r["count"] for r in self.ews if r["operation"] in EWS_WRITES and r["status"] == 200)
+
+    def ews_operations(self) -> dict[str, int]:
+        ops: Counter[str] = Counter()
+        for r in self.ews:
+            ops[r["operation"] if r["status"] == 200 else f"{r['operation']} ({r['status']})"] += r["count"]
+        return dict(ops)
 
     def _served(self) -> list[dict[str, Any]]:
         return [r for r in self.graph if r["operation"] != "$batch"]
@@ -178,7 +202,8 @@ def manifests(info: dict[str, Any], rooms: int, *, leader: str, interval: str) -
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": n, "namespace": NAMESPACE}, "stringData": d}
         for n, d in sorted(secrets.items())
     ]
-    for name, spec in (("planon", {"planon": info["planon"]["spec"]}), ("exchange", {"graph": info["graph"]["spec"]})):
+    calendar = {"ews": info["ews"]["spec"]} if "ews" in info else {"graph": info["graph"]["spec"]}
+    for name, spec in (("planon", {"planon": info["planon"]["spec"]}), ("exchange", calendar)):
         docs.append(
             {
                 "apiVersion": "roomsync.io/v1alpha1",
@@ -224,10 +249,12 @@ class World:
         processing: str = "AutoUpdate",
         interval: str = "60s",
         open_runner: bool = True,
+        calendar: str = "graph",
     ) -> None:
         self.rooms, self.latency, self.leader, self.interval = rooms, latency, leader, interval
         self.open_runner = open_runner
-        self.options = {"rooms": rooms, "latency": latency, "processing": processing}
+        self.calendar = calendar
+        self.options = {"rooms": rooms, "latency": latency, "processing": processing, "calendar": calendar}
         self.process: asyncio.subprocess.Process | None = None
         self.info: dict[str, Any] = {}
         self.pool = ClientPool()
@@ -254,7 +281,8 @@ class World:
             raise RuntimeError("the sandbox process exited before it was ready")
         self.info = json.loads(line)
         self.planon = PlanonAdmin(self.info["planon"]["root"])
-        self.graph = GraphAdmin(self.info["graph"]["origin"], self.info["graph"]["ca"])
+        admin = ExchangeAdmin if self.calendar == "ews" else GraphAdmin
+        self.graph = admin(self.info["graph"]["origin"], self.info["graph"]["ca"])
         if self.open_runner:
             self.runner = await self._open(self.pool, self.manifests())
         return self
@@ -320,13 +348,17 @@ class World:
     async def reset_counters(self) -> None:
         assert self.planon is not None and self.graph is not None
         await asyncio.gather(self.planon.reset_requests(), self.graph.reset_requests())
+        if isinstance(self.graph, ExchangeAdmin):
+            await self.graph.reset_ews_requests()
 
     async def traffic(self) -> Traffic:
         assert self.planon is not None and self.graph is not None
         planon, graph = await asyncio.gather(self.planon.requests(), self.graph.requests())
+        ews = (await self.graph.ews_requests())["requests"] if isinstance(self.graph, ExchangeAdmin) else []
         return Traffic(
             graph=list(graph["requests"]),
             planon=dict(planon),
+            ews=list(ews),
             graph_max_in_flight=dict(graph.get("maxInFlight", {})),
             graph_max_http_in_flight=int(graph.get("maxHttpInFlight", 0)),
         )

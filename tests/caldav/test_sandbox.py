@@ -13,7 +13,8 @@ import yaml
 
 from roomsync.cli.main import main
 from roomsync.config.bundle import load_bundle
-from roomsync.sandbox.building import ROOMS, workday
+from roomsync.sandbox.building import ONLINE_ROOMS as ROOMS
+from roomsync.sandbox.building import workday
 from roomsync.sandbox.caldav import RadicaleServer
 from roomsync.sandbox.caldav.people import People
 

@@ -19,3 +19,4 @@ def test_demo_runs_converges_and_reports(capsys: pytest.CaptureFixture[str]) -> 
     assert "Quarterly results" in out and "Customer workshop" in out
     assert "kind: RoomSync" in out and "reason: Synced" in out
     assert "Budget pre-read" in out  # the refused request is shown with Planon's reason
+    assert "cycle 1 - floor-4-on-premises" in out and "Floor 4 retrospective" in out  # the floor reached through EWS

@@ -26,10 +26,10 @@ async def test_rooms_lists_planon_units_and_room_mailboxes_and_suggests_pairs(
     assert code == 0
     listed = json.loads(capsys.readouterr().out)
     backends = {c["backend"]: c for c in listed["connections"]}
-    assert set(backends) == {"planon", "graph"}
+    assert set(backends) == {"planon", "graph", "ews"}  # the on-premise floor's Connection lists its room lists
     planon_keys = {r["key"] for r in backends["planon"]["rooms"]}
-    graph_keys = {r["key"] for r in backends["graph"]["rooms"]}
-    assert planon_keys and graph_keys
+    graph_keys = {r["key"] for r in backends["graph"]["rooms"]} | {r["key"] for r in backends["ews"]["rooms"]}
+    assert planon_keys and graph_keys and backends["ews"]["error"] is None
     pairs = {(p["planon"], p["calendar"]) for p in listed["suggestedRooms"]}
     assert pairs and all(p in planon_keys and c in graph_keys for p, c in pairs)
 

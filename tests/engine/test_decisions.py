@@ -391,3 +391,18 @@ def test_directions_allow_changes_from_their_source_only() -> None:
     assert [d.allows(Side.PLANON) for d in Direction] == [True, True, False]
     assert [d.allows(Side.CALENDAR) for d in Direction] == [True, False, True]
     assert [d.source for d in Direction] == [None, Side.PLANON, Side.CALENDAR]
+
+
+def test_a_cancellation_undone_by_a_one_way_sync_is_no_conflict_but_one_the_leader_undoes_is() -> None:
+    h, [c] = synced(Policy(direction=Direction.PLANON_TO_CALENDAR))
+    h.calendar.edit(c, lambda b: replace(b, status=Status.CANCELLED))
+    [restore] = planned(h).actions
+    assert (restore.kind, restore.side, restore.conflict) == (ActionKind.UPDATE, Side.CALENDAR, False)
+    result = h.cycle()
+    assert result.report is not None and result.report.counters["conflicts"] == 0
+    # both ways: Planon cancels while the calendar, which leads, changed the meeting: the leader's edit wins
+    h, [c] = synced(Policy(leader=Side.CALENDAR))
+    h.planon.edit("p1", lambda b: replace(b, status=Status.CANCELLED))
+    h.calendar.edit(c, lambda b: replace(b, subject="Moved on"))
+    [revive] = planned(h).actions
+    assert (revive.kind, revive.side, revive.conflict) == (ActionKind.UPDATE, Side.PLANON, True)

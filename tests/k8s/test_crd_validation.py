@@ -288,7 +288,7 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, str, str]] = [
     (
         "two-backends",
         ("Connection", "planon"),
-        lambda d: d["spec"].update(ews={}),
+        lambda d: d["spec"].update(graph=_example("Connection", "exchange-online")["spec"]["graph"]),
         "spec",
         "exactly one of planon, graph, ews, google, caldav",
     ),

@@ -20,12 +20,14 @@ import pytest
 
 from roomsync.connectors.registry import capabilities
 from tests.scenarios.caldav_backend import CaldavCalendar
+from tests.scenarios.ews_backend import EwsCalendar
 from tests.scenarios.google_backend import GoogleCalendar
 from tests.scenarios.graph_backend import GraphCalendar
 from tests.scenarios.world import CalendarBackend, World
 
 CALENDAR_BACKENDS: dict[str, Callable[[], CalendarBackend]] = {
     "graph": GraphCalendar,
+    "ews": EwsCalendar,
     "google": GoogleCalendar,
     "caldav": CaldavCalendar,
 }

@@ -51,6 +51,8 @@ def _zone(tz: str) -> Any:
 
 class GraphCalendar:
     name = "graph"
+    #: the EWS adapter runs the same Exchange with its EWS face added
+    sandbox_class: type[GraphSandbox] = GraphSandbox
     #: Exchange's booking assistant can rewrite subjects (scenario 10)
     features = frozenset({"subject_rewrites"})
 
@@ -65,7 +67,7 @@ class GraphCalendar:
 
     async def start(self, rooms: Sequence[Room]) -> None:
         self.rooms = {r.mailbox: r for r in rooms}
-        self.sandbox = GraphSandbox(
+        self.sandbox = self.sandbox_class(
             [
                 {
                     "address": r.mailbox,

@@ -101,6 +101,15 @@ OUTLOOK_MEETINGS: Final = (
         ("anna",),
         story="Dev requests the Boardroom all day 09:00-17:00 - longer than its 4-hour maximum",
     ),
+    OutlookMeeting(
+        "carla",
+        "AMS-4.01",
+        "Floor 4 retrospective",
+        (15, 0),
+        (16, 0),
+        ("ben", "dev"),
+        story="Carla invites AMS-4.01 15:00-16:00 'Floor 4 retrospective' (on-premise Exchange: RoomSync uses EWS)",
+    ),
 )
 
 
@@ -112,10 +121,12 @@ async def people_book(boxes: Sandboxes, day: datetime) -> list[str]:
     await kiosk.book("AMS-1.01", at(day, 9), at(day, 10), "Sprint planning", requestor=person("anna"))
     await kiosk.book(["AMS-1.02", "AMS-1.03"], at(day, 13), at(day, 14), "Customer workshop", requestor=person("carla"))
     await kiosk.book("AMS-2.01", at(day, 11), at(day, 12), "Board meeting", requestor=person("anna"))
+    await kiosk.book("AMS-4.02", at(day, 10), at(day, 11), "Supplier call", requestor=person("dev"))
     story = [
         "Planon kiosk: Anna books AMS-1.01 09:00-10:00 'Sprint planning'",
         "Planon app: Carla books AMS-1.02 + AMS-1.03 13:00-14:00 'Customer workshop' (a reservation per room)",
         "Planon web: Anna books the Boardroom AMS-2.01 11:00-12:00 'Board meeting'",
+        "Planon kiosk: Dev books AMS-4.02 10:00-11:00 'Supplier call' (on-premise Exchange: RoomSync uses EWS)",
     ]
     for meeting in OUTLOOK_MEETINGS:
         await outlook.book_in_outlook(

@@ -81,7 +81,8 @@ async def _list_one(source: object, namespace: str, name: str) -> Listed:
 def suggest_pairs(listed: Sequence[Listed]) -> list[tuple[str, str]]:
     """``(planon unit code, calendar room)`` pairs matched by e-mail, else by the code in the room's address/name."""
     planon = [r for item in listed if item.backend == "planon" for r in item.rooms]
-    calendar = [r for item in listed if item.backend != "planon" for r in item.rooms]
+    # one room seen through two calendar Connections (a hybrid estate: Graph and EWS) is one candidate
+    calendar = list({r.key: r for item in listed if item.backend != "planon" for r in item.rooms}.values())
     pairs: list[tuple[str, str]] = []
     taken: set[str] = set()
     for unit in planon:
@@ -132,5 +133,5 @@ def _print(listed: Sequence[Listed], pairs: Sequence[tuple[str, str]]) -> None:
         output.console.print(
             "A starting point for spec.rooms (replace each planon value by the reservation unit code):"
         )
-        calendar = [r for item in listed if item.backend != "planon" for r in item.rooms]
+        calendar = list({r.key: r for item in listed if item.backend != "planon" for r in item.rooms}.values())
         print(yaml.safe_dump({"rooms": [{"planon": "CODE", "calendar": r.key} for r in calendar]}, sort_keys=False))

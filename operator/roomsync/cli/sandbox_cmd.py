@@ -1,4 +1,7 @@
-"""``roomsync sandbox``: keep the Planon and Graph emulators running, seeded with the demo building.
+"""``roomsync sandbox``: keep the Planon and Exchange emulators running, seeded with the demo building.
+
+The Exchange sandbox has two faces over one mailbox store: Graph (Exchange Online, floors 1 and 2) and EWS (the
+on-premise fourth floor, reached with an NTLM service account that impersonates its rooms).
 
 Prints the manifests (Connections, Secrets, RoomSyncs) that point at them, so ``roomsync plan/sync -f`` and people
 with curl can poke at a realistic Planon and Exchange Online without a tenant. ``--calendar caldav`` runs a real
@@ -17,20 +20,21 @@ import yaml
 
 from roomsync.cli import output
 from roomsync.sandbox import building, google_floor
+from roomsync.sandbox.ews import ExchangeSandbox
 from roomsync.sandbox.google import GoogleSandbox
-from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.planon import PlanonSandbox
 
 
 @dataclass
 class Sandboxes:
     planon: PlanonSandbox
-    graph: GraphSandbox
+    graph: ExchangeSandbox  # Exchange Online's face (Graph) and the on-premise floor's (EWS): one mailbox store
 
     def manifests(self) -> list[dict[str, Any]]:
         graph_spec, graph_secrets = self.graph.connection_spec()
-        secrets = {**self.planon.demo_secrets(), **graph_secrets}
-        return building.manifests(self.planon.connection_spec(), graph_spec, secrets)
+        ews_spec, ews_secrets = self.graph.ews_connection_spec(auth="ntlm")
+        secrets = {**self.planon.demo_secrets(), **graph_secrets, **ews_secrets}
+        return building.manifests(self.planon.connection_spec(), graph_spec, secrets, ews_spec=ews_spec)
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +43,7 @@ async def running_sandboxes(
 ) -> AsyncIterator[Sandboxes]:
     async with (
         PlanonSandbox(seed=building.planon_seed(), host=host, port=planon_port) as planon,
-        GraphSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
+        ExchangeSandbox(building.graph_rooms(), host=host, port=graph_port) as graph,
     ):
         yield Sandboxes(planon, graph)
 
@@ -89,6 +93,7 @@ def run_sandbox(host: str, planon_port: int, graph_port: int) -> int:
         async with running_sandboxes(host, planon_port, graph_port) as boxes:
             output.errors.print(f"Planon REST API:  {boxes.planon.url}   (admin: {boxes.planon.root_url}/_admin)")
             output.errors.print(f"Microsoft Graph:  {boxes.graph.base_url}   (admin: {boxes.graph.origin}/_admin)")
+            output.errors.print(f"Exchange EWS:     {boxes.graph.ews_url}   (on-premise floor 4, NTLM)")
             output.errors.print("Manifests for these sandboxes follow on stdout; save them and run")
             output.errors.print("  roomsync plan -f sandbox.yaml   or   roomsync sync -f sandbox.yaml\nCtrl-C stops.")
             print(yaml.safe_dump_all(boxes.manifests(), sort_keys=False), end="", flush=True)

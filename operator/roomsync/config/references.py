@@ -298,11 +298,13 @@ def _check_policy(config: RoomSyncConfig, calendar: ResolvedConnection, fail: An
 
 
 def secret_refs(value: Any, path: str) -> Iterator[tuple[str, Mapping[str, str]]]:
-    """Every ``secretRef`` in a Connection spec, with its field path."""
+    """Every ``secretRef`` (and ``...SecretRef``, e.g. ``caSecretRef``) in a Connection spec, with its field path."""
     if isinstance(value, Mapping):
         for key, item in value.items():
             if key == "secretRef" and isinstance(item, Mapping):
                 yield f"{path}.secretRef", item
+            elif key.endswith("SecretRef") and isinstance(item, Mapping):
+                yield f"{path}.{key}", item
             else:
                 yield from secret_refs(item, f"{path}.{key}")
     elif isinstance(value, list):

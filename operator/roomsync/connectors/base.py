@@ -262,11 +262,19 @@ class Client(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Invitations(StrEnum):
+    """Who hears about a booking written by the sync (``spec.invitations``): the calendar backends' one vocabulary."""
+
+    NONE = "None"
+    ORGANIZER_ONLY = "OrganizerOnly"
+    ALL = "All"
+
+
 @dataclass(frozen=True)
 class StoreOptions:
     """What a store needs from the RoomSync beyond its rooms."""
 
     roomsync: str  # namespace/name, used in deterministic transaction ids and log lines
     leader: Side = Side.PLANON
-    #: spec.invitations: who hears of RoomSync's calendar writes (OrganizerOnly, None, All)
-    invitations: str = "OrganizerOnly"
+    #: spec.invitations: who hears of RoomSync's calendar writes (an :class:`Invitations` value)
+    invitations: str = Invitations.ORGANIZER_ONLY

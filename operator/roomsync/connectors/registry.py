@@ -26,6 +26,7 @@ __all__ = ["BACKENDS", "CALENDAR_BACKENDS", "SecretLookup", "SecretNotFound", "S
 BACKENDS: dict[str, str] = {
     "planon": "roomsync.connectors.planon",
     "graph": "roomsync.connectors.graph",
+    "ews": "roomsync.connectors.ews",
     "google": "roomsync.connectors.google",
     "caldav": "roomsync.connectors.caldav",
 }

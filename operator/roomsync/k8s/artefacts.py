@@ -111,14 +111,19 @@ def cluster_connection_crd(connection: dict[str, Any]) -> dict[str, Any]:
         body["description"] = "Exactly one backend, and the namespaces that may use it."
         body["properties"]["allowedNamespaces"] = copy.deepcopy(ALLOWED_NAMESPACES)
         for node in _secret_refs(body):
-            node["description"] = CLUSTER_SECRET_REF
+            described = str(node.get("description", ""))
+            if described.endswith("in the same namespace."):  # e.g. caSecretRef: keep what it is, say where it lives
+                where = CLUSTER_SECRET_REF.removeprefix("A key of a Secret ")
+                node["description"] = described.removesuffix("in the same namespace.") + where
+            else:
+                node["description"] = CLUSTER_SECRET_REF
     return crd
 
 
 def _secret_refs(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "secretRef" and isinstance(value, dict):
+            if (key == "secretRef" or key.endswith("SecretRef")) and isinstance(value, dict):  # e.g. caSecretRef
                 yield value
             else:
                 yield from _secret_refs(value)

@@ -3,6 +3,10 @@
 Amsterdam HQ, two floors, six meeting rooms. The boardroom (AMS-2.01) runs with Planon *in the lead*: its mailbox
 leaves meeting requests to RoomSync (AutomateProcessing AutoUpdate), and Planon's availability rules decide. The
 other five *follow*: Exchange accepts or declines (AutoAccept) and Planon registers what it decided.
+
+The fourth floor is still on the on-premise Exchange: its two rooms *follow* too, and RoomSync reaches them through
+EWS (a service account impersonating the rooms) while floors 1 and 2 are on Exchange Online (Graph) - a hybrid
+estate. The sandbox serves both from one Exchange with two faces.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Room:
     capacity: int
     leads: bool = False
     max_minutes: int | None = None
+    on_premises: bool = False  # reached through EWS rather than Graph
 
     @property
     def mailbox(self) -> str:
@@ -60,7 +65,11 @@ ROOMS: Final = (
     Room("AMS-2.01", "Boardroom", 2, 20, leads=True, max_minutes=240),
     Room("AMS-2.02", "Mondriaan", 2, 10),
     Room("AMS-2.03", "Escher", 2, 4),
+    Room("AMS-4.01", "Nachtwacht", 4, 12, on_premises=True),
+    Room("AMS-4.02", "Zonnebloemen", 4, 6, on_premises=True),
 )
+ONLINE_ROOMS: Final = tuple(r for r in ROOMS if not r.on_premises)
+ON_PREMISES_ROOMS: Final = tuple(r for r in ROOMS if r.on_premises)
 
 
 def planon_seed() -> dict[str, Any]:
@@ -112,8 +121,10 @@ def manifests(
     secrets: dict[tuple[str, str], str],
     *,
     calendar: tuple[str, dict[str, Any]] | None = None,
+    ews_spec: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Connections, Secrets and the two RoomSyncs (boardroom in the lead, the rest following).
+    """Connections, Secrets and the RoomSyncs: the boardroom in the lead, the rest of floors 1-2 following, and -
+    with ``ews_spec`` - the on-premise fourth floor following through its own Connection.
 
     ``calendar`` is another calendar Connection (name, spec) instead of the Graph one (``graph_spec`` is then unused).
     """
@@ -133,9 +144,14 @@ def manifests(
     docs += [
         _connection("planon", {"planon": planon_spec}),
         _connection(calendar_name, calendar_spec),
-        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ROOMS if r.leads], calendar_name),
-        _roomsync("amsterdam-follows", "Calendar", [r for r in ROOMS if not r.leads], calendar_name),
+        _roomsync("boardroom-in-the-lead", "Planon", [r for r in ONLINE_ROOMS if r.leads], calendar_name),
+        _roomsync("amsterdam-follows", "Calendar", [r for r in ONLINE_ROOMS if not r.leads], calendar_name),
     ]
+    if ews_spec is not None:
+        docs += [
+            _connection("exchange-on-premises", {"ews": ews_spec}),
+            _roomsync("floor-4-on-premises", "Calendar", list(ON_PREMISES_ROOMS), "exchange-on-premises"),
+        ]
     return docs
 
 

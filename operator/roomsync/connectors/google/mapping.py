@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from roomsync.connectors.base import Invitations
 from roomsync.connectors.google import recurrence as rec
 from roomsync.connectors.google.items import Attendee, Item
 from roomsync.model import Booking, Handle, Link, OccurrenceOverride, Person, Status, zone
@@ -29,14 +29,6 @@ from roomsync.model.people_text import decode_people, encode_people
 MAX_VALUE = 1024
 #: Chunks of the people property (keeps the event far under Google's 300 properties / 32 kB).
 MAX_PEOPLE_CHUNKS = 24
-
-
-class Invitations(StrEnum):
-    """Who hears about a booking written by the sync (``spec.invitations``)."""
-
-    NONE = "None"
-    ORGANIZER_ONLY = "OrganizerOnly"
-    ALL = "All"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from roomsync.connectors.base import (
     AuthenticationFailed,
     BackendError,
     BookingRefused,
+    Invitations,
     NotFound,
     Response,
     StoreOptions,
@@ -45,7 +46,7 @@ from roomsync.connectors.google import recurrence as rec
 from roomsync.connectors.google.calendar import CalendarState
 from roomsync.connectors.google.errors import BACKEND, CalendarAccessDenied
 from roomsync.connectors.google.items import Item
-from roomsync.connectors.google.mapping import Copy, Invitations
+from roomsync.connectors.google.mapping import Copy
 from roomsync.model import Booking, Handle, Link, RoomPair, Side, SkippedItem, Snapshot, Status, Window
 
 if TYPE_CHECKING:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.patterned_recurrence import PatternedRecurrence
 
+from roomsync.connectors.exchange import Attendee
 from roomsync.model import UnknownTimeZone, zone
 
 UTC = UTC
@@ -44,14 +45,6 @@ Json = Mapping[str, Any]
 
 class ItemError(ValueError):
     """An event we cannot read (no start, unknown zone ...): reported as skipped, never deleted."""
-
-
-@dataclass(frozen=True)
-class Attendee:
-    email: str
-    name: str
-    type: str  # required | optional | resource
-    response: str
 
 
 @dataclass(frozen=True)

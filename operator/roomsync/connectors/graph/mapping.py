@@ -15,9 +15,7 @@ effect of the invitations policy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from enum import StrEnum
 
 from msgraph.generated.models.attendee import Attendee as GraphAttendee
 from msgraph.generated.models.attendee_type import AttendeeType
@@ -26,63 +24,18 @@ from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.event import Event
 from msgraph.generated.models.single_value_legacy_extended_property import SingleValueLegacyExtendedProperty
 
+from roomsync.connectors.base import Invitations
+from roomsync.connectors.exchange import Attendee, Copy, attendee_people, best_link, person, primary
 from roomsync.connectors.graph import recurrence as rec
-from roomsync.connectors.graph.items import Attendee, Item
-from roomsync.model import Booking, Handle, Link, Person, Status, zone
+from roomsync.connectors.graph.items import Item
+from roomsync.model import Booking, Handle, Person, Status, zone
 from roomsync.model.booking import normalise_email
 from roomsync.model.people_text import decode_people
 
 UTC = UTC
 
 
-class Invitations(StrEnum):
-    """Who hears about a booking written by the sync (see docs/exchange-online.md)."""
-
-    NONE = "None"
-    ORGANIZER_ONLY = "OrganizerOnly"
-    ALL = "All"
-
-
-@dataclass(frozen=True)
-class Copy:
-    """One room's item of a meeting: a single instance or a series master."""
-
-    room: str
-    mailbox: str
-    item: Item
-
-
-# -- people ----------------------------------------------------------------------------------------------------------
-def _person(email: str, name: str = "") -> Person | None:
-    try:
-        return Person(email, name)
-    except ValueError:
-        return None
-
-
-def _attendee_people(attendees: Iterable[Attendee], kind: str, exclude: set[str]) -> frozenset[Person]:
-    result = set()
-    for a in attendees:
-        if a.type == kind and a.email not in exclude:
-            person = _person(a.email, a.name)
-            if person is not None:
-                result.add(person)
-    return frozenset(result)
-
-
-# -- reading ---------------------------------------------------------------------------------------------------------
-def primary(copies: list[Copy]) -> Copy:
-    organizers = [c for c in copies if c.item.is_organizer]
-    return sorted(organizers or copies, key=lambda c: c.room)[0]
-
-
-def best_link(copies: Iterable[Copy]) -> Link | None:
-    """Every copy may carry link data (we write it on each); the highest sequence number is the newest."""
-    links = [link for link in (Link.decode(c.item.link_text) for c in copies) if link is not None]
-    return max(links, key=lambda link: link.seq) if links else None
-
-
-def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) -> Booking:
+def to_booking(uid: str, copies: list[Copy[Item]], room_mailboxes: Mapping[str, str]) -> Booking:
     """One booking from the copies of a meeting in this RoomSync's rooms. ``room_mailboxes``: mailbox -> room key."""
     main = primary(copies).item
     live = [c for c in copies if not c.item.is_cancelled]
@@ -91,9 +44,9 @@ def to_booking(uid: str, copies: list[Copy], room_mailboxes: Mapping[str, str]) 
     if people is not None:
         organizer, required, optional = people
     else:
-        organizer = _person(main.organizer, main.organizer_name) if main.organizer else None
-        required = _attendee_people(main.attendees, "required", ours)
-        optional = _attendee_people(main.attendees, "optional", ours)
+        organizer = person(main.organizer, main.organizer_name) if main.organizer else None
+        required = attendee_people(main.attendees, "required", ours)
+        optional = attendee_people(main.attendees, "optional", ours)
     recurrence = None
     if main.type == "seriesMaster" and main.recurrence is not None:
         base = rec.from_graph(main.recurrence, main.start, main.timezone)

@@ -46,17 +46,18 @@ from roomsync.connectors.base import (
     AuthenticationFailed,
     BackendError,
     BookingRefused,
+    Invitations,
     NotFound,
     PreconditionFailed,
     Response,
     StoreOptions,
 )
+from roomsync.connectors.exchange import Copy
 from roomsync.connectors.graph import mapping
 from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied
 from roomsync.connectors.graph.items import Item, ItemError, Json, etag_of
-from roomsync.connectors.graph.mapping import Copy, Invitations
 from roomsync.model import (
     Booking,
     Handle,
@@ -198,7 +199,7 @@ class GraphStore:
                 errors.append(result)
         if self.rooms and len(unreadable) == len(self.rooms):
             raise errors[0]
-        copies: dict[str, list[Copy]] = defaultdict(list)
+        copies: dict[str, list[Copy[Item]]] = defaultdict(list)
         skipped: list[SkippedItem] = []
         for room in self.rooms:
             if room.key in unreadable:
@@ -235,7 +236,7 @@ class GraphStore:
         return {b.id: b for b in found if b is not None}
 
     async def _lookup_one(self, uid: str) -> Booking | None:
-        async def in_room(room: RoomPair) -> list[Copy]:
+        async def in_room(room: RoomPair) -> list[Copy[Item]]:
             state = self._state(room)
             known = [
                 i.id
@@ -257,7 +258,7 @@ class GraphStore:
         copies = [c for group in groups for c in group]
         return mapping.to_booking(uid, copies, self.room_of_mailbox) if copies else None
 
-    async def _copies(self, booking: Booking) -> list[Copy]:
+    async def _copies(self, booking: Booking) -> list[Copy[Item]]:
         """The room items behind a booking, from the cache or (after a lookup) from Graph."""
         result = []
         items = booking.handle.items if booking.handle else {}
@@ -422,7 +423,9 @@ class GraphStore:
             content = True
         return patch, content
 
-    async def _update_organized(self, organizer: Copy, current: Booking, desired: Booking, changed: set[str]) -> None:
+    async def _update_organized(
+        self, organizer: Copy[Item], current: Booking, desired: Booking, changed: set[str]
+    ) -> None:
         room = self._room(organizer.room)
         state = self._state(room)
         pattern, work = self._series_work(current, desired, changed)
@@ -437,7 +440,9 @@ class GraphStore:
         people_props = self._props(desired, None, people=people)
         await self._write(state, organizer.item, current, desired, patch, content, people_props, work)
 
-    async def _update_foreign(self, copies: list[Copy], current: Booking, desired: Booking, changed: set[str]) -> None:
+    async def _update_foreign(
+        self, copies: list[Copy[Item]], current: Booking, desired: Booking, changed: set[str]
+    ) -> None:
         added = desired.rooms - current.rooms
         if added and "rooms" in changed:
             raise BookingRefused(
@@ -567,7 +572,7 @@ class GraphStore:
                 raise
         await self._guarded(state, master_id, lambda: write(fresh))
 
-    async def _rebook(self, organizer: Copy, current: Booking, desired: Booking) -> Booking:
+    async def _rebook(self, organizer: Copy[Item], current: Booking, desired: Booking) -> Booking:
         """The room that organises the meeting leaves it: book it in the new room(s), then cancel the old meeting.
 
         The create is idempotent (transactionId from the link's peer and sequence) and carries the link, so a process
@@ -589,7 +594,7 @@ class GraphStore:
         for copy in copies:
             await self._respond_copy(copy, current, "decline", reason)
 
-    async def _cancel_organized(self, organizer: Copy, current: Booking, reason: str) -> None:
+    async def _cancel_organized(self, organizer: Copy[Item], current: Booking, reason: str) -> None:
         state = self._state(self._room(organizer.room))
         item, etag = organizer.item, self._version(current, organizer.item)
         try:
@@ -601,7 +606,7 @@ class GraphStore:
             pass
         state.forget(item.id)
 
-    async def _respond_copy(self, copy: Copy, current: Booking, action: str, comment: str) -> None:
+    async def _respond_copy(self, copy: Copy[Item], current: Booking, action: str, comment: str) -> None:
         state = self._state(self._room(copy.room))
         etag = self._version(current, copy.item)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from roomsync.sandbox.building import DOMAIN, ROOMS, ZONE, planon_seed
+from roomsync.sandbox.building import DOMAIN, ONLINE_ROOMS, ZONE, planon_seed
 from roomsync.sandbox.caldav.server import SERVICE_ACCOUNT, RadicaleServer
 
 SECRET = ("caldav-credentials", "password")
@@ -26,7 +26,7 @@ def start_building(
     server = RadicaleServer(users, host=host, port=port).start()
     calendars = [
         {"room": room.mailbox, "url": server.make_calendar(room.mailbox, display_name=room.name, time_zone=ZONE)}
-        for room in ROOMS
+        for room in ONLINE_ROOMS
     ]
     spec = {
         "caldav": {
