@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks import caldav, engine, ews_path, footprint, google_path, latency, report, sync_path
+from benchmarks import caldav, engine, ews_path, footprint, google_path, latency, notify, report, sync_path
 from benchmarks.core import Context, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -28,6 +28,7 @@ BENCHMARKS = {
     "ews": (ews_path, 3, ["ews-initial", "ews-steady", "ews-propagation"]),
     "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
+    "notify": (notify, 1, ["notify"]),
     "footprint": (footprint, 1, ["footprint"]),
     "caldav": (caldav, 2, ["caldav-steady", "caldav-propagation"]),
 }

@@ -33,59 +33,18 @@ async def run(ctx: Context) -> Result:
     result = Result("latency", f"5. Latency, interval {INTERVAL:.0f} s: change on one side -> visible on the other")
     rooms, changes, spacing = (10, 50, 0.15) if ctx.quick else (1000, 100, 0.5)
     async with World(rooms, latency=0.020, interval=f"{INTERVAL:.0f}s") as world:
-        assert world.planon is not None and world.graph is not None
         ctx.say(f"latency: preparing {rooms} rooms")
         await world.seed_planon(5)
         await world.sync_until_agreed()
-        probed = range(min(rooms, changes))  # the rooms people edit in (change n goes to room n % rooms)
-        planon = {room: await world.planon.reservations(room_code(room)) for room in probed}
-        events = {room: await world.graph.room_events(room_mailbox(room)) for room in probed}
         cycles: list[float] = []
         loop = asyncio.create_task(_operator_loop(world, cycles))
-        pending: dict[str, tuple[str, int, float]] = {}  # subject -> (side that must show it, room, when made)
-        seen: dict[str, float] = {}
-        stop = asyncio.Event()
-
-        async def watch() -> None:
-            assert world.planon is not None and world.graph is not None
-            while not stop.is_set() or pending:
-                rooms_to_poll = {(side, room) for side, room, _ in pending.values()}
-                for side, room in rooms_to_poll:
-                    if side == "Calendar":
-                        subjects = {e.get("subject", "") for e in await world.graph.room_events(room_mailbox(room))}
-                    else:
-                        subjects = {r["description"] for r in await world.planon.reservations(room_code(room))}
-                    now = time.perf_counter()
-                    for subject in [s for s in pending if s in subjects]:
-                        seen[subject] = now - pending.pop(subject)[2]
-                await asyncio.sleep(POLL)
-
-        watcher = asyncio.create_task(watch())
         try:
-            for n in range(changes):
-                room = n % rooms
-                slot_index = (n // rooms) % 5
-                subject = f"Latency probe {n}"
-                ctx.say(f"latency: change {n + 1}/{changes}")
-                if n % 2 == 0:  # made in Planon, must show in the room calendar
-                    reservation = sorted(planon[room], key=lambda r: r["start"])[slot_index]
-                    await world.planon.edit(int(reservation["syscode"]), subject=subject)
-                    pending[subject] = ("Calendar", room, time.perf_counter())
-                else:
-                    event = sorted(events[room], key=lambda e: str(e.get("start")))[slot_index]
-                    await world.graph.edit(event["iCalUId"], subject=subject)
-                    pending[subject] = ("Planon", room, time.perf_counter())
-                await asyncio.sleep(spacing)
-            stop.set()
-            await asyncio.wait_for(watcher, timeout=INTERVAL * 5 + 10)
+            latencies = await probe(ctx, world, changes, spacing, "latency", patience=INTERVAL * 5 + 10)
         finally:
-            stop.set()
-            for task in (watcher, loop):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
         ctx.step()
-    latencies = list(seen.values())
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     result.figures.update(
         {
@@ -106,3 +65,58 @@ async def run(ctx: Context) -> Result:
         f"(the loop sleeps {INTERVAL:.0f} s after each cycle)"
     )
     return result
+
+
+async def probe(
+    ctx: Context, world: World, changes: int, spacing: float, label: str, *, patience: float
+) -> list[float]:
+    """Rename bookings on alternating sides every ``spacing`` s while something syncs ``world``; the lag of each
+    change until the other side shows it (watched every ``POLL`` s). Changes that never arrive are left out."""
+    assert world.planon is not None and world.graph is not None
+    rooms = world.rooms
+    probed = range(min(rooms, changes))  # the rooms people edit in (change n goes to room n % rooms)
+    planon = {room: await world.planon.reservations(room_code(room)) for room in probed}
+    events = {room: await world.graph.room_events(room_mailbox(room)) for room in probed}
+    pending: dict[str, tuple[str, int, float]] = {}  # subject -> (side that must show it, room, when made)
+    seen: dict[str, float] = {}
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        assert world.planon is not None and world.graph is not None
+        while not stop.is_set() or pending:
+            rooms_to_poll = {(side, room) for side, room, _ in pending.values()}
+            for side, room in rooms_to_poll:
+                if side == "Calendar":
+                    subjects = {e.get("subject", "") for e in await world.graph.room_events(room_mailbox(room))}
+                else:
+                    subjects = {r["description"] for r in await world.planon.reservations(room_code(room))}
+                now = time.perf_counter()
+                for subject in [s for s in pending if s in subjects]:
+                    seen[subject] = now - pending.pop(subject)[2]
+            await asyncio.sleep(POLL)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        for n in range(changes):
+            room = n % rooms
+            slot_index = (n // rooms) % 5
+            subject = f"{label} probe {n}"
+            ctx.say(f"{label}: change {n + 1}/{changes}")
+            if n % 2 == 0:  # made in Planon, must show in the room calendar
+                reservation = sorted(planon[room], key=lambda r: r["start"])[slot_index]
+                await world.planon.edit(int(reservation["syscode"]), subject=subject)
+                pending[subject] = ("Calendar", room, time.perf_counter())
+            else:
+                event = sorted(events[room], key=lambda e: str(e.get("start")))[slot_index]
+                await world.graph.edit(event["iCalUId"], subject=subject)
+                pending[subject] = ("Planon", room, time.perf_counter())
+            await asyncio.sleep(spacing)
+        stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watcher, timeout=patience)
+    finally:
+        stop.set()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return list(seen.values())

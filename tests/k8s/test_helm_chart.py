@@ -53,6 +53,16 @@ NON_DEFAULT: dict[str, Any] = {
         {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
     ],
 }
+NOTIFYING: dict[str, Any] = {
+    "notifications": {
+        "enabled": True,
+        "publicUrl": "https://notify.example.com/notifications",
+        "keySecret": {"name": "roomsync-notify-key", "key": "key"},
+        "tlsSecret": "roomsync-notify-tls",
+        "ingress": {"enabled": True, "className": "nginx", "host": "notify.example.com"},
+    },
+    "networkPolicy": {"enabled": True, "notificationsFrom": [{"namespaceSelector": {}}]},
+}
 WITHOUT_METRICS: dict[str, Any] = {"metrics": {"enabled": False}, "rbac": {"create": True}, "crds": {"install": False}}
 
 #: Kinds kubernetes-validate does not know (CRDs of other projects): checked by shape below instead.
@@ -85,7 +95,9 @@ def deployment_args(docs: list[dict[str, Any]]) -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("values", [{}, NON_DEFAULT, WITHOUT_METRICS], ids=["default", "non-default", "no-metrics"])
+@pytest.mark.parametrize(
+    "values", [{}, NON_DEFAULT, WITHOUT_METRICS, NOTIFYING], ids=["default", "non-default", "no-metrics", "notifying"]
+)
 def test_rendered_output_is_valid_kubernetes_in_strict_mode(chart: helm_python.Chart, values: dict[str, Any]) -> None:
     docs = render(chart, values)
     assert docs
@@ -229,6 +241,30 @@ def test_health_page_is_off_by_default_and_a_clusterip_service_when_on(chart: he
     assert ingress["spec"]["rules"][0]["host"] == "rooms.example.com"
     (policy,) = by_kind(docs, "NetworkPolicy")
     assert {"port": "web", "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]
+
+
+def test_notifications_are_off_by_default_and_get_their_own_port_service_ingress_and_policy(
+    chart: helm_python.Chart,
+) -> None:
+    assert not [a for a in deployment_args(render(chart, {})) if a.startswith("--notifications")]
+    docs = render(chart, NOTIFYING)
+    args = deployment_args(docs)
+    assert "--notifications-port=8443" in args
+    assert "--notifications-url=https://notify.example.com/notifications" in args
+    assert "--notifications-secret-file=/etc/roomsync/notify-key/key" in args
+    assert "--notifications-tls-cert=/etc/roomsync/notify-tls/tls.crt" in args
+    (service,) = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-notifications")]
+    assert service["spec"]["ports"] == [
+        {"name": "notifications", "port": 8443, "targetPort": "notifications", "protocol": "TCP"}
+    ]
+    (ingress,) = by_kind(docs, "Ingress")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/notifications"
+    (policy,) = by_kind(docs, "NetworkPolicy")
+    rule = next(r for r in policy["spec"]["ingress"] if {"port": "notifications", "protocol": "TCP"} in r["ports"])
+    assert rule["from"] == [{"namespaceSelector": {}}]
+    (deployment,) = by_kind(docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["notify-tls"]["secret"]["secretName"] == "roomsync-notify-tls"
 
 
 def test_extra_volumes_env_and_topology_spread(chart: helm_python.Chart) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonpatch
 import pytest
 
 import roomsync
@@ -63,7 +64,7 @@ def test_kustomization_brings_everything_and_pulls_the_crds_from_crds() -> None:
     copies = [
         p
         for p in MANIFESTS.rglob("*.yaml")
-        if any(d.get("kind") == "CustomResourceDefinition" for d in load_documents(p))
+        if any(isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition" for d in load_documents(p))
     ]
     assert copies == [], "CRDs must come from ../crds, not from a copy that can drift"
     namespaced = [d for d in DOCS if d["kind"] in {"ServiceAccount", "Deployment", "Service"}]
@@ -131,3 +132,22 @@ def test_image_tags_follow_the_version() -> None:
     assert kustomization["images"][0]["newTag"] == roomsync.__version__ == chart["appVersion"]
     (deployment,) = BY_KIND["Deployment"]
     assert _container(deployment)["image"].endswith(":" + roomsync.__version__)
+
+
+def test_the_notifications_component_is_valid_and_patches_the_deployment() -> None:
+    component = MANIFESTS / "notifications"
+    spec = load_documents(component / "kustomization.yaml")[0]
+    assert spec["kind"] == "Component"
+    for entry in spec["resources"]:
+        for doc in load_documents(component / entry):
+            validate_builtin(doc)
+    (deployment,) = BY_KIND["Deployment"]
+    operations = load_documents(component / "deployment-patch.yaml")[0]
+    patched = jsonpatch.apply_patch(deployment, operations)
+    validate_builtin(patched)
+    (container,) = patched["spec"]["template"]["spec"]["containers"]
+    assert "--notifications-port=8443" in container["args"]
+    mounts = {m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"] for v in patched["spec"]["template"]["spec"]["volumes"]}
+    assert {"notify-key", "notify-tls"} <= mounts & volumes
+    build_parser().parse_args(container["args"])  # every flag exists

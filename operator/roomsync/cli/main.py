@@ -116,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--health-port", type=int, default=8080)
     run.add_argument("--web-port", type=int, default=None, help="serve the read-only health page on this port")
     run.add_argument(
+        "--notifications-port",
+        type=int,
+        default=None,
+        help="receive change notifications on this port (docs/operator.md)",
+    )
+    run.add_argument(
+        "--notifications-url", default=None, help="public https base URL of that port (Connections may set their own)"
+    )
+    run.add_argument("--notifications-tls-cert", default=None, help="TLS certificate file of the notification port")
+    run.add_argument("--notifications-tls-key", default=None, help="its private key file")
+    run.add_argument(
+        "--notifications-secret-file", default=None, help="key that clientStates and channel tokens are derived from"
+    )
+    run.add_argument(
         "--cluster-resource-namespace", default=None, help="namespace of ClusterConnections' Secrets (default: own)"
     )
     from roomsync.cli.cluster_cmd import add_cluster_commands

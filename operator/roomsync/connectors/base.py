@@ -147,6 +147,9 @@ class Capabilities:
     strict_preconditions: bool = True
     #: Field lengths the backend can store; longer values are shortened there (see :mod:`roomsync.model.limits`).
     limits: FieldLimits = NO_LIMITS
+    #: The client has ``push`` (:class:`~roomsync.connectors.push.PushChannels`): the backend can notify changes
+    #: of a room calendar (Graph subscriptions, Google watch channels); without it RoomSync only polls.
+    change_notifications: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,20 @@ counters) and makes the per-RoomSync store::
 
     client.store(rooms: Sequence[RoomPair], options: StoreOptions) -> BookingStore
 
+A backend that sends change notifications also exposes ``read_notices(Inbound) -> Received``
+(:mod:`roomsync.connectors.push`), and a calendar backend's client has ``push``.
+
 Backends are imported lazily so the CLI starts fast and a missing optional dependency only hurts its own backend.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from roomsync.connectors.base import Capabilities, Client, SecretLookup, SecretNotFound, StoreOptions
+from roomsync.connectors.push import Inbound, Received
 
 __all__ = ["BACKENDS", "CALENDAR_BACKENDS", "SecretLookup", "SecretNotFound", "StoreOptions", "UnsupportedBackend"]
 
@@ -52,6 +56,15 @@ def capabilities(backend: str) -> Capabilities:
         raise UnsupportedBackend(f"backend {backend!r} is not implemented in this release")
     declared: Capabilities = importlib.import_module(module_name).CAPABILITIES
     return declared
+
+
+def notice_reader(backend: str) -> Callable[[Inbound], Received] | None:
+    """How to read what ``backend`` posts to the notification receiver (``None``: it sends nothing)."""
+    module_name = BACKENDS.get(backend)
+    if module_name is None:
+        return None
+    reader: Callable[[Inbound], Received] | None = getattr(importlib.import_module(module_name), "read_notices", None)
+    return reader
 
 
 def open_client(connection_spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> Client:

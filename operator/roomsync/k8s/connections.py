@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any
 from roomsync.config.references import CLUSTER_CONNECTION, ResolveError, resolve_connection, secret_refs
 from roomsync.connectors.base import AuthenticationFailed, BackendError
 from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend, backend_of
+from roomsync.k8s.notifications import notifications_condition
 from roomsync.k8s.resolve import KubeSource
 from roomsync.k8s.spec import plain
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
+from roomsync.sync.notify.keeper import KeeperState
+from roomsync.sync.notify.settings import NotifySettings, notify_settings
 from roomsync.sync.status import ConnectionHealth, connection_status
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ class ConnectionCheck:
         self.generation = 0
         self.secrets: frozenset[str] = frozenset()
         self._wake = asyncio.Event()
+        #: notifications: the Connection's settings (from the last probe) and each RoomSync's state on it
+        self.notify: NotifySettings | None = None
+        self.notify_states: dict[str, KeeperState] = {}
 
     @property
     def plural(self) -> str:
@@ -96,7 +102,12 @@ class ConnectionCheck:
             resolved = await resolve_connection(source, self.namespace, self.name, self.kind)
         except ResolveError as error:
             spec = (self.controller.connections.get((self.kind, self.namespace, self.name)) or {}).get("spec") or {}
+            self.notify = None
             return ConnectionHealth(_backend(spec), None, None, None, error.reason, error.message)
+        try:
+            self.notify = notify_settings(resolved, self.controller.notifications.defaults)
+        except SecretNotFound:
+            self.notify = None
         try:
             client = await self.controller.pool.get(resolved)
         except (SecretNotFound, UnsupportedBackend, BackendError, ValueError) as error:
@@ -138,11 +149,28 @@ class ConnectionCheck:
         if health != self.health:
             await self._publish(health, rewrite=False)
 
+    async def observe_notifications(self, roomsync: str, state: KeeperState | None) -> None:
+        """A RoomSync that uses this Connection told how its notifications are (None: it has none here)."""
+        if state is None:
+            self.notify_states.pop(roomsync, None)
+        elif self.notify_states.get(roomsync) == replace(state, channels={}):
+            return
+        else:
+            self.notify_states[roomsync] = replace(state, channels={})
+        if self.health is not None:
+            await self._publish(self.health, rewrite=False)
+
+    def forget_roomsync(self, roomsync: str) -> None:
+        self.notify_states.pop(roomsync, None)
+
     async def _publish(self, health: ConnectionHealth, *, rewrite: bool) -> None:
         """Write the status; ``rewrite``: also when only the check time moved (a periodic check is news)."""
         self.health = health
         now = self.controller.clock()
         status = connection_status(self.status, health, now, self.generation)
+        status["conditions"].append(
+            notifications_condition(self.status, self.notify, self.notify_states, now, self.generation)
+        )
         if self.status is not None and (self.status == status or (not rewrite and _same_but_time(self.status, status))):
             return
         namespace = None if self.kind == CLUSTER_CONNECTION else self.namespace

@@ -21,9 +21,13 @@ from roomsync.k8s.connections import ConnectionCheck, Key
 from roomsync.k8s.events import NORMAL, Decision, EventRecorder
 from roomsync.k8s.kubeapi import Kube
 from roomsync.k8s.metrics import Metrics
+from roomsync.k8s.notifications import Notifications
 from roomsync.k8s.spec import plain
 from roomsync.k8s.worker import Stop, Worker
+from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
+from roomsync.sync.notify.keeper import KeeperState
+from roomsync.sync.notify.settings import Defaults
 from roomsync.sync.runner import ClientPool
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ class Controller:
         concurrent_cycles: int = DEFAULT_CONCURRENT_CYCLES,
         cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
         check_interval: timedelta = timedelta(minutes=5),
+        notification_defaults: Defaults | None = None,
     ) -> None:
         self.kube = kube
         self.pool = pool or ClientPool()
@@ -66,6 +71,8 @@ class Controller:
         self.roomsyncs: dict[tuple[str, str], dict[str, Any]] = {}
         self.connections: dict[Key, dict[str, Any]] = {}
         self._indices: tuple[Any, Any, Any] | None = None
+        self.notifications = Notifications(self, notification_defaults or Defaults(), self.metrics.registry)
+        self._closing: set[asyncio.Task[None]] = set()
 
     def worker(self, namespace: str, name: str) -> Worker:
         key = (namespace, name)
@@ -114,11 +121,13 @@ class Controller:
                 self._start(key, check.run)
             check.notice(body)
         if changed or type_ == "DELETED":  # not for our own status writes, nor the initial listing
+            self.notifications.forget()
             for worker in self.workers.values():
                 if worker.uses(kind, key[1], key[2]):
                     worker.invalidate(f"{kind} {key[2]} changed")
 
     def secret_changed(self, namespace: str, name: str) -> None:
+        self.notifications.forget()
         in_cluster_namespace = namespace == self.cluster_namespace
         for worker in self.workers.values():
             depends = worker.depends
@@ -131,6 +140,12 @@ class Controller:
                 check.wake(f"Secret {name} changed")
 
     # -- one owner per room -------------------------------------------------------------------------------------------
+    def configs(self) -> list[RoomSyncConfig]:
+        """Every RoomSync this operator sees, as configured (invalid specs left out)."""
+        if self._indices is None:
+            return []
+        return [c for store in self._indices[0].values() for c in store]
+
     def claim_conflicts(self, namespace: str, name: str) -> list[Conflict]:
         """The rooms of this RoomSync that an older RoomSync claimed first (see :mod:`roomsync.config.claims`)."""
         if self._indices is None:
@@ -158,6 +173,16 @@ class Controller:
             check = self.checks.get((connection.kind, namespace, connection.name))
             if check is not None:
                 await check.observe(result, side)
+
+    async def notifications_observed(
+        self, inputs: Inputs, roomsync: str, states: Mapping[Side, KeeperState | None]
+    ) -> None:
+        """What a RoomSync's notifications are like on each side, for its Connections' NotificationsActive."""
+        for side, connection in inputs.connections.items():
+            namespace = "" if connection.kind == "ClusterConnection" else connection.namespace
+            check = self.checks.get((connection.kind, namespace, connection.name))
+            if check is not None:
+                await check.observe_notifications(roomsync, states.get(side))
 
     # -- tasks --------------------------------------------------------------------------------------------------------
     def _start(self, key: object, run: Callable[[Stop], Any]) -> None:
@@ -189,7 +214,13 @@ class Controller:
         meta, spec = body.get("metadata") or {}, body.get("spec") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         policy = spec.get("deletionPolicy") or "Orphan"
-        self.workers.pop((namespace, name), None)
+        worker = self.workers.pop((namespace, name), None)
+        if worker is not None:  # its channels go with it (bookings stay: deletionPolicy)
+            task = asyncio.create_task(worker.notify.close(), name=f"roomsync {namespace}/{name} channels")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        for check in self.checks.values():
+            check.forget_roomsync(f"{namespace}/{name}")
         self.roomsyncs.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
         self.events.forget(body)
@@ -200,6 +231,8 @@ class Controller:
     async def aclose(self) -> None:
         entries, self.tasks = list(self.tasks.values()), {}
         await self._stop_all(entries)
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=STOP_GRACE_SECONDS)
         await self.pool.aclose()
 
 

@@ -15,7 +15,7 @@ import base64
 import logging
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -44,6 +44,16 @@ class Kube(Protocol):
     async def secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     async def patch_status(self, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]) -> bool: ...
+
+    async def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    async def patch(
+        self, plural: str, namespace: str | None, name: str, change: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def patch_json(
+        self, plural: str, namespace: str | None, name: str, operations: Sequence[Mapping[str, Any]]
+    ) -> bool: ...
 
 
 def custom_path(plural: str, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
@@ -143,6 +153,20 @@ class ApiKube:
         if code >= 400 or not isinstance(body, dict):
             raise KubeAccessError(f"changing {plural}/{name} failed with HTTP {code}: {_message(body)}")
         return body
+
+    async def patch_json(
+        self, plural: str, namespace: str | None, name: str, operations: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """JSON-patch an object (RFC 6902, with ``test`` operations); False when a test failed or it is gone."""
+        headers = {"Content-Type": "application/json-patch+json"}
+        code, body = await self._request(
+            "PATCH", custom_path(plural, namespace, name), headers=headers, json=operations
+        )
+        if code in (404, 409, 422):
+            return False
+        if code >= 400:
+            raise KubeAccessError(f"changing {plural}/{name} failed with HTTP {code}: {_message(body)}")
+        return True
 
     async def patch_status(self, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]) -> bool:
         """Merge-patch ``status`` through the status subresource; False when the object is gone."""

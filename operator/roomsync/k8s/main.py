@@ -22,10 +22,12 @@ from roomsync.k8s.events import EventRecorder
 from roomsync.k8s.handlers import LoginFn, build_registry, default_login
 from roomsync.k8s.kubeapi import ApiKube, Credentials, Kube
 from roomsync.k8s.metrics import Metrics
+from roomsync.k8s.notifications import read_key
 from roomsync.k8s.options import OperatorOptions, OptionsError
 from roomsync.k8s.probes import Health, Servers, serve, start_servers
 from roomsync.k8s.settings import make_settings
 from roomsync.k8s.web import controller_snapshot, routes
+from roomsync.sync.notify.settings import Defaults
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class Operator:
             clock=clock,
             cluster_namespace=options.cluster_namespace,
             check_interval=options.connection_check_interval,
+            notification_defaults=Defaults(
+                url=options.notifications_url, key=read_key(options.notifications_secret_file)
+            ),
         )
         self.health = Health()
         self.registry = build_registry(
@@ -73,13 +78,18 @@ class Operator:
         self.servers = await start_servers(
             self.options.host, self.options.health_port, self.options.metrics_port, self.health, self.metrics.registry
         )
-        if self.options.web_port is not None:
-            try:
+        try:
+            if self.options.web_port is not None:
                 page = routes(controller_snapshot(self.controller))
                 await serve(self.servers, ["web"], self.options.host, self.options.web_port, page)
-            except BaseException:
-                await self.servers.aclose()
-                raise
+            o = self.options
+            if o.notifications_port is not None:
+                await self.controller.notifications.serve(
+                    self.servers, o.host, o.notifications_port, o.notifications_tls_cert, o.notifications_tls_key
+                )
+        except BaseException:
+            await self.servers.aclose()
+            raise
         # With a stop flag kopf waits on it in a task of its own; when a signal stops kopf instead, that task would
         # linger as "hung" and delay the exit by kopf's 5 s grace period.
         stop_flag = None if signals else self.stop_flag

@@ -35,6 +35,14 @@ class OperatorOptions:
     metrics_port: int | None = 9090
     health_port: int | None = 8080
     web_port: int | None = None  # the read-only health page; off unless asked for
+    #: The change-notification receiver (off unless asked for), its public base URL (Connections may name their
+    #: own), its TLS certificate files (none: plain HTTP behind a TLS-terminating Ingress), and the file holding
+    #: the key clientStates and channel tokens are derived from (Connections may name their own Secret).
+    notifications_port: int | None = None
+    notifications_url: str | None = None
+    notifications_tls_cert: str | None = None
+    notifications_tls_key: str | None = None
+    notifications_secret_file: str | None = None
     #: Where ClusterConnections' Secrets live: the operator's own namespace.
     cluster_namespace: str = field(
         default_factory=lambda: os.environ.get(ENV_POD_NAMESPACE) or DEFAULT_CLUSTER_NAMESPACE
@@ -60,10 +68,18 @@ class OperatorOptions:
             raise OptionsError("--namespace and --all-namespaces exclude each other")
         if args.peering and args.standalone:
             raise OptionsError("--peering and --standalone exclude each other")
-        for port_name in ("metrics_port", "health_port", "web_port"):
+        for port_name in ("metrics_port", "health_port", "web_port", "notifications_port"):
             port = getattr(args, port_name)
             if port is not None and not 0 <= port <= 65535:
                 raise OptionsError(f"--{port_name.replace('_', '-')} must be a port number (0-65535), got {port}")
+        url = getattr(args, "notifications_url", None) or None
+        if url is not None and not url.startswith("https://"):
+            raise OptionsError(
+                f"--notifications-url must be an https:// URL (vendors only deliver to HTTPS), got {url}"
+            )
+        cert, key = getattr(args, "notifications_tls_cert", None), getattr(args, "notifications_tls_key", None)
+        if bool(cert) != bool(key):
+            raise OptionsError("--notifications-tls-cert and --notifications-tls-key go together")
         priority = 0
         if args.peering:
             # Peers with equal priority all pause (kopf's rule), so each replica needs its own: the Deployment may
@@ -81,6 +97,11 @@ class OperatorOptions:
             metrics_port=args.metrics_port,
             health_port=args.health_port,
             web_port=args.web_port,
+            notifications_port=getattr(args, "notifications_port", None),
+            notifications_url=url,
+            notifications_tls_cert=cert or None,
+            notifications_tls_key=key or None,
+            notifications_secret_file=getattr(args, "notifications_secret_file", None) or None,
             cluster_namespace=args.cluster_resource_namespace
             or os.environ.get(ENV_POD_NAMESPACE)
             or DEFAULT_CLUSTER_NAMESPACE,

@@ -23,6 +23,7 @@ from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.base import AuthenticationFailed, BackendError
 from roomsync.connectors.registry import SecretNotFound, UnsupportedBackend
 from roomsync.k8s import events
+from roomsync.k8s.notifications import NOTIFIED, Recorded, RoomSyncNotifications
 from roomsync.k8s.resolve import KubeSource
 from roomsync.k8s.spec import InvalidSpec, load_config, plain
 from roomsync.sync.runner import RoomSyncRunner
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUESTED_AT = "roomsync.io/sync-requested-at"
+#: The wake-up reason of a notification: a pass woken only by these reads only the rooms notified.
+NOTIFIED_WHY = "notification"
 #: How soon to look again at a RoomSync whose spec cannot even be read (no usable spec.interval).
 FALLBACK_INTERVAL = timedelta(seconds=60)
 MIN_INTERVAL = timedelta(seconds=10)
@@ -72,6 +75,11 @@ class Worker:
         self._runner_key: tuple[RoomSyncConfig, str] | None = None
         self._wake = asyncio.Event()
         self._why: set[str] = set()
+        self.running = False  # this replica runs the loop (notifications for it are delivered in memory)
+        self.notify = RoomSyncNotifications(self)
+        self._notified: set[str] = set()  # rooms a notification asked to read (room keys)
+        self._recorded: dict[str, str] = {}  # wake-ups recorded on the object by other replicas, not handled yet
+        self._seen_recorded: dict[str, str] = {}
 
     @property
     def key(self) -> str:
@@ -82,15 +90,31 @@ class Worker:
         self._why.add(why)
         self._wake.set()
 
+    def notified(self, rooms: set[str], resubscribe: set[str], why: str = NOTIFIED_WHY) -> None:
+        """A change notification (or a new channel) for these rooms: read them, and only them, at once."""
+        self._notified |= rooms
+        self.notify.resubscribe(resubscribe)
+        self.wake(why if why == NOTIFIED_WHY else f"{NOTIFIED_WHY}: {why}")
+
     def notice(self, body: Mapping[str, Any]) -> None:
-        """Called for every watch event of this RoomSync: wake up for a new generation or a sync request."""
+        """Called for every watch event of this RoomSync: wake up for a new generation, a sync request, or a
+        notification another replica recorded on it."""
         self.body = body
         meta = body.get("metadata") or {}
         if self.generation is not None and int(meta.get("generation") or 0) != self.generation:
             self.wake("spec changed")
-        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        annotations = meta.get("annotations") or {}
+        requested = annotations.get(REQUESTED_AT)
         if requested and requested != self.seen_request:
             self.wake(f"sync requested at {requested}")
+        for key, value in annotations.items():
+            if key.startswith(NOTIFIED) and self._seen_recorded.get(key) != value:
+                self._seen_recorded[key] = value
+                recorded = Recorded.parse(str(value))
+                if recorded is not None:
+                    self._recorded[key] = str(value)
+                    calendars = {r.get("calendar", "") for r in _rooms_of(body) if r.get("planon") == recorded.room}
+                    self.notified({recorded.room}, calendars if recorded.resubscribe else set())
 
     def uses(self, kind: str, namespace: str, name: str) -> bool:
         """Whether the last resolution read this Connection (``namespace`` "" for a ClusterConnection)."""
@@ -109,19 +133,30 @@ class Worker:
         self.body = body
         self.status = plain(body.get("status") or {})
         self.handled_request = self.seen_request = self.status.get("lastHandledRequestedAt")
-        while not stopped:
-            self._wake.clear()
-            why, self._why = self._why, set()
-            if why:
-                log.info("%s: cycle now (%s)", self.key, "; ".join(sorted(why)))
-            try:
-                pause = await self.step(plain(self.body))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: pass failed unexpectedly; retrying in %s", self.key, FALLBACK_INTERVAL)
-                pause = FALLBACK_INTERVAL
-            await self._sleep(pause.total_seconds(), stopped)
+        self.running = True
+        try:
+            while not stopped:
+                self._wake.clear()
+                why, self._why = self._why, set()
+                rooms, self._notified = self._notified, set()
+                recorded, self._recorded = self._recorded, {}
+                if why:
+                    log.info("%s: cycle now (%s)", self.key, "; ".join(sorted(why)))
+                # Only notifications woke it: read just their rooms. The timer, or anything else: every room.
+                only = rooms if why and all(w.startswith(NOTIFIED_WHY) for w in why) else None
+                try:
+                    pause = await self.step(plain(self.body), changed_rooms=only)
+                except asyncio.CancelledError:
+                    self._notified |= rooms
+                    raise
+                except Exception:
+                    log.exception("%s: pass failed unexpectedly; retrying in %s", self.key, FALLBACK_INTERVAL)
+                    pause = FALLBACK_INTERVAL
+                if recorded:
+                    await self.controller.notifications.handled(self.namespace, self.name, recorded)
+                await self._sleep(pause.total_seconds(), stopped)
+        finally:
+            self.running = False
 
     async def _sleep(self, seconds: float, stopped: Any) -> None:
         if self._wake.is_set() or stopped:
@@ -136,8 +171,9 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def step(self, body: dict[str, Any]) -> timedelta:
-        """One pass over a snapshot of the object; returns how long to wait before the next."""
+    async def step(self, body: dict[str, Any], changed_rooms: set[str] | None = None) -> timedelta:
+        """One pass over a snapshot of the object; returns how long to wait before the next. ``changed_rooms``:
+        read only these rooms (a notification named them; a full read, when due, still reads everything)."""
         self.passes += 1
         meta = body.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
@@ -176,23 +212,33 @@ class Worker:
 
         force_full = requested is not None and requested != self.handled_request
         controller = self.controller
+        narrowed = None if force_full or changed_rooms is None else changed_rooms & {r.planon for r in config.rooms}
         async with controller.cycle_slots:
-            result = await runner.cycle(controller.clock(), force_full=force_full)
+            result = await runner.cycle(controller.clock(), force_full=force_full, changed_rooms=narrowed)
+        if narrowed is not None:  # what a failed read did not read is read next time, not forgotten
+            unread = narrowed if result.error else {r for s in result.snapshots.values() for r in s.unreadable_rooms}
+            self._notified |= unread & narrowed
         if requested is not None:
             self.handled_request = requested
         if isinstance(result.error, AuthenticationFailed):
             self.inputs = None  # read the Secret again next time: it may have been rotated meanwhile
-        if self.inputs is not None:
-            await controller.cycle_observed(self.inputs, result)
+        interval = config.interval
+        notifications: dict[str, Any] | None = None
+        inputs = self.inputs
+        if inputs is not None:
+            await controller.cycle_observed(inputs, result)
+            notifications, interval = await self.notify.after_cycle(config, inputs)
         finished = controller.clock()
         refusals = [(c.room, calendars.get(c.room, ""), c.message) for c in refused.values()]
         status = cycle_status(self.status, result, finished, generation, requested_at=requested, refused_rooms=refusals)
+        if notifications is not None:
+            status["notifications"] = notifications
         await self._write(body, status)
         controller.metrics.cycle(self.namespace, self.name, result, finished)
         controller.metrics.harvest(controller.pool.clients())
         controller.events.record(body, events.decisions(result))
         log.info("%s: %s (%s)", self.key, result.reason, result.message)
-        return config.interval
+        return interval
 
     async def _runner(self, config: RoomSyncConfig) -> RoomSyncRunner:
         now = self.controller.clock()
@@ -233,6 +279,11 @@ class Worker:
             log.info("%s: gone before its status could be written", self.key)
             return
         self.status = status
+
+
+def _rooms_of(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    rooms = (body.get("spec") or {}).get("rooms") or []
+    return [r for r in rooms if isinstance(r, Mapping)]
 
 
 def _same(previous: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:

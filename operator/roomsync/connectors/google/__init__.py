@@ -5,6 +5,7 @@ discovery documents, google-auth service-account credentials with domain-wide de
 docs/google-workspace.md for the Workspace set-up.
 """
 
+from roomsync.connectors.google.channels import read_notices
 from roomsync.connectors.google.client import CAPABILITIES, GoogleClient, open_client
 
-__all__ = ["CAPABILITIES", "GoogleClient", "open_client"]
+__all__ = ["CAPABILITIES", "GoogleClient", "open_client", "read_notices"]

@@ -23,6 +23,7 @@ from roomsync.connectors.base import (
     Throttling,
 )
 from roomsync.connectors.google.calendar import CalendarState
+from roomsync.connectors.google.channels import GoogleChannels
 from roomsync.connectors.google.settings import CALENDAR_SCOPE, DIRECTORY_SCOPE, GoogleSettings, read_settings
 from roomsync.connectors.google.transport import Caller
 from roomsync.model import FieldLimits, RoomPair
@@ -39,6 +40,7 @@ CAPABILITIES = Capabilities(
     throttling=Throttling.PER_ACCOUNT,
     room_discovery=True,
     strict_preconditions=True,
+    change_notifications=True,
     # the people property is cut into at most 24 values of 1,024 characters (Google truncates longer ones)
     limits=FieldLimits(attendees=20_000),
 )
@@ -73,6 +75,7 @@ class GoogleClient:
         self.calendar_service = service("calendar", "v3", settings.calendar_endpoint)
         self._calendars: dict[str, CalendarState] = {}
         self._directory: tuple[Caller, Any] | None = None
+        self.push = GoogleChannels(self)
 
     def _caller(self, creds: Any, max_concurrent: int) -> Caller:
         s = self.settings

@@ -41,6 +41,7 @@ from roomsync.connectors.graph.settings import (
     private_tempdir,
     read_settings,
 )
+from roomsync.connectors.graph.subscriptions import GraphPush
 from roomsync.connectors.graph.transport import MailboxTransport, RetryPolicy
 from roomsync.model import RoomPair
 
@@ -54,6 +55,7 @@ CAPABILITIES = Capabilities(
     create_idempotency=CreateIdempotency.TRANSACTION_ID,
     throttling=Throttling.PER_ROOM,
     room_discovery=True,
+    change_notifications=True,
 )
 
 
@@ -99,6 +101,7 @@ class GraphClient:
             self.exchange.batcher = Batcher(self.exchange.post_batch, self.transport, size=settings.batch_size)
         self._http = http
         self._mailboxes: dict[str, MailboxState] = {}
+        self.push = GraphPush(self)
 
     @property
     def requests(self) -> RequestCounts:

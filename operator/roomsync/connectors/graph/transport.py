@@ -48,6 +48,14 @@ PREFER = ('IdType="ImmutableId"', 'outlook.timezone="UTC"')
 RETRYABLE = frozenset({429, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _USER = re.compile(r"/users/([^/?]+)")
+#: (method, on the collection) -> operation, so a subscription id never becomes a metric label
+SUBSCRIPTION_OPERATIONS = {
+    ("POST", True): "subscriptions.create",
+    ("GET", True): "subscriptions.list",
+    ("PATCH", False): "subscriptions.renew",
+    ("DELETE", False): "subscriptions.delete",
+    ("GET", False): "subscriptions.get",
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ def operation_of(method: str, url: httpx.URL) -> str:
     """A stable operation name (``delta``, ``calendarView``, ``events.get`` ...) for counters."""
     path = unquote(url.raw_path.decode("ascii", "replace")).split("?")[0]
     parts = [p for p in path.split("/") if p]
+    if "subscriptions" in parts:
+        return SUBSCRIPTION_OPERATIONS.get((method, parts[-1] == "subscriptions"), "subscriptions")
     if "users" not in parts:
         return "places" if "places" in parts else (parts[-1] if parts else "root")
     rest = parts[parts.index("users") + 2 :]

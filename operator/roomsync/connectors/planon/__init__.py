@@ -4,6 +4,7 @@ from roomsync.connectors.planon.client import CAPABILITIES, PlanonClient, open_c
 from roomsync.connectors.planon.http import PlanonConfigurationError, PlanonRequestRejected, UnansweredWarning
 from roomsync.connectors.planon.settings import PlanonSettings
 from roomsync.connectors.planon.store import PlanonStore
+from roomsync.connectors.planon.trigger import read_notices
 
 __all__ = [
     "CAPABILITIES",
@@ -14,4 +15,5 @@ __all__ = [
     "PlanonStore",
     "UnansweredWarning",
     "open_client",
+    "read_notices",
 ]

@@ -203,6 +203,9 @@ class Api:
     async def _dispatch(
         self, request: web.Request, parts: list[str], calendar_id: str | None, user: str | None
     ) -> web.Response:
+        if parts == ["channels", "stop"] and request.method == "POST":
+            self.state.push.stop(await self._body(request))
+            return web.Response(status=204)
         if len(parts) < 3 or parts[0] != "calendars" or parts[2] != "events":
             raise ApiError(404, "notFound", "Not Found")
         calendar = self._access(calendar_id, user)
@@ -219,6 +222,8 @@ class Api:
             organizer = body.get("organizer") if isinstance(body, dict) else None
             event = calendars.insert(calendar, body, creator=user or "", organizer=organizer, imported=True)
             return web.json_response(render(calendar, event))
+        if rest == ["watch"] and method == "POST":
+            return web.json_response(self.state.push.watch(calendar, body, f"{request.scheme}://{request.host}"))
         event_id = rest[0]
         if len(rest) == 1:
             if method == "GET":

@@ -23,6 +23,7 @@ from roomsync.sandbox.google.api import Api
 from roomsync.sandbox.google.auth import Identity, ServiceAccount
 from roomsync.sandbox.google.calendars import Calendars
 from roomsync.sandbox.google.model import Calendar, Settings
+from roomsync.sandbox.google.push import Push
 from roomsync.sandbox.google.traffic import Traffic
 
 DEFAULT_DOMAIN = "contoso.example"
@@ -47,9 +48,11 @@ class SandboxState:
     admins: set[str] = field(default_factory=set)
     customer_id: str = CUSTOMER_ID
     calendars: Calendars = field(init=False)
+    push: Push = field(init=False)
 
     def __post_init__(self) -> None:
         self.calendars = Calendars(self.settings, lambda: datetime.now(UTC))
+        self.push = Push(self)
 
     def add_room(self, data: Mapping[str, Any]) -> Calendar:
         email = str(data["email"]).strip().casefold()
@@ -97,7 +100,9 @@ class GoogleSandbox:
         port: int = 0,
         latency: float = 0.0,
         time_zone: str = "Europe/Amsterdam",
+        notification_ca: str | None = None,
     ) -> None:
+        """``notification_ca``: a CA the push deliveries trust besides the system store (a test's)."""
         self.host, self.port = host, port
         self.domain = domain
         self.booking_user = (booking_user or f"roomsync@{domain}").casefold()
@@ -111,14 +116,17 @@ class GoogleSandbox:
         self.state.user(self.admin_user, time_zone)
         self.state.admins.add(self.admin_user)
         self.state.traffic.latency = latency
+        if notification_ca:
+            self.state.push.outbound.trust(notification_ca)
         for room in rooms:
             self.state.add_room({"timeZone": time_zone, **room})
         self._runner: web.AppRunner | None = None
         self.admin: Any = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self.state.push.middleware])
         app.add_routes(AdminApi(self).routes())
+        app.add_routes(self.state.push.admin_routes())
         app.add_routes(Api(self.state).routes())
         return app
 
@@ -135,6 +143,7 @@ class GoogleSandbox:
         self.admin = SandboxAdmin(self.origin)
 
     async def stop(self) -> None:
+        await self.state.push.aclose()
         if self.admin is not None:
             await self.admin.aclose()
         if self._runner is not None:

@@ -158,8 +158,8 @@ def operation(method: str, parts: list[str]) -> str:
         rest = parts[3:]
         if not rest:
             return "events.list" if method == "GET" else "events.insert"
-        if rest == ["import"]:
-            return "events.import"
+        if rest in (["import"], ["watch"]):
+            return f"events.{rest[0]}"
         if len(rest) == 1:
             return {
                 "GET": "events.get",
@@ -168,4 +168,6 @@ def operation(method: str, parts: list[str]) -> str:
                 "DELETE": "events.delete",
             }.get(method, "events")
         return f"events.{rest[1]}"
+    if parts == ["channels", "stop"]:
+        return "channels.stop"
     return "/".join(parts[:1]) or "unknown"

@@ -23,6 +23,7 @@ from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.delta import PendingPages
 from roomsync.sandbox.graph.identity import TokenError
 from roomsync.sandbox.graph.model import Instance, Mailbox, StoredEvent
+from roomsync.sandbox.graph.notifications import SubscriptionError
 from roomsync.sandbox.graph.render import (
     BadRequest,
     check_property_id,
@@ -271,6 +272,12 @@ class GraphApi:
         method = request.method
         if seg == ["$batch"] and method == "POST" and batch.BATCHED not in request:
             return await batch.handle(request, body, self.graph)
+        if seg[:1] == ["subscriptions"]:
+            app = self.state.identity.client_of(request.headers.get("Authorization"))
+            try:
+                return await self.state.notifications.api(request, seg, app, body)
+            except SubscriptionError as exc:
+                return graph_error(exc.status, exc.code, str(exc), request)
         if (
             seg[:1] == ["places"]
             and len(seg) == 2

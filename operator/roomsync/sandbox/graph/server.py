@@ -23,6 +23,7 @@ from roomsync.sandbox.graph.calendar import Calendars
 from roomsync.sandbox.graph.delta import DeltaTokens
 from roomsync.sandbox.graph.identity import Identity
 from roomsync.sandbox.graph.model import Mailbox, Processing
+from roomsync.sandbox.graph.notifications import Notifications
 from roomsync.sandbox.graph.traffic import Traffic
 
 DEFAULT_TENANT = "8f4c1a5e-3b1d-4c7e-9a3f-5d2b6e0c1f7a"
@@ -43,9 +44,11 @@ class SandboxState:
     #: The tenant's "now" minus the wall clock: scenarios set it so booking windows count from their own day.
     clock_offset: timedelta = timedelta()
     calendars: Calendars = field(init=False)
+    notifications: Notifications = field(init=False)
 
     def __post_init__(self) -> None:
         self.calendars = Calendars(self.mailboxes, lambda: datetime.now(UTC) + self.clock_offset)
+        self.notifications = Notifications(self)
 
     def add_room(
         self,
@@ -83,8 +86,10 @@ class GraphSandbox:
         concurrency_limit: int = 4,
         latency: float = 0.0,
         now: datetime | None = None,
+        notification_ca: str | None = None,
     ) -> None:
-        """``now``: the tenant's date (room booking windows count from it), for tests set in another year."""
+        """``now``: the tenant's date (room booking windows count from it), for tests set in another year;
+        ``notification_ca``: a CA the notification deliveries trust besides the system store (a test's)."""
         self.host, self.port = host, port
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
         self.state = SandboxState(identity=Identity(tenant_id))
@@ -104,6 +109,8 @@ class GraphSandbox:
                     room.get("capacity"),
                     room.get("timeZone", ""),
                 )
+        if notification_ca:
+            self.state.notifications.trust(notification_ca)
         self.certificate = tls.generate()
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -111,8 +118,10 @@ class GraphSandbox:
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        notifications = self.state.notifications
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[notifications.middleware])
         app.add_routes(AdminApi(self.state).routes())
+        app.add_routes(notifications.admin_routes())
         app.add_routes(GraphApi(self.state).routes())
         return app
 
@@ -131,6 +140,7 @@ class GraphSandbox:
         self.admin = SandboxAdmin(self.origin, self.ca_pem)
 
     async def stop(self) -> None:
+        await self.state.notifications.aclose()
         if self.admin is not None:
             await self.admin.aclose()
         if self._runner is not None:

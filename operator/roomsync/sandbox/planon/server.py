@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
-from roomsync.sandbox.planon import admin, api
+from roomsync.sandbox.planon import admin, api, event_connector
 from roomsync.sandbox.planon.client import SandboxAdmin
 from roomsync.sandbox.planon.faults import Faults
 from roomsync.sandbox.planon.seed import DEMO, DEMO_ACCESS_KEY, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, apply_seed
@@ -29,6 +29,7 @@ def make_app(state: SandboxState, faults: Faults) -> web.Application:
     app[api.FAULTS_KEY] = faults
     api.add_routes(app)
     admin.add_routes(app)
+    event_connector.install(app, state)
     return app
 
 
