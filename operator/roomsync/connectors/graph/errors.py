@@ -120,30 +120,7 @@ def translate(exc: BaseException, what: str) -> BaseException:
         text = str(exc.message or exc).splitlines()[0][:300]
         return AuthenticationFailed(f"{what}: token request refused: {text}", backend=BACKEND)
     if isinstance(exc, APIError):
-        status = exc.response_status_code or 0
-        code, message = _code(exc), _message(exc)
-        detail = f"{what}: {status} {code}: {message}".strip()
-        if status == 410 or code.casefold() in SYNC_STATE_CODES:
-            return DeltaExpired(detail)
-        if status == 401:
-            return AuthenticationFailed(detail, backend=BACKEND)
-        if status == 403:
-            return MailboxAccessDenied(
-                detail + " (the app may not use this room mailbox: its RBAC scope or application access policy leaves "
-                "it out; refused for every room, Calendars.ReadWrite likely lacks admin consent; see "
-                "docs/exchange-online.md)",
-                backend=BACKEND,
-            )
-        if status == 404:
-            return NotFound(detail, backend=BACKEND)
-        if status in (409, 412):
-            # a stale If-Match: Graph documents no status for events; the emulator answers 412, 409 is taken too
-            return PreconditionFailed(detail, backend=BACKEND)
-        if status in (400, 422):
-            return BookingRefused(detail, code=code, backend=BACKEND)
-        if status == 429 or status >= 500 or status == 0:
-            return BackendUnavailable(detail, backend=BACKEND)
-        return InvalidResponse(detail, backend=BACKEND)
+        return by_status(exc.response_status_code or 0, _code(exc), _message(exc), what)
     if isinstance(exc, httpx.TransportError):
         return BackendUnavailable(f"{what}: {unreachable('Microsoft Graph', _origin(exc), exc)}", backend=BACKEND)
     if isinstance(exc, AzureError):
@@ -160,6 +137,40 @@ def _origin(exc: httpx.TransportError) -> str:
         return "its base URL"
     port = f":{url.port}" if url.port else ""
     return f"{url.scheme}://{url.host}{port}"
+
+
+def by_status(status: int, code: str, message: str, what: str) -> BaseException:
+    """The port error for a Graph error answer (sent alone, or inside a ``$batch``)."""
+    detail = f"{what}: {status} {code}: {message}".strip()
+    if status == 410 or code.casefold() in SYNC_STATE_CODES:
+        return DeltaExpired(detail)
+    if status == 401:
+        return AuthenticationFailed(detail, backend=BACKEND)
+    if status == 403:
+        return MailboxAccessDenied(
+            detail + " (the app may not use this room mailbox: its RBAC scope or application access policy leaves "
+            "it out; refused for every room, Calendars.ReadWrite likely lacks admin consent; see "
+            "docs/exchange-online.md)",
+            backend=BACKEND,
+        )
+    if status == 404:
+        return NotFound(detail, backend=BACKEND)
+    if status in (409, 412):
+        # a stale If-Match: Graph documents no status for events; the emulator answers 412, 409 is taken too
+        return PreconditionFailed(detail, backend=BACKEND)
+    if status in (400, 422):
+        return BookingRefused(detail, code=code, backend=BACKEND)
+    if status == 429 or status >= 500 or status == 0:
+        return BackendUnavailable(detail, backend=BACKEND)
+    return InvalidResponse(detail, backend=BACKEND)
+
+
+def from_answer(status: int, body: object, what: str) -> BaseException:
+    """The port error for a failed request inside a ``$batch`` (its body is Graph's ``{"error": {...}}``)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = str(error.get("code") or "") if isinstance(error, dict) else ""
+    message = str(error.get("message") or "") if isinstance(error, dict) else ""
+    return by_status(status, code, message or f"HTTP {status}", what)
 
 
 @asynccontextmanager

@@ -41,6 +41,10 @@ class GraphSettings:
     base_url: str = DEFAULT_BASE_URL
     authority_host: str = DEFAULT_AUTHORITY
     max_concurrent: int = 4
+    #: HTTP requests in flight at once for the whole Connection (a ``$batch`` counts as one)
+    max_in_flight: int = 64
+    #: requests per ``$batch`` (Graph allows 20); 1 sends every request on its own
+    batch_size: int = 20
     ca_bundle: str | None = None
     page_size: int = 100
     max_attempts: int = 5
@@ -131,6 +135,8 @@ def read_settings(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: 
         base_url=base_url,
         authority_host=authority,
         max_concurrent=_int(spec, "maxConcurrentPerMailbox", 4, 1, 4),
+        max_in_flight=_int(spec, "maxRequestsInFlight", 64, 1, 256),
+        batch_size=_int(spec, "batchSize", 20, 1, 20),
         ca_bundle=spec.get("caBundle") or None,
         page_size=_int(spec, "pageSize", 100, 10, 1000),
         max_attempts=_int(spec, "maxAttempts", 5, 1, 10),

@@ -1,27 +1,34 @@
-"""The bottom of the SDK's HTTP stack: per-mailbox concurrency, throttling-aware retries, Prefer headers, counting.
+"""The bottom of the SDK's HTTP stack: per-mailbox and total concurrency, throttling-aware retries, Prefer headers,
+counting.
 
 Why here and not in kiota's ``RetryHandler``: that handler retries POST and PATCH blindly on 429/503/504 and ignores
 a fractional ``Retry-After`` (``2.128``, the format of Microsoft's own throttling sample) - documented in
 graph-and-ews.md 2.3. So the SDK's retry handler is left out of the middleware pipeline and this transport, which
 every request of the SDK passes through, does the retrying instead:
 
-- at most ``max_concurrent`` requests in flight per mailbox (Exchange Online allows 4 per app and mailbox); the slot
-  is released while waiting for a retry;
+- at most ``max_concurrent`` requests in flight per mailbox (Exchange Online allows 4 per app and mailbox) and at
+  most ``max_in_flight`` in all (a ``$batch`` counts as one): a cycle over 1,000 rooms never has 1,000 requests
+  queued in the connection pool, whose bookkeeping then cost more CPU than the requests (docs/performance.md); a
+  slot is released while waiting for a retry;
 - 429 is always retried (a throttled request was not executed); 503/504 and resets after sending are retried only for
   idempotent requests (GET, PATCH, DELETE, and a create that carries a ``transactionId``);
 - ``Retry-After`` is honoured (seconds, fractional seconds or an HTTP date), otherwise exponential back-off with
   full jitter; bounded attempts and a bounded wait - with tenacity and the rule every connector shares
-  (:mod:`roomsync.connectors.retry`);
+  (:mod:`roomsync.connectors.retry`; :meth:`RetryPolicy.wait` applies the same rule to the requests inside a
+  ``$batch``, see :mod:`.batch`);
 - ``Prefer: IdType="ImmutableId"`` and ``outlook.timezone="UTC"`` on every request, nextLinks included;
 - every attempt is counted per (room, operation, status) in a :class:`~roomsync.connectors.base.RequestCounts`
-  (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room), and every
-  second spent waiting on throttling, for metrics and benchmarks.
+  (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room, such as a
+  ``$batch``, whose inner requests are counted one by one per room), and every second spent waiting on throttling,
+  for metrics and benchmarks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +39,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if
 from tenacity.wait import wait_random_exponential
 
 from roomsync.connectors.base import RequestCounts
-from roomsync.connectors.retry import stop_when_retry_after_exceeds, wait_retry_after
+from roomsync.connectors.retry import parse_retry_after, stop_when_retry_after_exceeds, wait_retry_after
 
 #: The mailbox a store is working on; set around SDK calls so nextLinks and odd URLs are attributed correctly.
 current_mailbox: contextvars.ContextVar[str | None] = contextvars.ContextVar("roomsync_graph_mailbox", default=None)
@@ -62,6 +69,24 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After gives up (the next cycle tries again)
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
+
+    def wait(self, status: int, retry_after: str | None, attempt: int, *, repeatable: bool) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` of a request answered ``status``; None: do not retry.
+
+        429 was not executed, so it is always retried; 503/504 only when repeating cannot do a write twice.
+        """
+        if status not in RETRYABLE or attempt >= self.max_attempts:
+            return None
+        if status != 429 and not repeatable:
+            return None  # the server may have acted: the caller decides, never a blind repeat
+        wait = parse_retry_after(retry_after)
+        if wait is not None and wait > self.max_retry_after:
+            return None
+        return self.backoff(attempt) if wait is None else wait + random.uniform(0, min(0.25, wait * 0.1))
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with full jitter (a little jitter on a Retry-After spreads parallel callers)."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
 
 
 def mailbox_of(url: httpx.URL) -> str:
@@ -101,6 +126,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         *,
         max_concurrent: int = 4,
+        max_in_flight: int = 64,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         room_of: Callable[[str], str] = lambda mailbox: mailbox,
@@ -110,10 +136,12 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         self.policy = policy or RetryPolicy()
         self.requests = RequestCounts()
         self.room_of = room_of
+        self.sleep = sleep or asyncio.sleep
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._sleep = sleep or asyncio.sleep
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
-    def _slot(self, mailbox: str) -> asyncio.Semaphore:
+    def slot(self, mailbox: str) -> asyncio.Semaphore:
+        """The mailbox's concurrency slots (also taken by requests sent inside a ``$batch``)."""
         slot = self._slots.get(mailbox)
         if slot is None:
             slot = self._slots[mailbox] = asyncio.Semaphore(self.max_concurrent)
@@ -132,9 +160,11 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         room = self.room_of(mailbox) if mailbox != "-" else ""
         op = operation_of(request.method, request.url)
         repeatable = request.method in IDEMPOTENT or retry_safe.get()
+        # a request about no mailbox (a $batch, the places API) takes no mailbox slot: its inner requests do
+        slot = self.slot(mailbox) if mailbox != "-" else contextlib.nullcontext()
 
         async def attempt() -> httpx.Response:
-            async with self._slot(mailbox):  # released while waiting for the next attempt
+            async with slot, self._in_flight:  # released while waiting for the next attempt
                 try:
                     response = await self.inner.handle_async_request(request)
                 except NOT_SENT:
@@ -171,7 +201,7 @@ class MailboxTransport(httpx.AsyncBaseTransport):
             wait=wait_retry_after(
                 wait_random_exponential(multiplier=self.policy.backoff_base, max=self.policy.backoff_cap)
             ),
-            sleep=self._sleep,
+            sleep=self.sleep,
             before_sleep=before_sleep,
             retry_error_callback=_last_outcome,
         )

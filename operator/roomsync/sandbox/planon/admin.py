@@ -125,10 +125,12 @@ async def reservations(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     query = request.query
     result = []
-    for r in sorted(state.reservations.values(), key=lambda r: (r.begin, r.syscode)):
+    unit = state.unit_by_code(query["unit"]) if "unit" in query else None
+    if "unit" in query and unit is None:
+        return web.json_response({"reservations": []})
+    pool = state.reservations.of_unit(unit.syscode) if unit is not None else state.reservations.values()
+    for r in sorted(pool, key=lambda r: (r.begin, r.syscode)):
         view = touchpoint.view(state, r)
-        if "unit" in query and view["unit"] != query["unit"]:
-            continue
         if "state" in query and r.state != query["state"]:
             continue
         result.append(view)
