@@ -24,7 +24,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: name -> (module, steps for the progress bar, result keys it produces)
 BENCHMARKS = {
     "engine": (engine, 3, ["engine"]),
-    "sync": (sync_path, 3, ["initial", "steady", "propagation"]),
+    "sync": (sync_path, 3, ["initial", "steady", "batch", "propagation"]),
     "ews": (ews_path, 3, ["ews-initial", "ews-steady", "ews-propagation"]),
     "google": (google_path, 3, ["google-initial", "google-steady", "google-propagation"]),
     "latency": (latency, 1, ["latency"]),
@@ -35,6 +35,7 @@ BENCHMARKS = {
 ALIASES = {
     "initial": "sync",
     "steady": "sync",
+    "batch": "sync",
     "propagation": "sync",
     "ews-initial": "ews",
     "ews-steady": "ews",

@@ -39,6 +39,7 @@ EWS_WRITES = frozenset({"CreateItem", "UpdateItem", "DeleteItem"})
 ROOT = str(Path(__file__).resolve().parent.parent)
 DOMAIN = "bench.example"
 PEOPLE = [f"person{i}@{DOMAIN}" for i in range(20)]
+PLANON_CHANGE_TIME = {"reservationFields": {"changedAt": "SysChangeDateTime"}}
 
 
 def room_code(i: int) -> str:
@@ -86,7 +87,8 @@ async def _serve(options: dict[str, Any]) -> None:
     ):
         graph_spec, graph_secrets = graph.connection_spec()
         info: dict[str, Any] = {
-            "planon": {"root": planon.root_url, "spec": planon.connection_spec()},
+            # with the change timestamp docs/planon.md asks for: incremental reads and write preconditions
+            "planon": {"root": planon.root_url, "spec": {**planon.connection_spec(), **PLANON_CHANGE_TIME}},
             "graph": {"origin": graph.origin, "ca": graph.ca_pem, "spec": graph_spec},
         }
         if isinstance(graph, ExchangeSandbox):
@@ -105,11 +107,18 @@ async def _serve(options: dict[str, Any]) -> None:
 # -- the parent side -----------------------------------------------------------------------------------------------
 @dataclass
 class Traffic:
-    """Requests the sandboxes counted since the last reset."""
+    """Requests the sandboxes counted since the last reset.
+
+    Graph figures count what the mailboxes served: every request sent alone and every request inside a ``$batch``
+    (each counts against its mailbox's limits as if sent alone); the ``$batch`` envelopes are counted apart, as
+    HTTP requests (``graph_http``).
+    """
 
     graph: list[dict[str, Any]] = field(default_factory=list)
     planon: dict[str, int] = field(default_factory=dict)
     ews: list[dict[str, Any]] = field(default_factory=list)  # {mailbox, operation, status, count}, EWS worlds only
+    graph_max_in_flight: dict[str, int] = field(default_factory=dict)  # per mailbox
+    graph_max_http_in_flight: int = 0
 
     @property
     def ews_total(self) -> int:
@@ -126,13 +135,25 @@ class Traffic:
             ops[r["operation"] if r["status"] == 200 else f"{r['operation']} ({r['status']})"] += r["count"]
         return dict(ops)
 
+    def _served(self) -> list[dict[str, Any]]:
+        return [r for r in self.graph if r["operation"] != "$batch"]
+
     @property
     def graph_total(self) -> int:
-        return sum(r["count"] for r in self.graph)
+        return sum(r["count"] for r in self._served())
+
+    @property
+    def graph_http(self) -> int:
+        """HTTP requests that reached the tenant: a ``$batch`` once, the requests inside it not at all."""
+        return sum(r["count"] for r in self.graph if not r.get("batched"))
+
+    @property
+    def graph_batches(self) -> int:
+        return sum(r["count"] for r in self.graph if r["operation"] == "$batch")
 
     @property
     def graph_writes(self) -> int:
-        return sum(r["count"] for r in self.graph if r["method"] != "GET")
+        return sum(r["count"] for r in self._served() if r["method"] != "GET")
 
     @property
     def graph_throttled(self) -> int:
@@ -141,7 +162,7 @@ class Traffic:
     def graph_by(self, *, method: str | None = None, operation: str | None = None) -> int:
         return sum(
             r["count"]
-            for r in self.graph
+            for r in self._served()
             if (method is None or r["method"] == method) and (operation is None or r["operation"] == operation)
         )
 
@@ -237,6 +258,7 @@ class World:
         self.process: asyncio.subprocess.Process | None = None
         self.info: dict[str, Any] = {}
         self.pool = ClientPool()
+        self.pools: list[ClientPool] = []  # of runners opened with other Connection settings
         self.runner: RoomSyncRunner | None = None
         self.planon: PlanonAdmin | None = None
         self.graph: GraphAdmin | None = None
@@ -261,20 +283,33 @@ class World:
         self.planon = PlanonAdmin(self.info["planon"]["root"])
         admin = ExchangeAdmin if self.calendar == "ews" else GraphAdmin
         self.graph = admin(self.info["graph"]["origin"], self.info["graph"]["ca"])
-        if not self.open_runner:
-            return self
-        docs = self.manifests()
+        if self.open_runner:
+            self.runner = await self._open(self.pool, self.manifests())
+        return self
+
+    @staticmethod
+    async def _open(pool: ClientPool, docs: list[dict[str, Any]]) -> RoomSyncRunner:
         bundle = fill(Bundle(environ={}), [Document("benchmark", i, d) for i, d in enumerate(docs)])
         if not bundle.ok:
             raise RuntimeError("; ".join(str(p) for p in bundle.problems))
-        runners, problems = await open_runners(bundle, self.pool, allow_mass_delete=False)
+        runners, problems = await open_runners(bundle, pool, allow_mass_delete=False)
         if problems:
             raise RuntimeError("; ".join(problems))
-        self.runner = runners[0]
-        return self
+        return runners[0]
+
+    async def other_runner(self, **graph: Any) -> RoomSyncRunner:
+        """A second runner over the same world whose Graph Connection has these settings (e.g. ``batchSize=1``);
+        its own clients, so its requests and memory are its own."""
+        docs = self.manifests()
+        for doc in docs:
+            if doc["kind"] == "Connection" and "graph" in doc["spec"]:
+                doc["spec"] = {"graph": {**doc["spec"]["graph"], **graph}}
+        self.pools.append(ClientPool())
+        return await self._open(self.pools[-1], docs)
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.pool.aclose()
+        for pool in (self.pool, *self.pools):
+            await pool.aclose()
         for admin in (self.planon, self.graph):
             if admin is not None:
                 await admin.aclose()
@@ -320,15 +355,22 @@ class World:
         assert self.planon is not None and self.graph is not None
         planon, graph = await asyncio.gather(self.planon.requests(), self.graph.requests())
         ews = (await self.graph.ews_requests())["requests"] if isinstance(self.graph, ExchangeAdmin) else []
-        return Traffic(graph=list(graph["requests"]), planon=dict(planon), ews=list(ews))
+        return Traffic(
+            graph=list(graph["requests"]),
+            planon=dict(planon),
+            ews=list(ews),
+            graph_max_in_flight=dict(graph.get("maxInFlight", {})),
+            graph_max_http_in_flight=int(graph.get("maxHttpInFlight", 0)),
+        )
 
-    async def cycle(self, *, full: bool = False) -> Cycle:
+    async def cycle(self, *, full: bool = False, runner: RoomSyncRunner | None = None) -> Cycle:
         """One cycle exactly as the operator runs it, with the requests it caused and its wall and CPU time."""
-        assert self.runner is not None
+        runner = runner or self.runner
+        assert runner is not None
         await self.reset_counters()
         sandbox = self.sandbox_cpu()
         wall, cpu = time.perf_counter(), time.process_time()
-        result = await self.runner.cycle(datetime.now(UTC), force_full=full)
+        result = await runner.cycle(datetime.now(UTC), force_full=full)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         return Cycle(result, await self.traffic(), wall, cpu, self.sandbox_cpu() - sandbox)
 

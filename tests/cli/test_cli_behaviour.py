@@ -58,6 +58,7 @@ def test_plan_shows_when_and_sync_once_reports_what_it_wrote(tmp_path: Path) -> 
         planned = cli.run(["plan", "-f", str(manifests)])
         assert planned.code == 2, planned.output
         assert "When" in planned.stdout  # the column; its cells wrap at the terminal's width, so check the JSON
+        assert "ChangesPending - dry run:" in planned.stdout and "Synced - dry run" not in planned.stdout
         as_json = cli.run(["plan", "-f", str(manifests), "-o", "json"])
         actions = [a for r in json.loads(as_json.stdout) for a in r["actions"]]
         assert actions and all(a["start"] and a["end"] and a["start"] < a["end"] for a in actions)

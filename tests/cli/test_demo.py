@@ -7,6 +7,7 @@ import time
 import pytest
 
 from roomsync.cli.main import main
+from tests.cli.readme import assert_readme_sample_is_true
 
 
 def test_demo_runs_converges_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,3 +21,4 @@ def test_demo_runs_converges_and_reports(capsys: pytest.CaptureFixture[str]) -> 
     assert "kind: RoomSync" in out and "reason: Synced" in out
     assert "Budget pre-read" in out  # the refused request is shown with Planon's reason
     assert "cycle 1 - floor-4-on-premises" in out and "Floor 4 retrospective" in out  # the floor reached through EWS
+    assert_readme_sample_is_true("──", out)

@@ -3,17 +3,19 @@ that refuse what cannot work, naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 
 import pytest
 
-from roomsync.connectors.base import AuthenticationFailed, BackendError
+from roomsync.connectors.base import AuthenticationFailed, BackendError, StoreOptions
 from roomsync.connectors.google import open_client
 from roomsync.connectors.google.settings import SettingsError, read_settings
 from roomsync.sandbox.google import GoogleSandbox
 from roomsync.sandbox.google.auth import ServiceAccount
 
-from .conftest import WINDOW, ClientFactory, store_of
+from .conftest import ROOMS, WINDOW, ClientFactory, store_of
 
 
 async def test_jwt_is_verified_and_the_booking_user_is_impersonated(
@@ -72,3 +74,41 @@ def test_settings_name_the_field_at_fault(sandbox: GoogleSandbox) -> None:
     with pytest.raises(SettingsError, match=r"not a service-account key file \(missing private_key"):
         read_settings(spec, lambda name, key: json.dumps({"type": "service_account", "client_email": "a@b.c"}))
     assert read_settings(spec, lookup).calendar_endpoint == f"{sandbox.origin}/calendar/v3/"
+
+
+async def test_a_dead_token_endpoint_is_named(make_client: ClientFactory) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/token"
+    with pytest.raises(BackendError) as failed:
+        await store_of(make_client(tokenUri=dead)).read(WINDOW, full=True)
+    assert f"token request: Google at {dead} cannot be reached: connection refused" in str(failed.value)
+
+
+async def test_rooms_waiting_for_a_failed_token_request_share_its_failure(make_client: ClientFactory) -> None:
+    """A token endpoint that hangs up costs one token request per read, however many rooms wait for it (they
+    share the failure instead of asking again); the next read asks again."""
+    hang_ups = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hang_ups
+        hang_ups += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    token_uri = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/token"
+    try:
+        for rooms, reads in ((ROOMS[:1], 1), (ROOMS, 1), (ROOMS, 2)):
+            hang_ups = 0
+            store = make_client(tokenUri=token_uri).store(rooms, StoreOptions(roomsync="default/rooms"))
+            for _ in range(reads):
+                with pytest.raises(BackendError, match="token request: Google at"):
+                    await store.read(WINDOW, full=True)
+            if len(rooms) == 1:
+                one_request = hang_ups  # httplib2 may repeat a request whose connection dropped: calibrate
+                assert one_request >= 1
+            else:
+                assert hang_ups == one_request * reads, (len(rooms), reads, hang_ups)
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -15,6 +15,7 @@ from roomsync.model import RoomPair, Side, Window
 from roomsync.sandbox.graph import GraphSandbox
 
 UTC = UTC
+BATCH = "$batch"
 ROOM1, ROOM2, ROOM3 = "mr-1@contoso.com", "mr-2@contoso.com", "mr-3@contoso.com"
 ROOMS = [RoomPair("MR-1", ROOM1), RoomPair("MR-2", ROOM2), RoomPair("MR-3", ROOM3)]
 #: A fixed Monday in the future, so nothing depends on today's date.
@@ -66,6 +67,16 @@ async def make_client(sandbox: GraphSandbox) -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 async def client(make_client: ClientFactory) -> GraphClient:
     return make_client(maxAttempts=4)
+
+
+def mailbox_requests(client: GraphClient) -> int:
+    """Requests the room mailboxes served (each counts against its mailbox's limits, batched or not)."""
+    return sum(n for (_, operation, _), n in client.requests.by_room.items() if operation != BATCH)
+
+
+def batches(client: GraphClient) -> int:
+    """``$batch`` HTTP requests sent."""
+    return sum(n for (_, operation, _), n in client.requests.by_room.items() if operation == BATCH)
 
 
 def store_of(client: GraphClient, *, leader: Side = Side.PLANON, invitations: str = "OrganizerOnly") -> GraphStore:

@@ -12,7 +12,7 @@ from roomsync.connectors.graph.store import GraphStore, transaction_id
 from roomsync.model import Booking, Link, OccurrenceOverride, Person, Recurrence, Status, changed_fields, people
 from roomsync.sandbox.graph import GraphSandbox
 
-from .conftest import ROOM1, ROOM2, ROOM3, WINDOW, at, store_of
+from .conftest import ROOM1, ROOM2, ROOM3, WINDOW, ClientFactory, at, store_of
 
 
 def planon_booking(**overrides: object) -> Booking:
@@ -66,13 +66,19 @@ async def test_multi_room_booking_is_one_meeting_reaching_every_room(sandbox: Gr
     }
 
 
-async def test_retried_post_never_duplicates(sandbox: GraphSandbox, client: GraphClient, store: GraphStore) -> None:
+@pytest.mark.parametrize("batch_size", [1, 20])
+async def test_retried_post_never_duplicates(
+    sandbox: GraphSandbox, make_client: ClientFactory, batch_size: int
+) -> None:
     # The first POST is executed but its answer is lost (connection reset): the transport repeats it (it carries a
-    # transactionId) and Graph answers with the event it already made.
+    # transactionId; in a $batch, every request of the batch does) and Graph answers with the event it already made.
+    client = make_client(maxAttempts=4, batchSize=batch_size)
+    store = store_of(client)
     await sandbox.admin.inject(reset=True, after=True, method="POST", path_contains="/events")
     created = await store.create(planon_booking())
     assert len(await sandbox.admin.room_events(ROOM1)) == 1
-    assert client.requests.by_room[("MR-1", "events.create", "reset")] == 1
+    reset = ("MR-1", "events.create", "reset") if batch_size == 1 else ("", "$batch", "reset")
+    assert client.requests.by_room[reset] == 1
     assert client.requests.by_room[("MR-1", "events.create", "201")] == 1
     # the engine retrying the whole create after a crash is just as harmless
     again = await store_of(client).create(planon_booking())

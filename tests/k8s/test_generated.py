@@ -30,4 +30,4 @@ def test_chart_readme_documents_every_value() -> None:
     readme = (CHART / "README.md").read_text()
     for key in ("replicaCount", "crds.install", "crds.keep", "web.enabled", "web.ingress.enabled", "extraVolumes"):
         assert f"| `{key}` |" in readme
-    assert "needs sharding" in readme
+    assert "| `sharding.enabled` |" in readme and "docs/operator.md" in readme

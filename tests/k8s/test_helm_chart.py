@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import helm_python
@@ -10,6 +12,7 @@ import yaml
 
 import roomsync
 from roomsync.cli.main import build_parser
+from roomsync.k8s.options import OperatorOptions
 from tests.k8s.support import CHART, CRDS, validate_builtin
 from tests.k8s.test_manifests import EXPECTED_RULES
 
@@ -18,10 +21,10 @@ helm_python.disable_logging()
 NON_DEFAULT: dict[str, Any] = {
     "image": {"repository": "registry.example.com/roomsync", "tag": "0.1.0-rc1", "pullPolicy": "Always"},
     "imagePullSecrets": [{"name": "registry"}],
-    "replicaCount": 1,
+    "replicaCount": 3,
     "crds": {"install": True, "keep": False},
     "watch": {"namespaces": ["facilities", "hq"], "selector": "roomsync.io/shard=hq"},
-    "peering": {"enabled": True, "name": "roomsync-hq"},
+    "sharding": {"enabled": True, "name": "roomsync-hq", "shards": 8, "leaseDuration": "30s", "retryPeriod": "5s"},
     "serviceAccount": {"annotations": {"azure.workload.identity/client-id": "11111111-1111-1111-1111-111111111111"}},
     "logVerbosity": 2,
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
@@ -66,7 +69,7 @@ NOTIFYING: dict[str, Any] = {
 WITHOUT_METRICS: dict[str, Any] = {"metrics": {"enabled": False}, "rbac": {"create": True}, "crds": {"install": False}}
 
 #: Kinds kubernetes-validate does not know (CRDs of other projects): checked by shape below instead.
-FOREIGN_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+FOREIGN_KINDS = {"ServiceMonitor"}
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +123,24 @@ def test_default_render(chart: helm_python.Chart) -> None:
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount",
         ]
     )
     args = build_parser().parse_args(deployment_args(docs))
-    assert args.command == "run" and args.all_namespaces and args.standalone and args.peering is None
+    assert args.command == "run" and args.all_namespaces and not args.standalone
+    # two replicas sharing the RoomSyncs through the Leases of the release namespace, client-go's timings
+    sharding = OperatorOptions.from_args(args).sharding
+    assert sharding is not None
+    assert (sharding.name, sharding.namespace, sharding.shards) == ("roomsync", "roomsync-system", 16)
+    assert (sharding.lease_duration, sharding.renew_deadline, sharding.retry_period) == (15, 10.0, 2.0)
     assert args.web_port is None  # the health page is off by default
     assert args.cluster_resource_namespace == "roomsync-system"
     (deployment,) = by_kind(docs, "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"  # a new pod takes its share, the old releases
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"ghcr.io/roomsync/roomsync:{roomsync.__version__}"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -142,24 +153,30 @@ def test_default_render(chart: helm_python.Chart) -> None:
                 for resource in rule["resources"]:
                     granted.setdefault((group, resource), set()).update(rule["verbs"])
     assert granted == EXPECTED_RULES, "the chart grants exactly what the plain manifests grant"
+    (leases,) = by_kind(docs, "Role")
+    assert leases["metadata"]["namespace"] == "roomsync-system"
+    assert leases["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "create", "update", "delete"]}
+    ]
 
 
-def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
+def test_namespaced_selected_sharded_render(chart: helm_python.Chart) -> None:
     docs = render(chart, NON_DEFAULT)
     args = build_parser().parse_args(deployment_args(docs))
     assert args.verbose == 2
     assert args.namespace == ["facilities", "hq"] and not args.all_namespaces
     assert args.selector == "roomsync.io/shard=hq"
-    assert args.peering == "roomsync-hq" and not args.standalone
+    sharding = OperatorOptions.from_args(args).sharding
+    assert sharding is not None and (sharding.name, sharding.shards) == ("roomsync-hq", 8)
+    assert (sharding.lease_duration, sharding.retry_period) == (30, 5.0)
     (deployment,) = by_kind(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"  # peering: the new pod waits for the old one
+    assert deployment["spec"]["replicas"] == 3
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/roomsync:0.1.0-rc1"
     # Resource access only inside the watched namespaces; nothing about secrets cluster-wide.
-    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-cluster-secrets")]
+    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith(("-cluster-secrets", "-leases"))]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["facilities", "hq"]
     bindings = sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding"))
-    assert bindings == ["facilities", "hq", "roomsync-system"]
+    assert bindings == ["facilities", "hq", "roomsync-system", "roomsync-system"]  # cluster secrets, leases
     (cluster_secrets,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-cluster-secrets")]
     assert cluster_secrets["metadata"]["namespace"] == "roomsync-system"  # ClusterConnections' Secrets, nothing else
     assert cluster_secrets["rules"] == [
@@ -168,14 +185,6 @@ def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
     for role in by_kind(docs, "ClusterRole"):
         resources = {r for rule in role["rules"] for r in rule["resources"]}
         assert "secrets" not in resources and "roomsyncs" not in resources
-    peerings = by_kind(docs, "KopfPeering")
-    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings) == [
-        ("facilities", "roomsync-hq"),
-        ("hq", "roomsync-hq"),
-    ]
-    assert all(any(rule["resources"] == ["kopfpeerings"] for rule in role["rules"]) for role in roles), (
-        "peering needs kopfpeerings in every watched namespace"
-    )
     (monitor,) = by_kind(docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
@@ -186,11 +195,22 @@ def test_namespaced_sharded_peered_render(chart: helm_python.Chart) -> None:
     assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
 
 
-def test_cluster_wide_peering_uses_a_cluster_peering(chart: helm_python.Chart) -> None:
-    docs = render(chart, {"peering": {"enabled": True}})
-    assert [p["metadata"]["name"] for p in by_kind(docs, "ClusterKopfPeering")] == ["roomsync"]
-    rules = [rule for role in by_kind(docs, "ClusterRole") for rule in role["rules"]]
-    assert any(rule["resources"] == ["clusterkopfpeerings"] for rule in rules)
+def test_without_sharding_one_standalone_replica_and_no_leases(chart: helm_python.Chart) -> None:
+    docs = render(chart, {"replicaCount": 1, "sharding": {"enabled": False}})
+    args = build_parser().parse_args(deployment_args(docs))
+    assert args.standalone and args.shard_leases is None
+    (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two operators at once during a rollout
+    assert by_kind(docs, "Role") == []
+
+
+def test_the_lease_set_name_defaults_to_a_short_enough_release_name(chart: helm_python.Chart) -> None:
+    out = chart.render({"fullnameOverride": "roomsync-" + "x" * 40}, name="roomsync", namespace="ops", is_install=True)
+    (deployment,) = [d for d in yaml.safe_load_all(out["roomsync/templates/deployment.yaml"]) if d]
+    sharding = OperatorOptions.from_args(
+        build_parser().parse_args(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+    ).sharding
+    assert sharding is not None and sharding.name == ("roomsync-" + "x" * 40)[:40]
 
 
 def test_no_metrics_means_no_service_and_port(chart: helm_python.Chart) -> None:
@@ -216,11 +236,7 @@ def test_crds_are_templates_upgraded_with_the_release_and_kept_on_uninstall(char
         not in by_kind(render(chart, {"crds": {"keep": False}}), "CustomResourceDefinition")[0]["metadata"]
     )
     assert by_kind(render(chart, {"crds": {"install": False}}), "CustomResourceDefinition") == []
-    # only kopf's peering CRDs stay in crds/ (the peering object needs them before the templates are applied)
-    assert sorted(c["name"] for c in chart.crds) == ["crds/kopf.dev_peerings.yaml"]
-    for crd in chart.crds:
-        for doc in yaml.safe_load_all(crd["data"]):
-            validate_builtin(doc)
+    assert chart.crds == [], "no CRD in the chart's crds/ folder: it is installed once and never upgraded"
 
 
 def test_no_symbolic_link_out_of_the_chart() -> None:
@@ -293,8 +309,10 @@ def test_notes_render(chart: helm_python.Chart) -> None:
     ("values", "fragment"),
     [
         ({"replicaCount": "two"}, "replicaCount"),
-        ({"replicaCount": 2}, "needs sharding"),  # active/standby adds no capacity; sharding is not there yet
-        ({"replicaCount": 2, "peering": {"enabled": True}}, "needs sharding"),
+        ({"replicaCount": 2, "sharding": {"enabled": False}}, "without sharding"),
+        ({"sharding": {"leaseDuration": "1500ms"}}, "leaseDuration"),
+        ({"sharding": {"name": "Bad_Name"}}, "name"),
+        ({"sharding": {"shards": 0}}, "shards"),
         ({"crds": {"install": "yes"}}, "install"),
         ({"web": {"port": 0}}, "port"),
         ({"replicas": 1}, "replicas"),
@@ -303,10 +321,27 @@ def test_notes_render(chart: helm_python.Chart) -> None:
         ({"metrics": {"port": 70000}}, "port"),
         ({"logVerbosity": 5}, "logVerbosity"),
         ({"networkPolicy": {"egressCIDRs": ["10.0.0.0"]}}, "egressCIDRs"),
-        ({"peering": {"enabled": "yes"}}, "enabled"),
+        ({"sharding": {"enabled": "yes"}}, "enabled"),
         ({"serviceAccount": {"annotations": {"a": 1}}}, "annotations"),
     ],
 )
 def test_values_schema_rejects_bad_values(chart: helm_python.Chart, values: dict[str, Any], fragment: str) -> None:
     with pytest.raises(helm_python.HelmValuesError, match=fragment):
         chart.validate_schema(values)
+
+
+def test_the_workload_identity_install_in_the_docs_labels_the_pod(chart: helm_python.Chart) -> None:
+    """docs/exchange-online.md's ``helm upgrade`` line, as Helm reads its ``--set-string`` flags: Azure's webhook
+    injects the token file only into pods labelled ``azure.workload.identity/use: "true"``."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "exchange-online.md").read_text()
+    values: dict[str, Any] = {}
+    for flag in re.findall(r"--set-string '([^']+)'", page):
+        key, _, value = flag.partition("=")
+        *parents, leaf = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", key)]
+        target = values
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    assert values["podLabels"] == {"azure.workload.identity/use": "true"}, values
+    (deployment,) = by_kind(render(chart, values), "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"

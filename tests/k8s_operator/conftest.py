@@ -39,9 +39,11 @@ def memory_backends(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(registry.BACKENDS, "graph", "tests.k8s_operator.memory_backend")
     memory_backend.SYSTEMS.clear()
     memory_backend.CLIENTS.clear()
+    memory_backend.WRITES.clear()
     yield
     memory_backend.SYSTEMS.clear()
     memory_backend.CLIENTS.clear()
+    memory_backend.WRITES.clear()
 
 
 @pytest.fixture
@@ -57,9 +59,8 @@ def loop_clock() -> Callable[[], datetime]:
     return lambda: NOW + timedelta(seconds=loop.time() - start)
 
 
-@contextlib.asynccontextmanager
-async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
-    """Start the operator inside the test body (kopf must not run in an async fixture: it cancels its tasks)."""
+def new_operator(api: ApiServer, clock: Callable[[], datetime] | None = None, **options: Any) -> Operator:
+    """An operator (not started) logged in to the emulator, with probes and metrics on free ports."""
 
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=str(api.url).rstrip("/"), default_namespace="default")
@@ -70,7 +71,13 @@ async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
         "metrics_port": 0,
         "cluster_namespace": CLUSTER_NS,
     }
-    async with Operator(OperatorOptions(**{**defaults, **options}), login=login, clock=loop_clock()) as running:
+    return Operator(OperatorOptions(**{**defaults, **options}), login=login, clock=clock or loop_clock())
+
+
+@contextlib.asynccontextmanager
+async def operator(api: ApiServer, **options: Any) -> AsyncIterator[Operator]:
+    """Start the operator inside the test body (kopf must not run in an async fixture: it cancels its tasks)."""
+    async with new_operator(api, **options) as running:
         yield running
 
 

@@ -13,7 +13,12 @@ subclass replaces kmock's object-mutating step with one that behaves like the ap
 * a JSON-patch whose ``test`` fails is a 422 conflict;
 * ``DELETE`` on an object with finalizers only sets ``deletionTimestamp``; it is removed once they are gone;
 * list answers carry the current ``resourceVersion``; a watch from a ``resourceVersion`` only replays what changed
-  after it; ``labelSelector`` (equality, inequality and existence terms) filters list and watch.
+  after it; ``labelSelector`` (equality, inequality and existence terms) filters list and watch;
+* optimistic concurrency as the apiserver answers it: ``PUT`` (replace) of a named object, and a ``PATCH`` or a
+  ``DELETE`` (``preconditions`` in its DeleteOptions) that names a ``resourceVersion``, are refused with 409 Conflict
+  when the object has moved on since; ``PUT`` of a missing object is 404; a ``POST`` of an existing name is 409
+  AlreadyExists;
+* Leases (``coordination.k8s.io/v1``), namespaced, for the shard Leases of replicas sharing the RoomSyncs.
 """
 
 from __future__ import annotations
@@ -61,10 +66,11 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     "apiextensions.k8s.io/v1/customresourcedefinitions": kmock.ResourceInfo(
         kind="CustomResourceDefinition", namespaced=False, verbs={"list", "watch"}
     ),
-    "kopf.dev/v1/kopfpeerings": kmock.ResourceInfo(
-        kind="KopfPeering", namespaced=True, verbs={"get", "list", "watch", "patch", "create"}
+    "coordination.k8s.io/v1/leases": kmock.ResourceInfo(
+        kind="Lease", namespaced=True, verbs={"get", "list", "watch", "create", "update", "patch", "delete"}
     ),
 }
+LEASES = "coordination.k8s.io/v1/leases"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -113,6 +119,8 @@ class ApiServer(kmock.KubernetesEmulator):
     _created: dict[int, Any] = attrs.field(factory=dict, init=False)
     #: Labels of namespaces (a namespace exists when something lives in it, or when it is labelled here).
     namespace_labels: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False)
+    #: Replicas cut off from the API server: requests whose User-Agent ends in ``(<identity>)`` get 503.
+    unreachable: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -137,9 +145,15 @@ class ApiServer(kmock.KubernetesEmulator):
 
     # -- namespaces ---------------------------------------------------------------------------------------------------
     async def __call__(self, raw_request: web.BaseRequest) -> web.StreamResponse:
-        """kmock 0.8 cannot parse ``/api/v1/namespaces`` (it takes ``namespaces`` for the namespaced-path prefix);
+        """A partitioned replica's requests fail (:attr:`unreachable`).
+
+        kmock 0.8 cannot parse ``/api/v1/namespaces`` (it takes ``namespaces`` for the namespaced-path prefix);
         kopf lists and watches it when the operator is restricted to namespaces. Namespaces are implied by the
         objects stored in them, as on a cluster where they all exist."""
+        agent = raw_request.headers.get("User-Agent", "")
+        if any(agent.endswith(f"({identity})") for identity in self.unreachable):
+            status = {"kind": "Status", "status": "Failure", "reason": "ServiceUnavailable", "code": 503}
+            return web.json_response({**status, "message": "unreachable (a partition in the test)"}, status=503)
         if raw_request.path.startswith("/api/v1/namespaces/") and raw_request.path.count("/") == 4:
             name = raw_request.path.rsplit("/", 1)[1]  # GET of one namespace: its labels
             meta = {"name": name, "labels": self.namespace_labels.get(name, {})}
@@ -157,6 +171,10 @@ class ApiServer(kmock.KubernetesEmulator):
 
     # -- the object-changing requests ---------------------------------------------------------------------------------
     async def _handle(self, request: rendering.Request) -> Any:
+        if request.method == "PUT" and request.resource is not None and request.name is not None:
+            async with self._lock:
+                replaced = await self._replace(request)
+            return web.json_response(replaced)
         gc_key = None
         if request.resource is not None and request.action in (
             enums.action.CREATE,
@@ -166,6 +184,9 @@ class ApiServer(kmock.KubernetesEmulator):
             async with self._lock:
                 gc_key = await self._mutate(request)
         try:
+            serve = self._served_directly(request)
+            if serve is not None:
+                return web.json_response(await serve(request))
             return await kmock.KubernetesScaffold._handle(self, request)
         finally:
             if gc_key is not None:
@@ -175,6 +196,24 @@ class ApiServer(kmock.KubernetesEmulator):
                     raw["metadata"]["resourceVersion"] = self._bump()
                     obj.delete()
                     await self._buses[request.resource].put({"type": "DELETED", "object": raw})
+
+    def _served_directly(self, request: rendering.Request) -> Any:
+        """The object requests are answered here, not through kmock's reaction matching, which scans every request
+        served so far for every new one (quadratic: a test running replicas for ten minutes of loop time sends
+        thousands). Watches stream through kmock, and CRDs are listed by kmock from the declared resources; the tests
+        here add no reactions of their own."""
+        resource = request.resource
+        if resource is None or not resource.plural or resource.plural == "customresourcedefinitions":
+            return None  # discovery (/apis/<group>/<version>) and CRDs: kmock's
+        if request.subresource not in (None, "status"):
+            return None
+        return {
+            enums.action.LIST: self._serve_list,
+            enums.action.FETCH: self._serve_fetch,
+            enums.action.CREATE: self._serve_create,
+            enums.action.UPDATE: self._serve_update,
+            enums.action.DELETE: self._serve_delete,
+        }.get(request.action)
 
     async def _mutate(self, request: rendering.Request) -> Any:
         resource = request.resource
@@ -212,6 +251,7 @@ class ApiServer(kmock.KubernetesEmulator):
             raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
         obj = self.objects[key]
         old = copy.deepcopy(obj.raw)
+        _precondition(old, request)
 
         if request.action == enums.action.DELETE:
             if old["metadata"].get("deletionTimestamp"):
@@ -230,6 +270,24 @@ class ApiServer(kmock.KubernetesEmulator):
 
         # PATCH (merge or JSON patch), on the main URL or the status subresource.
         patched = self._apply_patch(old, request)
+        return await self._store(request, key, old, patched)
+
+    async def _replace(self, request: rendering.Request) -> Body:
+        """``PUT``: the whole object from the request, on condition of the ``resourceVersion`` it carries."""
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+        old = copy.deepcopy(self.objects[key].raw)
+        new = copy.deepcopy(request.data or {})
+        _precondition(old, request)
+        if (new.get("metadata") or {}).get("name", request.name) != request.name:
+            raise kmock.KubernetesError(status=400, reason="BadRequest", message="the name does not match the URL")
+        await self._store(request, key, old, new)
+        return copy.deepcopy(self.objects[key].raw)
+
+    async def _store(self, request: rendering.Request, key: Any, old: Body, patched: Body) -> Any:
+        """Keep ``patched`` as the new state of the object at ``key`` (status subresource, generation, version)."""
+        resource = request.resource
         if self._has_status(resource):
             if request.subresource == "status":
                 new = copy.deepcopy(old)
@@ -253,7 +311,7 @@ class ApiServer(kmock.KubernetesEmulator):
         if _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["metadata"]["resourceVersion"] = self._bump()
-        obj.history.append(new)
+        self.objects[key].history.append(new)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             return key  # released: garbage-collected once the response is out
         await self._buses[resource].put({"type": "MODIFIED", "object": copy.deepcopy(new)})
@@ -323,6 +381,25 @@ class ApiServer(kmock.KubernetesEmulator):
             if selector and not matches_selector(meta.get("labels") or {}, selector):
                 continue
             yield event
+
+
+def _precondition(current: Body, request: rendering.Request) -> None:
+    """A write naming a ``resourceVersion`` (in the object, or in DeleteOptions' ``preconditions``) applies only if
+    the object is still at that version, as the apiserver's optimistic concurrency has it."""
+    data = request.data if isinstance(request.data, dict) else {}
+    if request.action == enums.action.DELETE:
+        expected = (data.get("preconditions") or {}).get("resourceVersion")
+    else:
+        expected = (data.get("metadata") or {}).get("resourceVersion")
+    actual = current["metadata"].get("resourceVersion")
+    if expected is not None and str(expected) != str(actual):
+        plural = request.resource.plural if request.resource is not None else "objects"
+        raise kmock.KubernetesError(
+            status=409,
+            reason="Conflict",
+            message=f'Operation cannot be fulfilled on {plural} "{request.name}": the object has been modified; '
+            "please apply your changes to the latest version and try again",
+        )
 
 
 def _now() -> str:

@@ -6,13 +6,15 @@ keyed by the Connection's ``url`` (Planon) or ``tenantId`` (Graph). The Connecti
 :data:`PASSWORD`; any other value makes every store call fail with ``AuthenticationFailed``, the way a rotated
 password does. Each client counts its calls in ``requests`` (:class:`RequestCounts`), which the metrics harvest
 reads. Like the real backends, the Graph side discovers rooms (the rooms its calendar has bookings in) and the
-Planon side does not.
+Planon side does not. Every write is also logged in :data:`WRITES` with the client that made it and the loop time,
+so tests with several replicas can tell which replica wrote what, for which RoomSync, and when.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from roomsync.connectors.base import (
@@ -31,6 +33,19 @@ PASSWORD = "s3cret"
 CAPABILITIES = Capabilities(answers_requests=True, room_agent=True)
 SYSTEMS: dict[str, MemoryStore] = {}
 CLIENTS: list[MemoryClient] = []
+WRITE_OPERATIONS = frozenset({"create", "update", "cancel", "respond", "relink"})
+
+
+@dataclass(frozen=True)
+class Write:
+    client: MemoryClient
+    side: Side
+    operation: str
+    rooms: frozenset[str]  # the rooms of the RoomSync whose store wrote
+    at: float  # event-loop time
+
+
+WRITES: list[Write] = []
 
 
 def system(key: str, side: Side) -> MemoryStore:
@@ -98,6 +113,9 @@ class GuardedStore:
             self.client.requests.add("", operation, 401)
             raise AuthenticationFailed("the credentials were rejected (401)", backend=self.backend)
         self.client.requests.add("", operation, 200)
+        if operation in WRITE_OPERATIONS:
+            at = asyncio.get_running_loop().time()
+            WRITES.append(Write(self.client, self.side, operation, self.rooms, at))
         return self.client.memory
 
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:

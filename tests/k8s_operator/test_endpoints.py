@@ -121,7 +121,8 @@ async def test_operator_logs_in_with_the_current_kubeconfig(api, tmp_path, monke
     "argv",
     [
         ["run", "--namespace", "a", "--all-namespaces"],
-        ["run", "--peering", "roomsync", "--standalone"],
+        ["run", "--shard-leases", "roomsync", "--standalone"],
+        ["run", "--peering", "roomsync"],
         ["run", "--metrics-port", "70000"],
     ],
 )

@@ -1,4 +1,4 @@
-"""Scale-out: label-selector sharding, namespace scoping, and kopf peering for active/standby."""
+"""Scale-out by scope: a label selector, namespace scoping (replicas sharing shard Leases: test_sharding.py)."""
 
 from __future__ import annotations
 
@@ -82,19 +82,3 @@ async def test_connections_are_never_read_across_namespaces(api):
     # NS's Connections are read once each, by their own health check, never on behalf of the borrower
     for name in ("planon", "exchange"):
         assert reads.count(f"/apis/roomsync.io/v1alpha1/namespaces/{NS}/connections/{name}") == 1
-
-
-async def test_peering_makes_the_operator_active_when_alone(api):
-    peering = {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfPeering",
-        "metadata": {"name": "roomsync", "namespace": NS},
-        "status": {},
-    }
-    await create(api, "kopf.dev/v1/kopfpeerings", peering)
-    await setup_connections(api)
-    async with operator(api, namespaces=(NS,), peering="roomsync", priority=100):
-        await create(api, ROOMSYNCS, roomsync())
-        await eventually(lambda: (c := condition(api.read(ROOMSYNCS, NS, "hq"))) and c["status"] == "True")
-    peers = [r for r in api._requests if r.method == "PATCH" and "/kopfpeerings/roomsync" in r.url.path]
-    assert peers  # the replica announced itself in the peering object

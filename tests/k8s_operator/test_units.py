@@ -13,7 +13,7 @@ from roomsync.connectors.base import RequestCounts
 from roomsync.engine import Action, ActionKind, Plan
 from roomsync.k8s.events import NORMAL, WARNING, Decision, EventRecorder, decisions
 from roomsync.k8s.metrics import Metrics
-from roomsync.k8s.options import ENV_PRIORITY, OperatorOptions
+from roomsync.k8s.options import ENV_POD_NAME, ENV_POD_NAMESPACE, OperatorOptions, OptionsError
 from roomsync.k8s.settings import make_settings
 from roomsync.k8s.spec import InvalidSpec, load_config
 from roomsync.model import Response, Side
@@ -36,18 +36,53 @@ def test_default_options_are_cluster_wide_and_standalone():
     assert (parsed.metrics_port, parsed.health_port) == (9090, 8080)
 
 
-def test_namespaces_selector_and_peering(monkeypatch):
-    monkeypatch.setenv(ENV_PRIORITY, "42")
-    parsed = options("--namespace", "a", "--namespace", "b", "--selector", "shard=1", "--peering", "roomsync")
+def test_namespaces_selector_and_shard_leases(monkeypatch):
+    monkeypatch.setenv(ENV_POD_NAME, "roomsync-7d9f-x2k4")
+    monkeypatch.setenv(ENV_POD_NAMESPACE, "roomsync-system")
+    parsed = options("--namespace", "a", "--namespace", "b", "--selector", "shard=1", "--shard-leases", "roomsync")
     assert parsed.namespaces == ("a", "b") and not parsed.clusterwide
-    assert (parsed.peering, parsed.priority, parsed.standalone) == ("roomsync", 42, False)
-    assert parsed.selector == "shard=1"
+    assert parsed.selector == "shard=1" and not parsed.standalone
+    sharding = parsed.sharding
+    assert sharding is not None
+    assert (sharding.name, sharding.namespace, sharding.shards) == ("roomsync", "roomsync-system", 16)
+    assert (sharding.lease_duration, sharding.renew_deadline, sharding.retry_period) == (15, 10.0, 2.0)  # client-go's
+    # the pod name plus a random part: a restarted container never mistakes its predecessor's Leases for its own
+    assert (
+        sharding.identity.startswith("roomsync-7d9f-x2k4-")
+        and sharding.identity != options("--shard-leases", "roomsync").sharding.identity
+    )
 
 
-def test_peers_get_distinct_priorities_without_configuration(monkeypatch):
-    monkeypatch.delenv(ENV_PRIORITY, raising=False)
-    priorities = {options("--peering", "roomsync").priority for _ in range(5)}
-    assert len(priorities) > 1 and all(p > 0 for p in priorities)
+def test_shard_lease_flags():
+    parsed = options(
+        "--shard-leases", "rs", "--shards", "4", "--lease-namespace", "ops", "--identity", "replica-a",
+        "--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms",
+    )  # fmt: skip
+    sharding = parsed.sharding
+    assert sharding is not None
+    assert (sharding.shards, sharding.namespace, sharding.identity) == (4, "ops", "replica-a")
+    assert (sharding.lease_duration, sharding.renew_deadline, sharding.retry_period) == (3, 2.0, 0.5)
+    assert sharding.shard_lease(3) == "rs-shard-3"
+    assert sharding.member_lease.startswith("rs-member-") and len(sharding.member_lease) == len("rs-member-") + 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--shard-leases", "rs", "--standalone"], "exclude each other"),
+        (["--peering", "roomsync"], "replaced by --shard-leases"),
+        (["--shards", "4"], "--shards only apply with --shard-leases"),
+        (["--shard-leases", "rs", "--shards", "0"], "--shards must be between 1 and 1024"),
+        (["--shard-leases", "Bad_Name"], "--shard-leases must be a DNS label"),
+        (["--shard-leases", "rs", "--lease-duration", "1500ms"], "--lease-duration must be whole seconds"),
+        (["--shard-leases", "rs", "--renew-deadline", "soon"], "--renew-deadline must be a duration"),
+        (["--shard-leases", "rs", "--lease-duration", "10s", "--renew-deadline", "10s"], "stops a shard's workers"),
+        (["--shard-leases", "rs", "--retry-period", "12s"], "--retry-period < --renew-deadline"),
+    ],
+)
+def test_contradicting_or_unsafe_shard_flags_are_refused(argv, fragment):
+    with pytest.raises(OptionsError, match=fragment):
+        options(*argv)
 
 
 def test_settings_use_the_roomsync_prefix_everywhere():
@@ -70,12 +105,6 @@ def test_only_labelled_secrets_are_watched():
     """The operator never receives the cluster's other Secrets: the apiserver filters the watch by label."""
     settings = make_settings(OperatorOptions())
     assert settings.watching.label_selectors.collect(kopf.Resource("", "v1", "secrets")) == ["roomsync.io/credentials"]
-
-
-def test_peering_settings():
-    settings = make_settings(OperatorOptions(peering="roomsync", priority=7, namespaces=("a",)))
-    assert (settings.peering.name, settings.peering.priority) == ("roomsync", 7)
-    assert settings.peering.mandatory and not settings.peering.standalone and not settings.peering.clusterwide
 
 
 class Clock:

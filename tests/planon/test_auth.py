@@ -28,7 +28,11 @@ async def test_wrong_access_key_is_authentication_failed(sandbox: PlanonSandbox)
     try:
         with pytest.raises(AuthenticationFailed) as failed:
             await client.store(ROOMS, StoreOptions("default/rs")).read(WINDOW, full=True)
-        assert "401" in str(failed.value) and "not-the-key" not in str(failed.value)
+        text = str(failed.value)
+        assert "401" in text and "not-the-key" not in text
+        # it says where the key came from, what is likely wrong and where a person makes a new one
+        assert "Secret default/planon-sandbox, key accessKey" in text and "wrong or expired" in text
+        assert "Accounts > User groups > Users > Settings > Access keys" in text
     finally:
         await client.aclose()
 
@@ -95,7 +99,9 @@ async def test_oidc_wrong_secret_is_authentication_failed(sandbox: PlanonSandbox
     try:
         with pytest.raises(AuthenticationFailed) as failed:
             await client.store(ROOMS, StoreOptions("default/rs")).read(WINDOW, full=True)
-        assert "token endpoint refused" in str(failed.value) and "wrong-secret" not in str(failed.value)
+        text = str(failed.value)
+        assert f"token endpoint {sandbox.token_url} refused OIDC client" in text and "wrong-secret" not in text
+        assert "client secret in Secret default/planon-sandbox, key clientSecret is wrong or expired" in text
     finally:
         await client.aclose()
 
@@ -106,7 +112,7 @@ async def test_oidc_without_service_account_user_is_authentication_failed(sandbo
     spec["auth"]["oidc"]["clientId"] = "orphan"
     client = open_client(spec, lambda name, key: "s3cret")
     try:
-        with pytest.raises(AuthenticationFailed):
+        with pytest.raises(AuthenticationFailed, match="the Planon user service-account-orphan must exist"):
             await client.store(ROOMS, StoreOptions("default/rs")).read(WINDOW, full=True)
         assert (await sandbox.admin.requests())["token"] == 2  # one retry with a fresh token, then give up
     finally:

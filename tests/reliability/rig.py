@@ -5,10 +5,11 @@ Everything here serves the crash, fault, secret and soak suites:
 * :class:`Rig` runs the Planon and Graph emulators in-process (``async with Rig.started() as rig``) with credentials
   that are unique per rig, so a secret scan can look for exactly these values;
 * :class:`WriteGate` is an aiohttp middleware on both emulators that counts *writes* (Planon ``execute``/``update``/
-  ``changeState``/``delete``, Graph ``POST``/``PATCH``/``DELETE`` under ``/v1.0``) in one sequence across both
-  backends. Armed with ``N``, it lets the N-th write be committed and then holds its answer, and holds every later
-  write *before* it executes: the harness SIGKILLs the syncing process while it waits for that answer - the worst
-  moment, a write done that the writer never learnt about;
+  ``changeState``/``delete``, Graph ``POST``/``PATCH``/``DELETE`` under ``/v1.0``, also inside a ``$batch``) in one
+  sequence across both backends. Armed with ``N``, it lets the HTTP request holding the N-th write be committed and
+  then holds its answer, and holds every later request with a write (any ``$batch``) *before* it executes: the
+  harness SIGKILLs the syncing process while it waits for that answer - the worst moment, writes done that the
+  writer never learnt about (a ``$batch`` is done as a whole, so its writes share one kill point);
 * :meth:`Rig.snapshot` / :meth:`Rig.restore` deep-copy the emulators' whole state, so every kill point starts from
   exactly the same situation without re-seeding;
 * :func:`canonical` describes what people see (live reservations and room-calendar items, without ids), so runs can
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import secrets
 import ssl
 import threading
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import yaml
 from aiohttp import web
@@ -71,19 +74,25 @@ class WriteGate:
         if self._released is not None:
             loop.call_soon_threadsafe(self._released.set)
 
-    def middleware(self, backend: str, is_write: Callable[[web.Request], bool]) -> Any:
+    def middleware(self, backend: str, writes_of: Callable[[web.Request], Awaitable[list[Write]]]) -> Any:
         @web.middleware
         async def gate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
             if self.before is not None:
                 self.before(backend, request)
-            if not is_write(request):
+            batch = request.path == BATCH and request.method == "POST"
+            if not batch and not await writes_of(request):
                 return await handler(request)
-            if self.tripped.is_set():
+            if self.tripped.is_set():  # a $batch is held without reading it: the emulator reads it (and only once)
                 await self._wait()
                 return web.Response(status=503, text="held by the write gate; not executed")
             response = await handler(request)
-            self.count += 1
-            self.writes.append((backend, request.method, request.path, response.status))
+            writes = await writes_of(request)  # a $batch's body, as the emulator read it
+            if not writes:
+                return response
+            statuses = _inner_statuses(response) if batch else {}
+            for method, path, inner_id in writes:
+                self.count += 1
+                self.writes.append((backend, method, path, statuses.get(inner_id, response.status)))
             if self.kill_at is not None and self.count >= self.kill_at:
                 self.tripped.set()
                 await self._wait()
@@ -97,12 +106,39 @@ class WriteGate:
         await self._released.wait()
 
 
-def _planon_write(request: web.Request) -> bool:
-    return request.path.startswith("/sdk/") and any(op in request.path for op in PLANON_WRITES)
+#: (method, path, the id of the request inside a ``$batch`` or "")
+Write = tuple[str, str, str]
 
 
-def _graph_write(request: web.Request) -> bool:
-    return request.path.startswith("/v1.0/") and request.method in ("POST", "PATCH", "DELETE", "PUT")
+async def _planon_writes(request: web.Request) -> list[Write]:
+    write = request.path.startswith("/sdk/") and any(op in request.path for op in PLANON_WRITES)
+    return [(request.method, request.path, "")] if write else []
+
+
+GRAPH_WRITES = ("POST", "PATCH", "DELETE", "PUT")
+BATCH = "/v1.0/$batch"
+
+
+async def _graph_writes(request: web.Request) -> list[Write]:
+    """The writes a Graph request makes: itself, or the writes inside a ``$batch`` (in the batch's order)."""
+    if request.path == BATCH and request.method == "POST":
+        body = await request.json()
+        inner = body.get("requests", []) if isinstance(body, dict) else []
+        return [
+            (str(r["method"]).upper(), "/v1.0" + unquote(str(r.get("url", "")).split("?")[0]), str(r.get("id")))
+            for r in inner
+            if isinstance(r, dict) and str(r.get("method", "")).upper() in GRAPH_WRITES
+        ]
+    write = request.path.startswith("/v1.0/") and request.method in GRAPH_WRITES
+    return [(request.method, request.path, "")] if write else []
+
+
+def _inner_statuses(response: web.StreamResponse) -> dict[str, int]:
+    """The status of each request inside a ``$batch`` answer, by its id."""
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes):
+        return {}
+    return {str(a.get("id")): int(a["status"]) for a in json.loads(body).get("responses", [])}
 
 
 class GatedPlanon(PlanonSandbox):
@@ -119,7 +155,7 @@ class GatedPlanon(PlanonSandbox):
 
     async def start(self) -> GatedPlanon:
         app = planon_server.make_app(self.state, self.faults)
-        app.middlewares.append(self.gate.middleware("planon", _planon_write))
+        app.middlewares.append(self.gate.middleware("planon", _planon_writes))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
@@ -137,7 +173,7 @@ class GatedGraph(GraphSandbox):
 
     def app(self) -> web.Application:
         app = super().app()
-        app.middlewares.append(self.gate.middleware("graph", _graph_write))
+        app.middlewares.append(self.gate.middleware("graph", _graph_writes))
         return app
 
 

@@ -193,7 +193,7 @@ async def test_planon_slower_than_the_client_timeout(w: World) -> None:
     outcome = await through(
         w, lambda: w.rig.planon.admin.fault("slow", "read", delay=1.5, definition=RESERVATIONS, times=20)
     )
-    assert_reported(outcome, "BackendUnavailable", "Planon", "Timeout")
+    assert_reported(outcome, "BackendUnavailable", "Planon", "timed out")
 
 
 async def test_planon_connection_resets(w: World) -> None:

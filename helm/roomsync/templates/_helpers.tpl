@@ -49,6 +49,11 @@ app.kubernetes.io/part-of: roomsync
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* The name of the shard lease set: sharding.name, or the release's full name cut to 40 characters. */}}
+{{- define "roomsync.leaseSet" -}}
+{{- .Values.sharding.name | default (include "roomsync.fullname" . | trunc 40 | trimSuffix "-") }}
+{{- end }}
+
 {{/* Whether the operator serves all namespaces (ClusterRole for the resources) or a list of them (Roles). */}}
 {{- define "roomsync.clusterwide" -}}
 {{- if not .Values.watch.namespaces }}true{{ end }}

@@ -13,7 +13,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from rich.rule import Rule
 
@@ -22,8 +22,9 @@ from roomsync.cli.sandbox_cmd import Sandboxes, running_sandboxes
 from roomsync.cli.sync_cmd import open_runners
 from roomsync.config.bundle import Bundle, fill
 from roomsync.config.manifests import Document
-from roomsync.model import Booking, Response, Side
-from roomsync.sandbox.building import ROOMS, ZONE, at, person, workday
+from roomsync.model import Booking, Side
+from roomsync.sandbox.building import CALENDAR_MEETINGS, KIOSK_BOOKINGS, ROOMS, workday
+from roomsync.sandbox.people import Outlook, PlanonKiosk, book_the_day
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 from roomsync.sync.status import cycle_status
@@ -38,123 +39,16 @@ class DemoRun:
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class OutlookMeeting:
-    """A meeting request a person sends from Outlook to one room."""
-
-    organizer: str
-    room: str
-    subject: str
-    start: tuple[int, int]
-    end: tuple[int, int]
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    weekly: int = 0  # occurrences of a weekly series; 0 for a single meeting
-    story: str = ""
-
-
-OUTLOOK_MEETINGS: Final = (
-    OutlookMeeting(
-        "ben",
-        "AMS-2.02",
-        "Design review",
-        (10, 0),
-        (11, 30),
-        ("anna",),
-        ("dev",),
-        story="Ben invites AMS-2.02 to 'Design review' 10:00-11:30 (follows: Exchange accepts)",
-    ),
-    OutlookMeeting(
-        "dev",
-        "AMS-2.03",
-        "1:1 Dev / Carla",
-        (8, 30),
-        (9, 0),
-        ("carla",),
-        weekly=6,
-        story="Dev books AMS-2.03 weekly 08:30-09:00 '1:1 Dev / Carla', 6 times (a series)",
-    ),
-    OutlookMeeting(
-        "carla",
-        "AMS-2.01",
-        "Quarterly results",
-        (14, 0),
-        (15, 0),
-        ("anna", "ben"),
-        story="Carla requests the Boardroom 14:00-15:00 (in the lead: Planon decides)",
-    ),
-    OutlookMeeting(
-        "ben",
-        "AMS-2.01",
-        "Budget pre-read",
-        (11, 30),
-        (12, 30),
-        ("dev",),
-        story="Ben requests the Boardroom 11:30-12:30 - it is taken by the Board meeting",
-    ),
-    OutlookMeeting(
-        "dev",
-        "AMS-2.01",
-        "Offsite planning day",
-        (9, 0),
-        (17, 0),
-        ("anna",),
-        story="Dev requests the Boardroom all day 09:00-17:00 - longer than its 4-hour maximum",
-    ),
-    OutlookMeeting(
-        "carla",
-        "AMS-4.01",
-        "Floor 4 retrospective",
-        (15, 0),
-        (16, 0),
-        ("ben", "dev"),
-        story="Carla invites AMS-4.01 15:00-16:00 'Floor 4 retrospective' (on-premise Exchange: RoomSync uses EWS)",
-    ),
-)
-
-
 async def people_book(boxes: Sandboxes, day: datetime) -> list[str]:
-    """A morning's worth of bookings, made as people make them; returns what happened, for the narrative."""
-    kiosk, outlook = boxes.planon.admin, boxes.graph.admin
-    mailbox = {r.code: r.mailbox for r in ROOMS}
-    zone_name = ZONE
-    await kiosk.book("AMS-1.01", at(day, 9), at(day, 10), "Sprint planning", requestor=person("anna"))
-    await kiosk.book(["AMS-1.02", "AMS-1.03"], at(day, 13), at(day, 14), "Customer workshop", requestor=person("carla"))
-    await kiosk.book("AMS-2.01", at(day, 11), at(day, 12), "Board meeting", requestor=person("anna"))
-    await kiosk.book("AMS-4.02", at(day, 10), at(day, 11), "Supplier call", requestor=person("dev"))
-    story = [
-        "Planon kiosk: Anna books AMS-1.01 09:00-10:00 'Sprint planning'",
-        "Planon app: Carla books AMS-1.02 + AMS-1.03 13:00-14:00 'Customer workshop' (a reservation per room)",
-        "Planon web: Anna books the Boardroom AMS-2.01 11:00-12:00 'Board meeting'",
-        "Planon kiosk: Dev books AMS-4.02 10:00-11:00 'Supplier call' (on-premise Exchange: RoomSync uses EWS)",
-    ]
-    for meeting in OUTLOOK_MEETINGS:
-        await outlook.book_in_outlook(
-            person(meeting.organizer),
-            [mailbox[meeting.room]],
-            meeting.subject,
-            at(day, *meeting.start),
-            at(day, *meeting.end),
-            [person(p) for p in meeting.required],
-            optional=[person(p) for p in meeting.optional],
-            time_zone=zone_name,
-            recurrence=_weekly(day, meeting.weekly) if meeting.weekly else None,
-        )
-        story.append(f"Outlook: {meeting.story}")
-    return story
-
-
-def _weekly(day: datetime, count: int) -> dict[str, Any]:
-    weekday = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[day.weekday()]
-    return {
-        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [weekday], "firstDayOfWeek": "monday"},
-        "range": {
-            "type": "numbered",
-            "startDate": day.date().isoformat(),
-            "numberOfOccurrences": count,
-            "recurrenceTimeZone": "W. Europe Standard Time",
-        },
-    }
+    """A morning's worth of bookings, made as people make them (the building's day); returns what happened."""
+    return await book_the_day(
+        PlanonKiosk(boxes.planon.admin),
+        Outlook(boxes.graph.admin),
+        day,
+        KIOSK_BOOKINGS,
+        CALENDAR_MEETINGS,
+        {r.code: r.mailbox for r in ROOMS},
+    )
 
 
 async def room_tables(runners: list[RoomSyncRunner], now: datetime, title: str) -> None:
@@ -192,13 +86,9 @@ async def sync_until_agreed(run: DemoRun) -> None:
                 output.console.print(
                     output.actions_table(f"cycle {number} - {runner.config.name}", result.plan.actions)
                 )
-            for outcome in result.report.outcomes if result.report else []:
-                if outcome.reason == "BookingRefused":
-                    answer = "declined in Outlook" if outcome.response is Response.DECLINE else "reported"
-                    output.console.print(
-                        f"  [yellow]Planon refused[/yellow] {outcome.action.subject!r} ({answer}): {outcome.error}"
-                    )
-                elif not outcome.ok:
+            output.refusals(result)
+            for outcome in result.report.failed if result.report else []:
+                if outcome.reason != "BookingRefused":
                     output.console.print(f"  [red]failed[/red] {outcome.action.describe()}: {outcome.error}")
         if not changed:
             output.console.print(f"cycle {number}: both sides agree - nothing to do (steady state)")

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success (plan: both sides agree); 1 invalid input or usage; 2 ``plan`` found pending changes;
 3 a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed);
-130 interrupted.
+130 interrupted; 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ EPILOG = """exit codes:
   1    invalid input: a manifest, a reference or a flag is wrong (every problem is listed with its field)
   2    plan: changes are pending
   3    a sync cycle failed (backend unreachable, credentials refused, mass delete refused, actions failed)
-  130  interrupted
+  130  interrupted (Ctrl-C)
+  143  stopped by SIGTERM (sync, sandbox)
 
 Secrets come from kind: Secret documents in the same files, or from ROOMSYNC_SECRET_<NAME>_<KEY> variables."""
 
@@ -44,7 +45,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="roomsync",
-        description="Two-way sync of Planon room reservations and room calendars (Exchange Online via Graph).",
+        description="Two-way sync of Planon room reservations and room calendars (Exchange Online, Google Workspace, "
+        "CalDAV).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--allow-mass-delete", action="store_true", help="allow deletes beyond safety.maxDeletePercent")
     demo = commands.add_parser("demo", help="run the whole product on the embedded sandbox and show what happened")
     demo.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    sandbox = commands.add_parser("sandbox", help="run the Planon and Graph emulators and print Connections for them")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the Planon and calendar emulators with a day of bookings; print manifests for them",
+        description="Without an action: run the emulators (Ctrl-C stops them) and print manifests that point at "
+        "them. With one: book a meeting on one side of running sandboxes, or show both sides.",
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--planon-port", type=int, default=0)
     sandbox.add_argument("--graph-port", type=int, default=0)
@@ -94,6 +101,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--google-port", type=int, default=0)
     sandbox.add_argument("--caldav-port", type=int, default=0)
+    actions = sandbox.add_subparsers(dest="action", metavar="ACTION")
+
+    def trial_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-f",
+            "--filename",
+            dest="files",
+            action="append",
+            required=True,
+            metavar="PATH",
+            help="the manifests `roomsync sandbox` printed (they say where the sandboxes listen)",
+        )
+        p.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the sandbox's day, the next workday)")
+
+    book = actions.add_parser(
+        "book",
+        help="book a meeting as a person would: at a Planon kiosk, or from a calendar app (Outlook, Google, CalDAV)",
+    )
+    trial_options(book)
+    book.add_argument("side", choices=("planon", "calendar"), help="where the person books")
+    book.add_argument("rooms", metavar="ROOM", help="Planon unit code or room address; several: AMS-1.02,AMS-1.03")
+    book.add_argument("hours", metavar="HH:MM-HH:MM", help="from-to, Amsterdam time")
+    book.add_argument("subject")
+    book.add_argument("--by", metavar="PERSON", help="who books: anna, ben, carla, dev or an address")
+    book.add_argument(
+        "--with", dest="attendees", action="append", default=[], metavar="PERSON", help="invite (calendar only)"
+    )
+    show = actions.add_parser("show", help="each room on a day, as Planon and the room calendar hold it")
+    trial_options(show)
+    show.add_argument("rooms", nargs="*", metavar="ROOM", help="only these rooms (unit code or address)")
     rooms = commands.add_parser(
         "rooms", help="list the rooms each Connection sees (Planon units, room mailboxes) and suggest spec.rooms pairs"
     )
@@ -108,10 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the Kubernetes operator")
     run.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector (sharding)")
-    run.add_argument("--peering", default=None, help="kopf peering name for active/standby replicas")
-    run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
-    run.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
+    run.add_argument("--selector", default=None, help="only RoomSyncs matching this label selector")
+    run.add_argument(
+        "--shard-leases",
+        default=None,
+        metavar="NAME",
+        help="share the RoomSyncs with every replica started with this NAME, through coordination.k8s.io Leases",
+    )
+    run.add_argument("--standalone", action="store_true", help="the only replica: every RoomSync, no Leases (default)")
+    run.add_argument("--shards", type=int, default=None, help="number of shards (default 16; equal on every replica)")
+    run.add_argument("--lease-namespace", default=None, help="namespace of the Leases (default: own)")
+    run.add_argument("--lease-duration", default=None, help="leaseDurationSeconds, whole seconds (default 15s)")
+    run.add_argument("--renew-deadline", default=None, help="stop a shard not renewed for this long (default 10s)")
+    run.add_argument("--retry-period", default=None, help="renew, and look for free shards, this often (default 2s)")
+    run.add_argument("--identity", default=None, help="this replica's holderIdentity (default: pod name + random)")
+    # kopf peering (active/standby) was replaced by --shard-leases; kept only to say so to an old Deployment.
+    run.add_argument("--peering", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--priority", default=None, help=argparse.SUPPRESS)
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics; 0 turns metrics off")
     run.add_argument("--health-port", type=int, default=8080)
     run.add_argument("--web-port", type=int, default=None, help="serve the read-only health page on this port")
@@ -143,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose < 2:
+        # azure-identity logs every failed token request with its exception's text (object reprs included); the
+        # cycle reports the failure itself, once, with what to do about it. -vv shows azure's own words too.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -178,14 +232,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from roomsync.cli.demo import run_demo
 
         return run_demo(json_output=args.output == "json")
-    if args.command == "sandbox":
-        from roomsync.cli.sandbox_cmd import run_caldav_sandbox, run_google_sandbox, run_sandbox
+    if args.command == "sandbox" and args.action is not None:
+        from roomsync.cli import sandbox_trial
 
-        if args.calendar == "google":
-            return run_google_sandbox(args.host, args.planon_port, args.google_port)
-        if args.calendar == "caldav":
-            return run_caldav_sandbox(args.host, args.planon_port, args.caldav_port)
-        return run_sandbox(args.host, args.planon_port, args.graph_port)
+        return sandbox_trial.run(args)
+    if args.command == "sandbox":
+        from roomsync.cli.sandbox_cmd import run_sandbox
+
+        ports = {"graph": args.graph_port, "google": args.google_port, "caldav": args.caldav_port}
+        return run_sandbox(args.host, args.planon_port, ports[args.calendar], calendar=args.calendar)
     if args.command == "rooms":
         from roomsync.cli.rooms_cmd import list_rooms
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from roomsync.config.bundle import Problem
 from roomsync.engine import Action
-from roomsync.model import Booking, zone
+from roomsync.model import Booking, Response, zone
 from roomsync.sync.cycle import CycleResult
 
 console = Console(highlight=False, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
@@ -109,18 +109,31 @@ def action_json(action: Action) -> dict[str, Any]:
 def result_summary(result: CycleResult, when: datetime | None = None) -> None:
     """One cycle for a person; ``when`` stamps the line (a continuous ``sync`` prints one per cycle)."""
     plan = result.plan
-    colour = "green" if result.ok else "red"
+    reason, colour = result.reason, "green" if result.ok else "red"
+    if result.ok and result.dry_run and plan is not None and plan.actions:
+        reason, colour = "ChangesPending", "yellow"  # not "Synced": the sides differ until a sync writes the plan
     stamp = f"{when.astimezone():%Y-%m-%d %H:%M:%S} " if when is not None else ""
-    console.print(f"{stamp}[bold]{result.name}[/bold]: [{colour}]{result.reason}[/{colour}] - {result.message}")
+    console.print(f"{stamp}[bold]{result.name}[/bold]: [{colour}]{reason}[/{colour}] - {result.message}")
     if plan is not None and plan.actions:
         title = "Planned (dry run, nothing written)" if result.dry_run else "Actions"
         console.print(actions_table(title, plan.actions))
     if plan is not None:
         for note in plan.notes:
             console.print(f"  note: {note.message}")
+    refusals(result)
     if result.report is not None:
         for outcome in result.report.failed:
-            console.print(f"  [red]failed[/red]: {outcome.action.describe()}: {outcome.error}")
+            if outcome.reason != "BookingRefused":
+                console.print(f"  [red]failed[/red]: {outcome.action.describe()}: {outcome.error}")
+
+
+def refusals(result: CycleResult) -> None:
+    """Writes a side refused for a reason of its own (Planon's rules): what happened to the request, and why."""
+    for outcome in result.report.outcomes if result.report else []:
+        if outcome.reason == "BookingRefused":
+            answer = "declined in the calendar" if outcome.response is Response.DECLINE else "reported"
+            side = outcome.action.side.value
+            console.print(f"  [yellow]{side} refused[/yellow] {outcome.action.subject!r} ({answer}): {outcome.error}")
 
 
 def bookings_table(title: str, rows: Iterable[tuple[str, Booking]]) -> Table:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from roomsync.model import Booking
+from roomsync.model import Booking, Status
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,13 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
     planon_by_id = {b.id: b for b in planon}
     calendar_by_id = {b.id: b for b in calendar}
     matched: dict[str, str] = {}  # planon id -> calendar id
+    pairs: list[tuple[Booking, Booking]] = []
     taken: set[str] = set()
 
     def match(p: Booking, c: Booking) -> None:
         matched[p.id] = c.id
         taken.add(c.id)
+        pairs.append((p, c))
 
     # 1. mutual or one-way links; a link to an id the other side does not hold is left for the dangling rules.
     # A meeting booked anew (after its calendar copy was cancelled, or in another room) carries a link with a higher
@@ -40,8 +42,10 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
     # the newest live copy is the partner, and the old one is superseded.
     newest = _newest_live_linkers(calendar_by_id.values())
     # A link back to someone else only blocks the match when that someone exists (a stale link is fixed later).
+    # (This loop runs for every pair every cycle: match() is written out.)
     for p in planon_by_id.values():
-        linked = calendar_by_id.get(p.link.peer_id) if p.link else None
+        p_link = p.link
+        linked = calendar_by_id.get(p_link.peer_id) if p_link is not None else None
         newer = newest.get(p.id)
         if (
             newer is not linked  # usually the item P links to is its newest linker: nothing to weigh
@@ -52,18 +56,24 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
             linked = newer
         if linked is None or linked.id in taken:
             continue
-        if linked.link is None or linked.link.peer_id == p.id or linked.link.peer_id not in planon_by_id:
-            match(p, linked)
-    for c in calendar_by_id.values():
-        linker = planon_by_id.get(c.link.peer_id) if c.link else None
-        if c.id in taken or linker is None or linker.id in matched:
-            continue
-        if linker.link is None or linker.link.peer_id not in calendar_by_id:
-            # Planon names no partner (a one-way sync never writes Planon's link): the newest live copy is it
-            match(linker, newest.get(linker.id, c))
+        back = linked.link
+        if back is None or back.peer_id == p.id or back.peer_id not in planon_by_id:
+            matched[p.id] = linked.id
+            taken.add(linked.id)
+            pairs.append((p, linked))
+    if len(taken) < len(calendar_by_id):
+        for c in calendar_by_id.values():
+            if c.id in taken:
+                continue
+            linker = planon_by_id.get(c.link.peer_id) if c.link else None
+            if linker is None or linker.id in matched:
+                continue
+            if linker.link is None or linker.link.peer_id not in calendar_by_id:
+                # Planon names no partner (a one-way sync never writes Planon's link): the newest live copy is it
+                match(linker, newest.get(linker.id, c))
 
     if len(taken) == len(calendar_by_id) or len(matched) == len(planon_by_id):  # all linked: the usual cycle
-        return _pairing(planon_by_id, calendar_by_id, matched, taken, set())
+        return _pairing(planon_by_id, calendar_by_id, matched, taken, pairs, set())
 
     # 2. iCalUId: a Planon booking that recorded the meeting's iCalUId (e.g. made by Connect for Calendars before).
     by_uid = {c.ical_uid: c for c in calendar_by_id.values() if c.ical_uid and c.id not in taken}
@@ -87,7 +97,7 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
                 adopted.add(c.id)
                 break
 
-    return _pairing(planon_by_id, calendar_by_id, matched, taken, adopted)
+    return _pairing(planon_by_id, calendar_by_id, matched, taken, pairs, adopted)
 
 
 def _pairing(
@@ -95,15 +105,18 @@ def _pairing(
     calendar_by_id: dict[str, Booking],
     matched: dict[str, str],
     taken: set[str],
+    pairs: list[tuple[Booking, Booking]],
     adopted: set[str],
 ) -> Pairing:
-    pairs = tuple((planon_by_id[p], calendar_by_id[c]) for p, c in matched.items())
-    alone = [b for b in calendar_by_id.values() if b.id not in taken]
+    alone = [b for b in calendar_by_id.values() if b.id not in taken] if len(taken) < len(calendar_by_id) else []
     superseded = [b for b in alone if b.link is not None and b.link.peer_id in matched and not b.cancelled]
     gone = {b.id for b in superseded}
+    planon_only = (
+        tuple(b for b in planon_by_id.values() if b.id not in matched) if len(matched) < len(planon_by_id) else ()
+    )
     return Pairing(
-        pairs=pairs,
-        planon_only=tuple(b for b in planon_by_id.values() if b.id not in matched),
+        pairs=tuple(pairs),
+        planon_only=planon_only,
         calendar_only=tuple(b for b in alone if b.id not in gone),
         adopted=frozenset(adopted),
         superseded=tuple(superseded),
@@ -119,13 +132,15 @@ def _seq_to(booking: Booking, peer_id: str) -> int:
 def _newest_live_linkers(calendar: Iterable[Booking]) -> dict[str, Booking]:
     """Planon id -> the live calendar item that links to it with the highest sequence number."""
     newest: dict[str, Booking] = {}
+    cancelled = Status.CANCELLED
     for c in calendar:
         link = c.link
-        if link is None or c.cancelled:
+        if link is None or c.status is cancelled:
             continue
-        current = newest.get(link.peer_id)
-        if current is None or _seq_to(current, link.peer_id) < link.seq:
-            newest[link.peer_id] = c
+        peer = link.peer_id
+        current = newest.get(peer)
+        if current is None or _seq_to(current, peer) < link.seq:
+            newest[peer] = c
     return newest
 
 

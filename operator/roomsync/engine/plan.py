@@ -30,7 +30,13 @@ from roomsync.model import (
     fit,
     shortened,
 )
-from roomsync.model.fingerprint import FIELD_GROUPS, changed_groups, field_digests, same_synced_fields, synced_fields
+from roomsync.model.fingerprint import (
+    FIELD_GROUPS,
+    changed_groups,
+    field_digests,
+    fitted_fingerprint,
+    synced_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+_CANCELLED = Status.CANCELLED
+
+
 class _Planner:
     def __init__(self, policy: Policy, planon: Snapshot, calendar: Snapshot, now: datetime) -> None:
         self._source = policy.direction.source  # asked for every pair; the property is not free
+        self._limits = policy.limits
         self._any_stale = bool(planon.needs_rewrite or calendar.needs_rewrite)
         self.policy = policy
         self.window = policy.window(now)
@@ -113,7 +123,7 @@ class _Planner:
 
     def fp(self, booking: Booking) -> str:
         """The fingerprint of the booking as the narrower side can hold it (``policy.limits``)."""
-        return fingerprint(fit(booking, self.policy.limits), self.window)
+        return fitted_fingerprint(booking, self._limits, self.window)
 
     def link_to(self, peer: Booking, seq: int, fp: str | None = None) -> Link:
         """The link a write stores: ``peer``'s id, and the fingerprint and field digests of its content."""
@@ -124,28 +134,36 @@ class _Planner:
     def _pair(self, p: Booking, c: Booking, *, adopted: bool) -> None:
         baseline = _baseline(p, c)
         seq = (baseline.seq if baseline else 0) + 1
-        p_cancelled, c_cancelled = p.status is Status.CANCELLED, c.status is Status.CANCELLED
+        p_cancelled, c_cancelled = p.status is _CANCELLED, c.status is _CANCELLED
         if p_cancelled and c_cancelled:
             return
-        items = {Side.PLANON: p, Side.CALENDAR: c}
         if p_cancelled or c_cancelled:
             gone = Side.PLANON if p_cancelled else Side.CALENDAR
-            survivor = items[gone.other]
+            survivor, peer = (c, p) if p_cancelled else (p, c)
             changed = baseline is None or self.fp(survivor) != baseline.fingerprint
-            self._deleted(gone, survivor, survivor_changed=changed, peer=items[gone], seq=seq)
+            self._deleted(gone, survivor, survivor_changed=changed, peer=peer, seq=seq)
             return
         fp_p = self.fp(p)
-        fp_c = fp_p if same_synced_fields(p, c) else self.fp(c)  # most pairs agree: hash one side only
+        # most pairs agree: one side is hashed, the other compared (or both remembered from an earlier cycle)
+        fp_c = fitted_fingerprint(c, self._limits, self.window, like=p, like_fp=fp_p)
         if fp_p == fp_c:
-            stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])] if self._any_stale else []
-            for side in stale:
-                why = "rewrite from the other side (an open-ended series reaches the window's end; room copies agree)"
-                # an occurrence the extension cannot reserve is reported; it never declines the whole series
-                self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
-            if not stale:
-                self._keep_links_current(p, c, fp_p, baseline, seq, adopted=adopted)
-            self._answer_pending_request(c)
+            if self._any_stale:
+                items = {Side.PLANON: p, Side.CALENDAR: c}
+                stale = [s for s in (Side.PLANON, Side.CALENDAR) if self._stale(s, items[s])]
+                for side in stale:
+                    why = (
+                        "rewrite from the other side (an open-ended series reaches the window's end; room copies agree)"
+                    )
+                    # an occurrence the extension cannot reserve is reported; it never declines the whole series
+                    self._update(side, items[side], items[side.other], seq, why, conflict=False, decides_request=False)
+                if stale:
+                    self._answer_pending_request(c)
+                    return
+            self._keep_links_current(p, c, fp_p, baseline, seq, adopted=adopted)
+            if c.awaiting_response:
+                self._answer_pending_request(c)
             return
+        items = {Side.PLANON: p, Side.CALENDAR: c}
         p_changed = baseline is None or fp_p != baseline.fingerprint
         c_changed = baseline is None or fp_c != baseline.fingerprint
         source = self.policy.direction.source

@@ -5,8 +5,7 @@
   CRD (the same backend sections, whatever the connector authors add to them) plus ``spec.allowedNamespaces``;
 * ``helm/roomsync/templates/crds/*.yaml``: every CRD as a chart template behind ``crds.install`` with
   ``helm.sh/resource-policy: keep`` behind ``crds.keep`` (a chart's ``crds/`` folder is installed once and never
-  upgraded, and a symbolic link out of the chart breaks ``helm package``). kopf's peering CRDs stay in the chart's
-  ``crds/``: the chart creates a peering object, which needs its CRD before the release's templates are applied;
+  upgraded, and a symbolic link out of the chart breaks ``helm package``), so the chart has no ``crds/`` folder;
 * ``helm/roomsync/README.md``: the chart's values table, from the ``# --`` comments in ``values.yaml``.
 """
 

@@ -8,6 +8,10 @@ It runs when the Connection appears or changes, when one of its Secrets changes,
 ``--connection-check-interval``. A backend without room discovery cannot be asked like that: the cycles of the
 RoomSyncs that use the Connection tell instead (a cycle that read the side proves it reachable and authenticated;
 one that failed with ``AuthenticationFailed`` or ``BackendUnavailable`` says so), and ``RoomsVisible`` stays Unknown.
+
+With several replicas (``--shard-leases``) the check runs once, on the replica holding the Connection's shard; what
+a cycle learns is written by the replica that ran the cycle. Every replica follows the Connection's status on the
+watch, so each starts from what any replica wrote last and changes only what its own cycle established.
 """
 
 from __future__ import annotations
@@ -66,8 +70,10 @@ class ConnectionCheck:
         generation = int((body.get("metadata") or {}).get("generation") or 0)
         spec = body.get("spec") or {}
         self.secrets = frozenset(str(ref.get("name", "")) for _, ref in secret_refs(spec, ""))
-        if self.status is None:
-            self.status = plain(dict(body.get("status") or {}))
+        status = plain(dict(body.get("status") or {}))
+        if status != self.status:  # written by this replica or another one
+            self.status = status
+            self.health = _health_of(status) or self.health
         if generation != self.generation:
             self.generation = generation
             self.wake("spec changed")
@@ -176,6 +182,28 @@ class ConnectionCheck:
         namespace = None if self.kind == CLUSTER_CONNECTION else self.namespace
         if await self.controller.kube.patch_status(self.plural, namespace, self.name, status):
             self.status = status
+
+
+def _health_of(status: Mapping[str, Any]) -> ConnectionHealth | None:
+    """What a Connection's status says (the inverse of :func:`~roomsync.sync.status.connection_status`)."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready = conditions.get("Ready")
+    if ready is None:
+        return None
+
+    def established(type_: str) -> bool | None:
+        value = (conditions.get(type_) or {}).get("status")
+        return True if value == "True" else False if value == "False" else None
+
+    rooms = status.get("roomsVisible")
+    return ConnectionHealth(
+        status.get("backend"),
+        established("Reachable"),
+        established("Authenticated"),
+        None if rooms is None else int(rooms),
+        str(ready.get("reason") or "Ready"),
+        str(ready.get("message") or ""),
+    )
 
 
 def _same_but_time(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -1,5 +1,6 @@
 """What all workers of one operator share: the client pool, metrics, events, who depends on what, who owns which room,
-and the objects the health page shows.
+which RoomSyncs and Connection checks this replica runs (all, or those of the shards it holds), and the objects the
+health page shows.
 
 Connections and Secrets are watched only to wake the RoomSyncs and Connection checks that use them; their content is
 read on demand (:mod:`roomsync.k8s.resolve`), so the operator never holds a copy of a Secret.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,9 @@ from roomsync.k8s.events import NORMAL, Decision, EventRecorder
 from roomsync.k8s.kubeapi import Kube
 from roomsync.k8s.metrics import Metrics
 from roomsync.k8s.notifications import Notifications
+from roomsync.k8s.sharding import Ownership, connection_key, roomsync_key
 from roomsync.k8s.spec import plain
+from roomsync.k8s.tasks import outside_kopf
 from roomsync.k8s.worker import Stop, Worker
 from roomsync.model import Side
 from roomsync.sync.cycle import CycleResult
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENT_CYCLES = 16
 #: How long stopping workers may take to finish a cycle and write its status.
 STOP_GRACE_SECONDS = 30.0
+#: How long cancelled workers of a lost shard are awaited (cancellation takes effect at their next await).
+CANCEL_WAIT_SECONDS = 1.0
 
 
 def utcnow() -> datetime:
@@ -55,6 +61,7 @@ class Controller:
         cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
         check_interval: timedelta = timedelta(minutes=5),
         notification_defaults: Defaults | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self.kube = kube
         self.pool = pool or ClientPool()
@@ -63,16 +70,20 @@ class Controller:
         self.clock = clock
         self.cluster_namespace = cluster_namespace
         self.check_interval = check_interval
+        self.ownership = ownership or Ownership()
+        self.closing = False
         self.cycle_slots = asyncio.Semaphore(concurrent_cycles)
         self.workers: dict[tuple[str, str], Worker] = {}
         self.checks: dict[Key, ConnectionCheck] = {}
         self.tasks: dict[object, tuple[asyncio.Task[None], Stop]] = {}
+        #: Tasks told to stop whose running cycle may still write: a lost shard cancels its own among them too.
+        self.stopping: dict[object, tuple[asyncio.Task[None], Stop]] = {}
         #: The latest body of every RoomSync and Connection seen, for the health page.
         self.roomsyncs: dict[tuple[str, str], dict[str, Any]] = {}
         self.connections: dict[Key, dict[str, Any]] = {}
         self._indices: tuple[Any, Any, Any] | None = None
         self.notifications = Notifications(self, notification_defaults or Defaults(), self.metrics.registry)
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing_channels: set[asyncio.Task[None]] = set()
 
     def worker(self, namespace: str, name: str) -> Worker:
         key = (namespace, name)
@@ -85,9 +96,9 @@ class Controller:
         """kopf's indices (live mappings), handed over by the first RoomSync event."""
         self._indices = (roomsyncs, connections, cluster_connections)
 
-    def roomsync_event(self, body: Mapping[str, Any], type_: str | None, *, start: bool) -> None:
-        """Every watch event of a RoomSync (``type_`` None: the initial listing). ``start``: run its worker as a task
-        of ours (not a kopf daemon)."""
+    def roomsync_event(self, body: Mapping[str, Any], type_: str | None) -> None:
+        """Every watch event of a RoomSync (``type_`` None: the initial listing): start its worker if this replica
+        runs it, wake it, or stop it."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if type_ == "DELETED":
@@ -101,7 +112,7 @@ class Controller:
         self.roomsyncs[key] = plain(dict(body))
         worker = self.worker(*key)
         worker.notice(body)
-        if start and key not in self.tasks:
+        if key not in self.tasks and self._owns(key):
             self._start(key, lambda stop: worker.run(body, stop))
 
     def connection_event(self, kind: str, body: Mapping[str, Any], type_: str | None) -> None:
@@ -116,10 +127,11 @@ class Controller:
         else:
             self.connections[key] = plain(dict(body))
             check = self.checks.get(key)
-            if check is None:
+            if check is None:  # on every replica: a cycle run here may learn something about the Connection
                 check = self.checks[key] = ConnectionCheck(self, key)
-                self._start(key, check.run)
             check.notice(body)
+            if key not in self.tasks and self._owns(key):  # the check itself runs once, on the shard's holder
+                self._start(key, check.run)
         if changed or type_ == "DELETED":  # not for our own status writes, nor the initial listing
             self.notifications.forget()
             for worker in self.workers.values():
@@ -184,16 +196,76 @@ class Controller:
             if check is not None:
                 await check.observe_notifications(roomsync, states.get(side))
 
+    # -- shards (--shard-leases) --------------------------------------------------------------------------------------
+    def runs(self, namespace: str, name: str) -> bool:
+        """Whether this replica runs the RoomSync (standalone: every one; sharded: those of the shards it holds).
+        Exactly one live replica does; a wake-up for a RoomSync run elsewhere is left on the object for its owner."""
+        return self._owns((namespace, name))
+
+    def shard_acquired(self, shard: int) -> None:
+        """This replica holds the shard now: start the workers of its RoomSyncs and the checks of its Connections."""
+        self.ownership.held.add(shard)
+        for key, body in list(self.roomsyncs.items()):
+            if key not in self.tasks and self._in_shard(key, shard):
+                self._start(key, functools.partial(self.worker(*key).run, body))
+        for ckey, check in list(self.checks.items()):
+            if ckey not in self.tasks and self._in_shard(ckey, shard):
+                self._start(ckey, check.run)
+
+    async def shard_handed_over(self, shard: int) -> None:
+        """The shard goes to another replica: stop its tasks, letting running cycles finish and write status."""
+        await self._stop_all(self._leave_shard(shard))
+
+    async def shard_lost(self, shard: int) -> None:
+        """The shard's Lease may be another replica's already: cancel its tasks now, mid-cycle if need be, those
+        still finishing a cycle after being told to stop (hand-over, deletion, shutdown) included."""
+        self._leave_shard(shard)
+        entries = [entry for key, entry in list(self.stopping.items()) if self._in_shard(key, shard)]
+        for task, stop in entries:
+            stop.set()
+            task.cancel()
+        if entries:
+            _, pending = await asyncio.wait([task for task, _ in entries], timeout=CANCEL_WAIT_SECONDS)
+            if pending:
+                log.error("shard %d: %d task(s) did not stop when cancelled", shard, len(pending))
+
+    def _leave_shard(self, shard: int) -> list[tuple[asyncio.Task[None], Stop]]:
+        self.ownership.held.discard(shard)
+        keys = [key for key in self.tasks if self._in_shard(key, shard)]
+        for key in [k for k in self.roomsyncs if self._in_shard(k, shard)]:
+            self.workers.pop(key, None)  # a later owner here starts afresh (full read), from the object's status
+            self.metrics.forget(*key)
+        return [self._retire(key) for key in keys]
+
+    def _owns(self, key: object) -> bool:
+        return self.ownership.owns(_shard_key(key))
+
+    def _in_shard(self, key: object, shard: int) -> bool:
+        return self.ownership.shard(_shard_key(key)) == shard
+
     # -- tasks --------------------------------------------------------------------------------------------------------
     def _start(self, key: object, run: Callable[[Stop], Any]) -> None:
+        if self.closing:
+            return
         stop = Stop()
-        task = asyncio.create_task(run(stop), name=f"roomsync {key}")
+        # The controller's own task, not kopf's: it outlives kopf at shutdown long enough to finish its cycle.
+        task = asyncio.create_task(run(stop), name=f"roomsync {key}", context=outside_kopf())
         self.tasks[key] = (task, stop)
 
     def _stop(self, key: object) -> None:
-        entry = self.tasks.pop(key, None)
-        if entry is not None:
-            entry[1].set()
+        if key in self.tasks:
+            self._retire(key)[1].set()
+
+    def _retire(self, key: object) -> tuple[asyncio.Task[None], Stop]:
+        """Move a task from running to stopping, where it stays until it is done."""
+        entry = self.stopping[key] = self.tasks.pop(key)
+
+        def done(_: object) -> None:
+            if self.stopping.get(key) is entry:
+                del self.stopping[key]
+
+        entry[0].add_done_callback(done)
+        return entry
 
     async def _stop_all(self, entries: Iterable[tuple[asyncio.Task[None], Stop]]) -> None:
         entries = list(entries)
@@ -217,8 +289,8 @@ class Controller:
         worker = self.workers.pop((namespace, name), None)
         if worker is not None:  # its channels go with it (bookings stay: deletionPolicy)
             task = asyncio.create_task(worker.notify.close(), name=f"roomsync {namespace}/{name} channels")
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing_channels.add(task)
+            task.add_done_callback(self._closing_channels.discard)
         for check in self.checks.values():
             check.forget_roomsync(f"{namespace}/{name}")
         self.roomsyncs.pop((namespace, name), None)
@@ -229,11 +301,17 @@ class Controller:
         log.info("%s/%s deleted (%s)", namespace, name, message)
 
     async def aclose(self) -> None:
-        entries, self.tasks = list(self.tasks.values()), {}
-        await self._stop_all(entries)
-        if self._closing:
-            await asyncio.wait(set(self._closing), timeout=STOP_GRACE_SECONDS)
+        self.closing = True
+        await self._stop_all([self._retire(key) for key in list(self.tasks)])
+        if self._closing_channels:
+            await asyncio.wait(set(self._closing_channels), timeout=STOP_GRACE_SECONDS)
         await self.pool.aclose()
+
+
+def _shard_key(key: object) -> str:
+    """A task's key, (namespace, name) of a RoomSync or (kind, namespace, name) of a Connection, as it is hashed."""
+    assert isinstance(key, tuple)
+    return roomsync_key(*key) if len(key) == 2 else connection_key(*key)
 
 
 def _generation(body: Mapping[str, Any]) -> object:

@@ -3,12 +3,10 @@
 * **indices** of RoomSyncs, Connections and ClusterConnections: kopf fills them from the initial listing before any
   other handler runs, so the first pass of any RoomSync already knows every other RoomSync (one owner per room);
 * **event** handlers on RoomSyncs, Connections, ClusterConnections and labelled Secrets start, wake and stop the
-  workers and the Connection checks. They keep no state on the objects, so the operator's own status writes cause no
-  annotation churn and add **no finalizer**: ``deletionPolicy: Orphan`` needs no clean-up, and a namespace deleted
-  while the operator is away is not held up;
-* with ``--peering`` the RoomSync workers run as kopf **daemons** instead, because kopf stops its daemons on a
-  standby replica and nothing else tells an operator it is standby; kopf guards daemons with its finalizer
-  (``roomsync.io/finalizer``), so peering, and only peering, puts one on every RoomSync;
+  workers and the Connection checks (on a sharded replica, those of the shards it holds). They keep no state on the
+  objects, so the operator's own status writes cause no annotation churn and add **no finalizer**: ``deletionPolicy:
+  Orphan`` needs no clean-up, and a namespace deleted while the operator is away is not held up. (kopf removes the
+  ``roomsync.io/finalizer`` that the former ``--peering`` mode's daemons put on RoomSyncs, as nothing needs it.)
 * a **login** handler: kopf's client-based login (in-cluster service account or kubeconfig) unless given another.
 
 Handlers are registered on an explicit registry built per operator, never on kopf's global one, so two operators
@@ -29,9 +27,6 @@ from roomsync.k8s.spec import InvalidSpec, load_config
 
 LoginFn = Callable[..., Any]
 
-#: How long a stopping daemon may take to finish its cycle and write status before kopf cancels it.
-DAEMON_GRACE_SECONDS = 30.0
-
 
 def default_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """kopf's own logins, most capable first: the kubernetes client (exec plugins, in-cluster), then the basics."""
@@ -46,9 +41,7 @@ def default_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return None
 
 
-def build_registry(
-    controller: Controller, *, login: LoginFn = default_login, daemons: bool = False
-) -> kopf.OperatorRegistry:
+def build_registry(controller: Controller, *, login: LoginFn = default_login) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry, id="login")(login)
 
@@ -71,7 +64,7 @@ def build_registry(
     async def roomsync_changed(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         # kopf passes every index to every handler, by the index handler's id
         controller.use_indices(kwargs["roomsync_index"], kwargs["connection_index"], kwargs["clusterconnection_index"])
-        controller.roomsync_event(body, type, start=not daemons)
+        controller.roomsync_event(body, type)
 
     @kopf.on.event(GROUP, VERSION, "connections", id="connection-changed", registry=registry)
     async def connection_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
@@ -85,20 +78,5 @@ def build_registry(
     async def secret_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         if type is not None:  # the body (with the secret's data) is never kept or logged
             controller.secret_changed(body.metadata.namespace or "default", body.metadata.name or "")
-
-    if daemons:
-
-        @kopf.daemon(
-            GROUP,
-            VERSION,
-            "roomsyncs",
-            id="sync",
-            registry=registry,
-            cancellation_backoff=DAEMON_GRACE_SECONDS,
-            cancellation_timeout=5.0,
-        )
-        async def sync(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-            worker = controller.worker(body.metadata.namespace or "default", body.metadata.name or "")
-            await worker.run(body, stopped)
 
     return registry

@@ -1,17 +1,18 @@
 """The few Kubernetes API calls the controller makes itself, with the credentials kopf's login produced.
 
-Reading a Connection or Secret and writing a RoomSync's or Connection's status happen outside kopf's handler
-machinery (status is written from long-running tasks, and kopf applies a daemon's ``patch`` only when it exits). The
-login handler (:func:`roomsync.k8s.main.tracked`) keeps the ``kopf.ConnectionInfo`` it returns to kopf;
-:class:`ApiKube` talks to the same API server with those credentials over aiohttp, so there is one login and no use
-of kopf's private client. A login that kopf repeats (credentials expired: kopf's own requests got a 401) refreshes
-them here too. The cluster commands of the CLI (``roomsync status``, ``reconcile``, ...) use the same class with
-credentials from the kubeconfig (:mod:`roomsync.k8s.kubeconfig`).
+Reading a Connection or Secret, writing a RoomSync's or Connection's status and holding the shard Leases
+(:mod:`roomsync.k8s.sharding`) happen outside kopf's handler machinery (status is written from long-running tasks,
+which kopf's handler ``patch`` cannot serve). The login handler (:func:`roomsync.k8s.main.tracked`) keeps the
+``kopf.ConnectionInfo`` it returns to kopf; :class:`ApiKube` talks to the same API server with those credentials
+over aiohttp, so there is one login and no use of kopf's private client. A login that kopf repeats (credentials
+expired: kopf's own requests got a 401) refreshes them here too. The cluster commands of the CLI (``roomsync
+status``, ``reconcile``, ...) use the same class with credentials from the kubeconfig (:mod:`roomsync.k8s.kubeconfig`).
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import logging
 import ssl
 import tempfile
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
 class KubeAccessError(Exception):
@@ -79,10 +81,15 @@ class Credentials:
 
 
 class ApiKube:
-    """:class:`Kube` over aiohttp with the operator's login credentials."""
+    """:class:`Kube` over aiohttp with the operator's login credentials.
 
-    def __init__(self, credentials: Credentials) -> None:
+    ``user_agent`` names the replica (``roomsync/<version> (<identity>)``), so the API server's audit log tells which
+    replica wrote a status or a Lease.
+    """
+
+    def __init__(self, credentials: Credentials, *, user_agent: str | None = None) -> None:
         self.credentials = credentials
+        self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
         self._session_generation = -1
 
@@ -106,6 +113,7 @@ class ApiKube:
         auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username and not info.token else None
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=_ssl_context(info)),
+            headers={"User-Agent": self.user_agent} if self.user_agent else None,
             auth=auth,
             timeout=TIMEOUT,
             trust_env=bool(info.trust_env),
@@ -179,10 +187,46 @@ class ApiKube:
             raise KubeAccessError(f"writing the status of {plural} {where} failed with HTTP {code}: {_message(body)}")
         return True
 
+    # -- Leases (coordination.k8s.io/v1): the shards of a sharded operator ---------------------------------------------
+    async def list_leases(self, namespace: str, selector: str) -> builtins.list[dict[str, Any]]:
+        path = LEASES.format(namespace=quote(namespace))
+        code, body = await self._request("GET", path, params={"labelSelector": selector})
+        if code >= 400 or not isinstance(body, dict):
+            raise KubeAccessError(f"listing the Leases in {namespace} failed with HTTP {code}: {_message(body)}")
+        return list(body.get("items") or [])
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create a Lease; None when one of that name exists already (another replica was first)."""
+        code, answer = await self._request("POST", LEASES.format(namespace=quote(namespace)), json=dict(body))
+        return _lease_answer(code, answer, f"creating Lease {body['metadata']['name']}")
+
+    async def replace_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Replace a Lease, on condition that its ``metadata.resourceVersion`` is still current; None when it is not
+        (409: another replica changed it first) or the Lease is gone."""
+        name = body["metadata"]["name"]
+        path = LEASES.format(namespace=quote(namespace)) + f"/{quote(name)}"
+        code, answer = await self._request("PUT", path, json=dict(body))
+        return _lease_answer(code, answer, f"writing Lease {name}")
+
+    async def delete_lease(self, namespace: str, name: str, resource_version: str) -> bool:
+        """Delete a Lease if it is still at ``resource_version``; False when it changed or is gone."""
+        path = LEASES.format(namespace=quote(namespace)) + f"/{quote(name)}"
+        options = {"preconditions": {"resourceVersion": resource_version}}
+        code, answer = await self._request("DELETE", path, json=options)
+        return _lease_answer(code, answer, f"deleting Lease {name}") is not None
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _lease_answer(code: int, body: Any, doing: str) -> dict[str, Any] | None:
+    if code in (404, 409):  # gone, or another replica was first: a lost race, not a failure
+        return None
+    if code >= 400 or not isinstance(body, dict):
+        raise KubeAccessError(f"{doing} failed with HTTP {code}: {_message(body)}")
+    return body
 
 
 def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,8 @@ from typing import Any
 
 import kopf
 
+from roomsync import __version__
+from roomsync.k8s import tasks
 from roomsync.k8s.controller import Controller, utcnow
 from roomsync.k8s.events import EventRecorder
 from roomsync.k8s.handlers import LoginFn, build_registry, default_login
@@ -26,6 +29,7 @@ from roomsync.k8s.notifications import read_key
 from roomsync.k8s.options import OperatorOptions, OptionsError
 from roomsync.k8s.probes import Health, Servers, serve, start_servers
 from roomsync.k8s.settings import make_settings
+from roomsync.k8s.sharding import Ownership, ShardElector
 from roomsync.k8s.web import controller_snapshot, routes
 from roomsync.sync.notify.settings import Defaults
 
@@ -35,10 +39,13 @@ EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 3
 
 
 class Operator:
-    """One running operator: kopf, the controller, and the probe/metrics endpoints.
+    """One running operator (one replica): kopf, the controller, the shard Leases, and the probe/metrics endpoints.
 
-    ``async with Operator(options) as op`` starts it and waits until kopf is ready; leaving the block stops it and
-    waits for the daemons to finish. :meth:`run` is the same for the command line: until a signal or a failure.
+    ``async with Operator(options) as op`` starts it and waits until kopf is ready; leaving the block stops it: kopf
+    first (no more events), then the workers (running cycles finish and write status) while the shard Leases are
+    still renewed, then the Leases are released. :meth:`run` is the same for the command line: until a signal or a
+    failure. Several operators can run in one process (the multi-replica tests): each has its own registry, settings,
+    metrics and API session, and stopping one stops only its own tasks (:mod:`roomsync.k8s.tasks`).
     """
 
     def __init__(
@@ -53,7 +60,9 @@ class Operator:
         self.settings = make_settings(options)
         self.metrics = Metrics()
         self.credentials = Credentials()
-        self.api = ApiKube(self.credentials)
+        sharding = options.sharding
+        who = f" ({sharding.identity})" if sharding is not None else ""
+        self.api = ApiKube(self.credentials, user_agent=f"roomsync/{__version__}{who}")
         self.controller = Controller(
             kube or self.api,
             metrics=self.metrics,
@@ -64,17 +73,22 @@ class Operator:
             notification_defaults=Defaults(
                 url=options.notifications_url, key=read_key(options.notifications_secret_file)
             ),
+            ownership=Ownership(sharding.shards if sharding is not None else None),
+        )
+        self.elector = (
+            None
+            if sharding is None
+            else ShardElector(self.api, sharding, self.controller, clock=clock, metrics=self.metrics)
         )
         self.health = Health()
-        self.registry = build_registry(
-            self.controller, login=tracked(login, self.health, self.credentials), daemons=not options.standalone
-        )
+        self.registry = build_registry(self.controller, login=tracked(login, self.health, self.credentials))
         self.servers = Servers()
         self.stop_flag = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._elector_task: asyncio.Task[None]
 
     async def start(self, *, signals: bool = False) -> None:
-        """Start serving; ``signals``: stopped by SIGINT/SIGTERM (kopf's own handling) rather than :meth:`stop`."""
+        """Start serving; ``signals``: SIGINT/SIGTERM stop it as :meth:`stop` does (the command line)."""
         self.servers = await start_servers(
             self.options.host, self.options.health_port, self.options.metrics_port, self.health, self.metrics.registry
         )
@@ -90,24 +104,31 @@ class Operator:
         except BaseException:
             await self.servers.aclose()
             raise
-        # With a stop flag kopf waits on it in a task of its own; when a signal stops kopf instead, that task would
-        # linger as "hung" and delay the exit by kopf's 5 s grace period.
-        stop_flag = None if signals else self.stop_flag
-        self._task = asyncio.create_task(self._operate(stop_flag), name="roomsync operator")
+        tasks.install(asyncio.get_running_loop())
+        self._task = asyncio.create_task(self._operate(signals), name="roomsync operator")
+        if self.elector is not None:
+            self._elector_task = asyncio.create_task(self._hold_shards(), name="roomsync shard leases")
 
-    async def _operate(self, stop_flag: asyncio.Event | None) -> None:
+    async def _operate(self, signals: bool) -> None:
+        tasks.enter_kopf_run(self)  # kopf's sweep at exit then stops this run's tasks only
         try:
-            await kopf.operator(
+            root_tasks = await kopf.spawn_tasks(
                 registry=self.registry,
                 settings=self.settings,
                 clusterwide=self.options.clusterwide,
                 namespaces=list(self.options.namespaces),
-                standalone=self.options.standalone,
-                peering_name=self.options.peering,
-                priority=self.options.priority if self.options.peering else None,
-                stop_flag=stop_flag,
+                standalone=True,
+                stop_flag=self.stop_flag,
                 ready_flag=self.health.ready,
             )
+            if signals:
+                # Replace kopf's own signal handlers (installed by spawn_tasks): stopped by a signal, kopf arms a
+                # SIGKILL for itself after settings.process.ultimate_exiting_timeout, which would cut short the
+                # workers' last cycles and the release of the shard Leases. The stop flag is the graceful way.
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, self.stop_flag.set)
+            await kopf.run_tasks(root_tasks, ignored=tasks.OtherThan(self))
         except Exception as error:
             self.health.failed = f"{type(error).__name__}: {error}"
             raise
@@ -122,6 +143,12 @@ class Operator:
                 self._task.result()  # raises what kopf failed with
             raise TimeoutError("the operator did not become ready")
 
+    async def _hold_shards(self) -> None:
+        """Join the other replicas once logged in (the Leases are written with kopf's login credentials)."""
+        assert self.elector is not None
+        await self.health.logged_in.wait()
+        self.elector.start()
+
     async def stop(self) -> None:
         self.stop_flag.set()
         try:
@@ -129,7 +156,14 @@ class Operator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         finally:
+            if self.elector is not None:
+                self.elector.drain()  # no new shards; those held are renewed while their workers finish
             await self.controller.aclose()
+            if self.elector is not None:
+                self._elector_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._elector_task
+                await self.elector.aclose()  # release the Leases: the other replicas take over at once
             await self.api.aclose()
             await self.servers.aclose()
 
@@ -210,7 +244,12 @@ def run_operator(args: argparse.Namespace, **overrides: Any) -> int:
         )
         return EXIT_INVALID
     scope = "all namespaces" if options.clusterwide else "namespaces " + ", ".join(options.namespaces)
-    mode = f"peering {options.peering!r}" if options.peering else "standalone"
+    sharding = options.sharding
+    mode = (
+        "standalone"
+        if sharding is None
+        else f"shard Leases {sharding.name!r} in {sharding.namespace} ({sharding.shards} shards) as {sharding.identity}"
+    )
     selector = f", RoomSyncs matching {options.selector!r}" if options.selector else ""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # an operator reports what it does; -vv still gives debug

@@ -10,7 +10,13 @@ Names (all prefixed ``roomsync_``):
 * ``backend_requests_total{backend,operation,status}`` - HTTP requests the connectors made;
 * ``backend_throttled_seconds_total{backend}`` - time spent waiting on throttling (Retry-After) and back-off;
 * ``ready{namespace,name}`` - 1 when the RoomSync's Ready condition is True, else 0;
-* ``last_sync_timestamp_seconds{namespace,name}`` - when the last cycle completed.
+* ``last_sync_timestamp_seconds{namespace,name}`` - when the last cycle completed;
+* ``shards_held`` and ``replicas`` - with ``--shard-leases``: the shards this replica holds, and the live replicas it
+  shares them with; ``shard_changes_total{change}`` - shards ``acquired``, ``released`` (handed over) and ``lost``
+  (not renewed in time, or found held by another replica).
+
+The per-RoomSync series exist only on the replica that runs the RoomSync: a replica that hands a shard over drops
+them (:meth:`Metrics.forget`), so a dashboard summing over replicas counts every RoomSync once.
 
 Backend request counts come from the shared clients' ``requests`` (:class:`RequestCounts`, the port's one
 interface for them). Counts are harvested as deltas per client, so a client replaced after a Secret rotation
@@ -61,6 +67,11 @@ class Metrics:
         self.last_sync = Gauge(
             "roomsync_last_sync_timestamp_seconds", "When the last cycle completed", ["namespace", "name"], registry=r
         )
+        self.shards_held = Gauge("roomsync_shards_held", "Shards this replica holds (--shard-leases)", registry=r)
+        self.replicas = Gauge("roomsync_replicas", "Live replicas sharing the shards, this one included", registry=r)
+        self.shard_changes = Counter(
+            "roomsync_shard_changes", "Shards acquired, released or lost by this replica", ["change"], registry=r
+        )
         self._seen: dict[int, tuple[Client, Tally[tuple[str, str]], float]] = {}
 
     # -- per RoomSync -------------------------------------------------------------------------------------------------
@@ -86,10 +97,18 @@ class Metrics:
         self.ready.labels(namespace, name).set(1 if ready else 0)
 
     def forget(self, namespace: str, name: str) -> None:
-        """Drop a deleted RoomSync's series so dashboards do not show it forever."""
+        """Drop a RoomSync's series (deleted, or now run by another replica) so dashboards do not show it forever."""
         for metric in (self.cycles, self.duration, self.bookings, self.actions, self.ready, self.last_sync):
             for labels in [k for k in _label_sets(metric) if k[:2] == (namespace, name)]:
                 metric.remove(*labels)
+
+    # -- sharding -----------------------------------------------------------------------------------------------------
+    def shards(self, held: int, replicas: int) -> None:
+        self.shards_held.set(held)
+        self.replicas.set(replicas)
+
+    def shard_change(self, change: str) -> None:
+        self.shard_changes.labels(change).inc()
 
     # -- per backend client -------------------------------------------------------------------------------------------
     def harvest(self, clients: Iterable[Client]) -> None:

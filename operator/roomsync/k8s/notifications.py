@@ -131,11 +131,14 @@ class Owners(Protocol):
 
 @dataclass(frozen=True)
 class RunningWorkers:
-    """The default :class:`Owners`: a RoomSync is this replica's while its worker loop runs here."""
+    """The default :class:`Owners`: a RoomSync is this replica's while it holds its shard (always, standalone) and
+    its worker loop runs here."""
 
     controller: Controller
 
     def local(self, namespace: str, name: str) -> Worker | None:
+        if not self.controller.runs(namespace, name):  # another replica holds its shard
+            return None
         worker = self.controller.workers.get((namespace, name))
         return worker if worker is not None and worker.running else None
 

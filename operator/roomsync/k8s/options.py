@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
+import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from roomsync.config.durations import parse_go_duration
 from roomsync.config.references import DEFAULT_CLUSTER_NAMESPACE
+from roomsync.k8s.sharding import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_RENEW_DEADLINE,
+    DEFAULT_RETRY_PERIOD,
+    DEFAULT_SHARDS,
+    ShardingOptions,
+)
 
-#: Environment variables the Deployment may set (the Downward API gives POD_NAME and POD_NAMESPACE).
-ENV_PRIORITY = "ROOMSYNC_PEERING_PRIORITY"
+#: Environment variables the Deployment sets (the Downward API gives POD_NAME and POD_NAMESPACE).
 ENV_POD_NAME = "POD_NAME"
 ENV_POD_NAMESPACE = "POD_NAMESPACE"
+#: Flags that only mean something with ``--shard-leases``.
+LEASE_FLAGS = ("shards", "lease_namespace", "lease_duration", "renew_deadline", "retry_period", "identity")
 
 
 class OptionsError(ValueError):
@@ -22,16 +32,15 @@ class OptionsError(ValueError):
 
 @dataclass(frozen=True)
 class OperatorOptions:
-    """Where to watch, how to scale out, where to serve probes and metrics.
+    """Where to watch, how replicas share the work, where to serve probes and metrics.
 
-    ``namespaces`` empty means cluster-wide. ``peering`` set means active/standby replicas coordinated through a
-    ``KopfPeering``/``ClusterKopfPeering`` object of that name; otherwise the operator runs standalone.
+    ``namespaces`` empty means cluster-wide. ``sharding`` set means several replicas share the RoomSyncs through
+    shard Leases (:mod:`roomsync.k8s.sharding`); otherwise the operator runs standalone and runs every RoomSync.
     """
 
     namespaces: tuple[str, ...] = ()
     selector: str | None = None
-    peering: str | None = None
-    priority: int = 0
+    sharding: ShardingOptions | None = None
     metrics_port: int | None = 9090
     health_port: int | None = 8080
     web_port: int | None = None  # the read-only health page; off unless asked for
@@ -59,15 +68,20 @@ class OperatorOptions:
 
     @property
     def standalone(self) -> bool:
-        return self.peering is None
+        return self.sharding is None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> OperatorOptions:
         namespaces = tuple(dict.fromkeys(n.strip() for n in (args.namespace or []) if n.strip()))
         if namespaces and args.all_namespaces:
             raise OptionsError("--namespace and --all-namespaces exclude each other")
-        if args.peering and args.standalone:
-            raise OptionsError("--peering and --standalone exclude each other")
+        if args.peering or args.priority:
+            raise OptionsError(
+                "--peering and --priority (kopf active/standby) were replaced by --shard-leases NAME: every replica "
+                "works, each on its share of the RoomSyncs, and takes over a stopped replica's share (docs/deploy.md)"
+            )
+        if args.shard_leases and args.standalone:
+            raise OptionsError("--shard-leases and --standalone exclude each other")
         for port_name in ("metrics_port", "health_port", "web_port", "notifications_port"):
             port = getattr(args, port_name)
             if port is not None and not 0 <= port <= 65535:
@@ -80,20 +94,13 @@ class OperatorOptions:
         cert, key = getattr(args, "notifications_tls_cert", None), getattr(args, "notifications_tls_key", None)
         if bool(cert) != bool(key):
             raise OptionsError("--notifications-tls-cert and --notifications-tls-key go together")
-        priority = 0
-        if args.peering:
-            # Peers with equal priority all pause (kopf's rule), so each replica needs its own: the Deployment may
-            # pin it; otherwise a random one makes replicas distinct.
-            raw = os.environ.get(ENV_PRIORITY)
-            try:
-                priority = int(raw) if raw else random.randint(1, 2**31 - 1)
-            except ValueError as error:
-                raise OptionsError(f"${ENV_PRIORITY} must be an integer, got {raw!r}") from error
+        cluster_namespace = (
+            args.cluster_resource_namespace or os.environ.get(ENV_POD_NAMESPACE) or DEFAULT_CLUSTER_NAMESPACE
+        )
         return cls(
             namespaces=namespaces,
             selector=(args.selector or None),
-            peering=args.peering or None,
-            priority=priority,
+            sharding=_sharding(args, cluster_namespace),
             metrics_port=args.metrics_port,
             health_port=args.health_port,
             web_port=args.web_port,
@@ -102,7 +109,43 @@ class OperatorOptions:
             notifications_tls_cert=cert or None,
             notifications_tls_key=key or None,
             notifications_secret_file=getattr(args, "notifications_secret_file", None) or None,
-            cluster_namespace=args.cluster_resource_namespace
-            or os.environ.get(ENV_POD_NAMESPACE)
-            or DEFAULT_CLUSTER_NAMESPACE,
+            cluster_namespace=cluster_namespace,
         )
+
+
+def _sharding(args: argparse.Namespace, default_namespace: str) -> ShardingOptions | None:
+    if not args.shard_leases:
+        given = [f"--{flag.replace('_', '-')}" for flag in LEASE_FLAGS if getattr(args, flag) is not None]
+        if given:
+            raise OptionsError(f"{', '.join(given)} only apply with --shard-leases")
+        return None
+    identity = args.identity or f"{os.environ.get(ENV_POD_NAME) or socket.gethostname()}-{secrets.token_hex(3)}"
+    options = ShardingOptions(
+        name=args.shard_leases,
+        namespace=args.lease_namespace or os.environ.get(ENV_POD_NAMESPACE) or default_namespace,
+        identity=identity,
+        shards=DEFAULT_SHARDS if args.shards is None else args.shards,
+        lease_duration=_whole_seconds("--lease-duration", args.lease_duration, DEFAULT_LEASE_DURATION),
+        renew_deadline=_seconds("--renew-deadline", args.renew_deadline, DEFAULT_RENEW_DEADLINE),
+        retry_period=_seconds("--retry-period", args.retry_period, DEFAULT_RETRY_PERIOD),
+    )
+    problems = options.problems()
+    if problems:
+        raise OptionsError("; ".join(problems))
+    return options
+
+
+def _seconds(flag: str, text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        return parse_go_duration(text).total_seconds()
+    except ValueError as error:
+        raise OptionsError(f"{flag} must be a duration such as 10s or 1500ms: {error}") from error
+
+
+def _whole_seconds(flag: str, text: str | None, default: int) -> int:
+    seconds = _seconds(flag, text, float(default))
+    if not seconds.is_integer():
+        raise OptionsError(f"{flag} must be whole seconds (a Lease counts its duration in seconds), got {text}")
+    return int(seconds)

@@ -1,4 +1,4 @@
-"""kopf settings for RoomSync: our own persistence prefix, peering, and server-side sharding selectors.
+"""kopf settings for RoomSync: our own persistence prefix, no kopf peering, and server-side selectors.
 
 kopf keeps its bookkeeping on the objects themselves. By default it writes ``kopf.zalando.org/...`` annotations and
 a ``kopf.zalando.org/KopfFinalizerMarker`` finalizer, which would collide with any other kopf operator in the
@@ -8,9 +8,12 @@ part of the stored state: changing them later needs kopf's ``Multi*Storage`` tra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import kopf
 
-from roomsync.k8s.options import OperatorOptions
+if TYPE_CHECKING:
+    from roomsync.k8s.options import OperatorOptions
 
 GROUP = "roomsync.io"
 VERSION = "v1alpha1"
@@ -39,16 +42,12 @@ def make_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     settings.posting.reporting_instance = options.instance
     settings.posting.event_name_prefix = "roomsync-event-"
 
-    # Active/standby: kopf peering when a peering name is given, standalone otherwise.
-    settings.peering.standalone = options.standalone
-    if options.peering is not None:
-        settings.peering.name = options.peering
-        settings.peering.mandatory = True
-        settings.peering.priority = options.priority
-        settings.peering.clusterwide = options.clusterwide
+    # kopf's own peering (active/standby, one replica working) is never used: replicas share the RoomSyncs through
+    # shard Leases (roomsync.k8s.sharding) and every replica handles the watch events of every RoomSync.
+    settings.peering.standalone = True
 
-    # Sharding by label: filtered by the apiserver, so other shards' RoomSyncs never reach this replica. Only
-    # RoomSyncs are selected: Connections and Secrets carry no shard label and must stay visible.
+    # A label selector: filtered by the apiserver, so RoomSyncs it does not select never reach this operator. Only
+    # RoomSyncs are selected: Connections and Secrets carry no such label and must stay visible.
     if options.selector:
         settings.watching.label_selectors[ROOMSYNC_SELECTOR_KEY] = options.selector
 

@@ -1,10 +1,10 @@
 """The loop that keeps one RoomSync in sync: wait for the interval or a wake-up, run a cycle, write status.
 
-A worker is a task of the controller, one per RoomSync (a kopf daemon under peering). It sleeps ``spec.interval``
-between cycles and is woken
-early by a spec change (a new ``metadata.generation``), a new value of the ``roomsync.io/sync-requested-at``
-annotation, or a change to a Connection or Secret the RoomSync uses. Everything that decides *what* to sync lives
-in :mod:`roomsync.sync` and :mod:`roomsync.engine`; the worker resolves inputs, calls the runner, and reports.
+A worker is a task of the controller, one per RoomSync this replica runs. It sleeps ``spec.interval`` between
+cycles and is woken early by a spec change (a new ``metadata.generation``), a new value of the
+``roomsync.io/sync-requested-at`` annotation, or a change to a Connection or Secret the RoomSync uses. Everything
+that decides *what* to sync lives in :mod:`roomsync.sync` and :mod:`roomsync.engine`; the worker resolves inputs,
+calls the runner, and reports.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------------------------------------------
     async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
-        """Run until ``stopped`` is set (deletion, operator exit, or standby under peering)."""
+        """Run until ``stopped`` is set (deletion, operator exit, or its shard handed over or lost)."""
         self.body = body
         self.status = plain(body.get("status") or {})
         self.handled_request = self.seen_request = self.status.get("lastHandledRequestedAt")

@@ -254,6 +254,10 @@ class Booking:
     awaiting_response: bool = False
     handle: Handle | None = field(default=None, compare=False)
     last_modified: datetime | None = field(default=None, compare=False)
+    #: The engine's fingerprint of this (immutable) booking and what it was computed for; see
+    #: ``fingerprint.fitted_fingerprint``. A connector that hands back the same object for an item that did not
+    #: change saves the engine that work every cycle. Never copied by ``replace``.
+    _fingerprint: tuple[object, str] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.id:

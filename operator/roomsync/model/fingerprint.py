@@ -16,6 +16,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, TypeVar
 
 from roomsync.model.booking import Booking, Person, Window
+from roomsync.model.limits import FieldLimits, fit
 from roomsync.model.recurrence import WEEKDAYS, Frequency, Recurrence
 from roomsync.model.zones import to_iana, to_windows, zone
 
@@ -181,6 +182,35 @@ def same_synced_fields(a: Booking, b: Booking) -> bool:
 def fingerprint(booking: Booking, window: Window | None = None) -> str:
     """A short stable hash of :func:`synced_fields`."""
     return hashlib.sha256(canonical_text(booking, window).encode()).hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def fitted_fingerprint(
+    booking: Booking,
+    limits: FieldLimits,
+    window: Window | None,
+    *,
+    like: Booking | None = None,
+    like_fp: str | None = None,
+) -> str:
+    """``fingerprint(fit(booking, limits), window)``, remembered on the booking.
+
+    A booking is immutable, so its fingerprint for the same limits (and, for a series, whose exceptions are clipped
+    to it, the same window) never changes: an unchanged item handed back as the same object costs the engine a
+    comparison instead of a hash every cycle (docs/performance.md). A single meeting's fingerprint does not depend on
+    the window, so the rolling window does not invalidate it. ``like`` with its fingerprint ``like_fp`` (for the
+    same limits and window) spares the hash when :func:`same_synced_fields` shows the two equal: the two sides of
+    a pair in sync.
+    """
+    key: object = limits if booking.recurrence is None else (limits, window)
+    memo = booking._fingerprint
+    if memo is not None and (memo[0] is key or memo[0] == key):
+        return memo[1]
+    if like is not None and like_fp is not None and same_synced_fields(like, booking):
+        value = like_fp
+    else:
+        value = fingerprint(fit(booking, limits), window)
+    object.__setattr__(booking, "_fingerprint", (key, value))
+    return value
 
 
 def changed_fields(a: Booking, b: Booking, window: Window | None = None) -> list[str]:

@@ -4,6 +4,12 @@ The subset is what Exchange, Google and Planon can all express: FREQ (DAILY/WEEK
 BYDAY (with ordinals), BYMONTHDAY, BYMONTH, BYSETPOS, COUNT, UNTIL and WKST. Anything else is refused with a clear
 error instead of being half-synced. Expansion is delegated to python-dateutil; occurrences are computed in the
 booking's own zone so a weekly 09:00 meeting stays at 09:00 across a DST change.
+
+The RRULE text is read here rather than with icalendar's ``vRecur`` (which the CalDAV connector uses for its wire
+format): ``vRecur.from_ical`` silently drops a part without ``=`` (``FREQ=WEEKLY;COUNT``), accepts every RFC 5545
+part (BYHOUR, BYWEEKNO, RSCALE, SKIP) that no backend can honour, and writes parts in its own order, while the model
+must refuse naming the part at fault and keep one canonical text (:meth:`Recurrence.rule`), which link fingerprints
+hash. ``tests/model/test_model.py`` checks that both readers agree on every rule of the subset.
 """
 
 from __future__ import annotations

@@ -1,12 +1,17 @@
 """The demo building, shared by ``roomsync demo``, ``roomsync sandbox`` and the docs.
 
-Amsterdam HQ, two floors, six meeting rooms. The boardroom (AMS-2.01) runs with Planon *in the lead*: its mailbox
-leaves meeting requests to RoomSync (AutomateProcessing AutoUpdate), and Planon's availability rules decide. The
-other five *follow*: Exchange accepts or declines (AutoAccept) and Planon registers what it decided.
+Amsterdam HQ, eight meeting rooms. On floors 1 and 2 (Exchange Online) the boardroom (AMS-2.01) runs with Planon
+*in the lead*: its mailbox leaves meeting requests to RoomSync (AutomateProcessing AutoUpdate), and Planon's
+availability rules decide. The other five *follow*: Exchange accepts or declines (AutoAccept) and Planon registers
+what it decided.
 
 The fourth floor is still on the on-premise Exchange: its two rooms *follow* too, and RoomSync reaches them through
 EWS (a service account impersonating the rooms) while floors 1 and 2 are on Exchange Online (Graph) - a hybrid
 estate. The sandbox serves both from one Exchange with two faces.
+
+Its day (:data:`KIOSK_BOOKINGS`, :data:`CALENDAR_MEETINGS`) is what people book on a Monday morning, on both sides:
+the demo and the sandbox start from it (:func:`roomsync.sandbox.people.book_the_day`); a calendar side without the
+on-premise floor (CalDAV) books :func:`online_day`.
 """
 
 from __future__ import annotations
@@ -58,6 +63,33 @@ class Room:
         return f"{self.code.lower().replace('.', '')}@{DOMAIN}"
 
 
+@dataclass(frozen=True)
+class KioskBooking:
+    """A person books at a Planon touchpoint (kiosk, app, web): one reservation per room, no attendees."""
+
+    requestor: str
+    rooms: tuple[str, ...]
+    subject: str
+    start: tuple[int, int]
+    end: tuple[int, int]
+    story: str
+
+
+@dataclass(frozen=True)
+class CalendarMeeting:
+    """A person sends a meeting request from their calendar app to one room."""
+
+    organizer: str
+    room: str
+    subject: str
+    start: tuple[int, int]
+    end: tuple[int, int]
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    weekly: int = 0  # occurrences of a weekly series; 0 for a single meeting
+    story: str = ""
+
+
 ROOMS: Final = (
     Room("AMS-1.01", "Rembrandt", 1, 8),
     Room("AMS-1.02", "Vermeer", 1, 4),
@@ -70,6 +102,109 @@ ROOMS: Final = (
 )
 ONLINE_ROOMS: Final = tuple(r for r in ROOMS if not r.on_premises)
 ON_PREMISES_ROOMS: Final = tuple(r for r in ROOMS if r.on_premises)
+
+
+KIOSK_BOOKINGS: Final = (
+    KioskBooking(
+        "anna",
+        ("AMS-1.01",),
+        "Sprint planning",
+        (9, 0),
+        (10, 0),
+        "Planon kiosk: Anna books AMS-1.01 09:00-10:00 'Sprint planning'",
+    ),
+    KioskBooking(
+        "carla",
+        ("AMS-1.02", "AMS-1.03"),
+        "Customer workshop",
+        (13, 0),
+        (14, 0),
+        "Planon app: Carla books AMS-1.02 + AMS-1.03 13:00-14:00 'Customer workshop' (a reservation per room)",
+    ),
+    KioskBooking(
+        "anna",
+        ("AMS-2.01",),
+        "Board meeting",
+        (11, 0),
+        (12, 0),
+        "Planon web: Anna books the Boardroom AMS-2.01 11:00-12:00 'Board meeting'",
+    ),
+    KioskBooking(
+        "dev",
+        ("AMS-4.02",),
+        "Supplier call",
+        (10, 0),
+        (11, 0),
+        "Planon kiosk: Dev books AMS-4.02 10:00-11:00 'Supplier call' (on-premise Exchange: RoomSync uses EWS)",
+    ),
+)
+CALENDAR_MEETINGS: Final = (
+    CalendarMeeting(
+        "ben",
+        "AMS-2.02",
+        "Design review",
+        (10, 0),
+        (11, 30),
+        ("anna",),
+        ("dev",),
+        story="Ben invites AMS-2.02 to 'Design review' 10:00-11:30 (the room follows: Planon registers it)",
+    ),
+    CalendarMeeting(
+        "dev",
+        "AMS-2.03",
+        "1:1 Dev / Carla",
+        (8, 30),
+        (9, 0),
+        ("carla",),
+        weekly=6,
+        story="Dev books AMS-2.03 weekly 08:30-09:00 '1:1 Dev / Carla', 6 times (a series)",
+    ),
+    CalendarMeeting(
+        "carla",
+        "AMS-2.01",
+        "Quarterly results",
+        (14, 0),
+        (15, 0),
+        ("anna", "ben"),
+        story="Carla requests the Boardroom 14:00-15:00 (in the lead: Planon decides)",
+    ),
+    CalendarMeeting(
+        "ben",
+        "AMS-2.01",
+        "Budget pre-read",
+        (11, 30),
+        (12, 30),
+        ("dev",),
+        story="Ben requests the Boardroom 11:30-12:30 - it is taken by the Board meeting",
+    ),
+    CalendarMeeting(
+        "dev",
+        "AMS-2.01",
+        "Offsite planning day",
+        (9, 0),
+        (17, 0),
+        ("anna",),
+        story="Dev requests the Boardroom all day 09:00-17:00 - longer than its 4-hour maximum",
+    ),
+    CalendarMeeting(
+        "carla",
+        "AMS-4.01",
+        "Floor 4 retrospective",
+        (15, 0),
+        (16, 0),
+        ("ben", "dev"),
+        story="Carla invites AMS-4.01 15:00-16:00 'Floor 4 retrospective' (on-premise Exchange: RoomSync uses EWS)",
+    ),
+)
+
+
+def online_day() -> tuple[tuple[KioskBooking, ...], tuple[CalendarMeeting, ...]]:
+    """The day's bookings in the rooms on floors 1 and 2 only."""
+    online = {room.code for room in ONLINE_ROOMS}
+    return (
+        tuple(b for b in KIOSK_BOOKINGS if set(b.rooms) <= online),
+        tuple(m for m in CALENDAR_MEETINGS if m.room in online),
+    )
 
 
 def planon_seed() -> dict[str, Any]:

@@ -4,14 +4,15 @@ Self-contained, so ``roomsync sandbox --calendar google`` and (when wired in) ``
 Workspace floor beside the Exchange ones: the floor's Planon reservation units (added to the demo Planon seed),
 its room resources for the Google sandbox, and the Connections and RoomSyncs that join them. The Turing room runs
 with Planon *in the lead* (the resource "automatically adds all invitations"; Planon's rules answer); the other
-two *follow* (Google auto-accepts what does not conflict, and replaces a declined room with a similar one).
+two *follow* (Google auto-accepts what does not conflict, and replaces a declined room with a similar one). Its day
+(:data:`KIOSK_BOOKINGS`, :data:`CALENDAR_MEETINGS`) is the building's story told on this floor.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from roomsync.sandbox.building import ZONE, Room, planon_seed
+from roomsync.sandbox.building import ZONE, CalendarMeeting, KioskBooking, Room, planon_seed
 
 FLOOR: Final = (
     Room("AMS-3.01", "Hopper", 3, 8),
@@ -20,6 +21,65 @@ FLOOR: Final = (
 )
 NAMESPACE: Final = "facilities"
 CONNECTION: Final = "google-workspace"
+
+KIOSK_BOOKINGS: Final = (
+    KioskBooking(
+        "anna",
+        ("AMS-3.01",),
+        "Sprint planning",
+        (9, 0),
+        (10, 0),
+        "Planon kiosk: Anna books Hopper AMS-3.01 09:00-10:00 'Sprint planning'",
+    ),
+    KioskBooking(
+        "carla",
+        ("AMS-3.03",),
+        "Architecture board",
+        (11, 0),
+        (12, 0),
+        "Planon web: Carla books Turing AMS-3.03 11:00-12:00 'Architecture board'",
+    ),
+)
+CALENDAR_MEETINGS: Final = (
+    CalendarMeeting(
+        "ben",
+        "AMS-3.02",
+        "Design review",
+        (10, 0),
+        (11, 30),
+        ("anna",),
+        ("dev",),
+        story="Ben invites Lovelace AMS-3.02 to 'Design review' 10:00-11:30 (follows: the room accepts)",
+    ),
+    CalendarMeeting(
+        "dev",
+        "AMS-3.01",
+        "1:1 Dev / Carla",
+        (8, 30),
+        (9, 0),
+        ("carla",),
+        weekly=4,
+        story="Dev books Hopper AMS-3.01 weekly 08:30-09:00 '1:1 Dev / Carla', 4 times (a series)",
+    ),
+    CalendarMeeting(
+        "carla",
+        "AMS-3.03",
+        "Quarterly results",
+        (14, 0),
+        (15, 0),
+        ("anna", "ben"),
+        story="Carla invites Turing AMS-3.03 14:00-15:00 (in the lead: Planon decides)",
+    ),
+    CalendarMeeting(
+        "ben",
+        "AMS-3.03",
+        "Budget pre-read",
+        (11, 30),
+        (12, 30),
+        ("dev",),
+        story="Ben invites Turing 11:30-12:30 - it is taken by the Architecture board",
+    ),
+)
 
 
 def floor_planon_seed() -> dict[str, Any]:

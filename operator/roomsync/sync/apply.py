@@ -22,8 +22,11 @@ from roomsync.model import Booking, Response, Side
 
 log = logging.getLogger(__name__)
 
-#: Actions in flight at once for one RoomSync; connectors add their own per-mailbox limits underneath.
-DEFAULT_CONCURRENCY = 16
+#: Meetings being written at once for one RoomSync. The backends' limits are the connectors' business (4 requests
+#: per mailbox in Exchange, 16 for a Planon tenant, ...); this only has to be high enough to keep them busy: a
+#: meeting's writes alternate between the two sides (a calendar create, then the Planon link write-back), so with
+#: 16 meetings at once Planon's 16 slots idled while the calendar side worked (docs/performance.md).
+DEFAULT_CONCURRENCY = 128
 #: The reason of an action left out because an earlier action on its meeting failed.
 NOT_ATTEMPTED = "NotAttempted"
 

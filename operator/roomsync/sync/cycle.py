@@ -44,6 +44,13 @@ class CycleResult:
     error: BackendError | None = None
     error_side: Side | None = None
     rooms: list[RoomSummary] = field(default_factory=list)
+    #: the Connection each side reads through, so an error names the object a person has to fix
+    connections: Mapping[Side, str] = field(default_factory=dict)
+
+    def where(self, side: Side) -> str:
+        """``Calendar (Connection exchange-online)``, or just the side when the Connection is not known."""
+        name = self.connections.get(side)
+        return f"{side.value} (Connection {name})" if name else side.value
 
     @property
     def reason(self) -> str:
@@ -67,7 +74,7 @@ class CycleResult:
     @property
     def message(self) -> str:
         if self.error is not None:
-            side = f"{self.error_side.value}: " if self.error_side else ""
+            side = f"{self.where(self.error_side)}: " if self.error_side else ""
             return f"{side}{self.error}"
         if self.plan is not None and self.plan.refused:
             return self.plan.refused
@@ -114,6 +121,7 @@ async def run_cycle(
     full: bool,
     dry_run: bool = False,
     changed_rooms: Collection[str] | None = None,
+    connections: Mapping[Side, str] | None = None,
 ) -> CycleResult:
     """Read both sides, resolve dangling links, plan, and (unless dry-run or refused) apply.
 
@@ -121,7 +129,7 @@ async def run_cycle(
     serve the others from what they read last. A write refused because its item changed after the read
     (``PreconditionFailed``) makes the cycle read those rooms again and plan again, once (``REPLANS``).
     """
-    result = CycleResult(name=name, started=now, full=full, dry_run=dry_run)
+    result = CycleResult(name=name, started=now, full=full, dry_run=dry_run, connections=connections or {})
     clock = time.perf_counter()
     try:
         window = policy.window(now)
@@ -162,7 +170,9 @@ async def _read_both(
     ]
     if len(failed) == 2:  # both are reported: fixing one must not just reveal the other
         first, second = (f.as_backend_error() for f in failed)
-        both = type(first)(f"Planon: {first}; Calendar: {second}", backend=first.backend)
+        both = type(first)(
+            f"{result.where(Side.PLANON)}: {first}; {result.where(Side.CALENDAR)}: {second}", backend=first.backend
+        )
         raise _SideError(None, both)
     if failed:
         raise failed[0]

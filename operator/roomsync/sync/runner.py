@@ -97,6 +97,7 @@ class RoomSyncRunner:
             full=full,
             dry_run=self.config.dry_run if dry_run is None else dry_run,
             changed_rooms=None if full else changed_rooms,
+            connections={Side.PLANON: self.config.planon_connection, Side.CALENDAR: self.config.calendar_connection},
         )
         if full and result.error is None:
             self.last_full = now

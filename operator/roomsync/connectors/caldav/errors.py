@@ -17,6 +17,7 @@ from roomsync.connectors.base import (
     NotFound,
     PreconditionFailed,
 )
+from roomsync.connectors.network import reason
 
 BACKEND = "caldav"
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"
@@ -77,8 +78,8 @@ def translate(exc: BaseException, what: str) -> BaseException:
         if isinstance(exc, dav_error.NotFoundError):
             return NotFound(f"{what}: {exc.reason}", backend=BACKEND)
         return InvalidResponse(f"{what}: {exc.reason}", backend=BACKEND)
-    if isinstance(exc, OSError | TimeoutError):  # niquests' RequestException is an OSError
-        return BackendUnavailable(f"{what}: {exc.__class__.__name__}: {exc}", backend=BACKEND)
+    if isinstance(exc, OSError | TimeoutError):  # niquests' RequestException is an OSError; ``what`` names the URL
+        return BackendUnavailable(f"{what}: the CalDAV server cannot be reached: {reason(exc)}", backend=BACKEND)
     if isinstance(exc, etree.XMLSyntaxError | ValueError | TypeError | KeyError | AttributeError):
         return InvalidResponse(f"{what}: unreadable answer: {exc.__class__.__name__}: {exc}", backend=BACKEND)
     return exc

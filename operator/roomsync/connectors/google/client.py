@@ -89,6 +89,7 @@ class GoogleClient:
             backoff_base=s.backoff_base,
             max_backoff=s.max_backoff,
             timeout=s.request_timeout,
+            token_uri=s.token_uri or str(s.key_info.get("token_uri", "")),
         )
 
     def calendar_state(self, calendar: str) -> CalendarState:

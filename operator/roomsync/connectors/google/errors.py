@@ -24,6 +24,8 @@ from roomsync.connectors.base import (
     NotFound,
     PreconditionFailed,
 )
+from roomsync.connectors.network import reason as network_reason
+from roomsync.connectors.network import unreachable
 
 BACKEND = "google"
 THROTTLED = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -67,8 +69,9 @@ def is_throttling(exc: BaseException) -> bool:
     )
 
 
-def translate(exc: BaseException, what: str) -> BaseException:
-    """The port error for ``exc`` raised while doing ``what`` (``what`` names the calendar)."""
+def translate(exc: BaseException, what: str, url: str = "") -> BaseException:
+    """The port error for ``exc`` raised while doing ``what`` (``what`` names the calendar) at ``url`` (the origin or
+    the token endpoint, named when it cannot be reached)."""
     if isinstance(exc, BackendError | SyncTokenExpired):
         return exc
     if isinstance(exc, RefreshError):
@@ -106,7 +109,8 @@ def translate(exc: BaseException, what: str) -> BaseException:
             return BackendUnavailable(detail, backend=BACKEND)
         return InvalidResponse(detail, backend=BACKEND)
     if isinstance(exc, OSError | httplib2.HttpLib2Error | TransportError | socket.timeout):
-        return BackendUnavailable(f"{what}: {type(exc).__name__}: {exc}", backend=BACKEND)
+        where = unreachable("Google", url, exc) if url else f"Google cannot be reached: {network_reason(exc)}"
+        return BackendUnavailable(f"{what}: {where}", backend=BACKEND)
     if isinstance(exc, GoogleAuthError):
         return AuthenticationFailed(f"{what}: {exc}", backend=BACKEND)
     if isinstance(exc, json.JSONDecodeError | ValueError | TypeError | KeyError | AttributeError):
@@ -115,11 +119,11 @@ def translate(exc: BaseException, what: str) -> BaseException:
 
 
 @contextmanager
-def google_errors(what: str) -> Iterator[None]:
+def google_errors(what: str, url: str = "") -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        translated = translate(exc, what)
+        translated = translate(exc, what, url)
         if translated is exc:
             raise
         raise translated from exc

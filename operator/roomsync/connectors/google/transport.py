@@ -28,12 +28,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import google_auth_httplib2
 import httplib2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from roomsync.connectors.base import RequestCounts
+from roomsync.connectors.base import BackendError, RequestCounts
 from roomsync.connectors.google.errors import google_errors, is_retryable, is_throttling
 
 T = TypeVar("T")
@@ -135,8 +136,10 @@ class Caller:
         backoff_base: float,
         max_backoff: float,
         timeout: float,
+        token_uri: str = "",
     ) -> None:
         self.credentials = credentials
+        self.token_uri = token_uri
         self.counts = counts
         self.per_calendar = per_calendar
         self.max_attempts, self.backoff_base, self.max_backoff, self.timeout = (
@@ -151,6 +154,8 @@ class Caller:
         self._lock = threading.Lock()
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._token_lock: asyncio.Lock | None = None
+        self._token_requests = 0  # token requests done: a caller that saw fewer waited for the last one
+        self._token_failure: BackendError | None = None
 
     def http(self) -> google_auth_httplib2.AuthorizedHttp:
         """This thread's own authorized transport (httplib2 is not thread-safe)."""
@@ -166,22 +171,33 @@ class Caller:
         return await asyncio.get_running_loop().run_in_executor(self.executor, context.run, function)
 
     async def _fresh_token(self) -> None:
-        """One token request at a time, before the threads need it (they would each ask otherwise)."""
+        """One token request at a time, before the threads need it (they would each ask otherwise). The calls that
+        waited for a token request that failed get its error without asking again: a dead or refusing token endpoint
+        costs one attempt per cycle, not one per room."""
         if self.credentials.valid:
             return
         if self._token_lock is None:
             self._token_lock = asyncio.Lock()
+        requests_seen = self._token_requests
         async with self._token_lock:
             if self.credentials.valid:
                 return
+            if self._token_requests != requests_seen and self._token_failure is not None:
+                raise self._token_failure
             token = current_operation.set("token")
             room = current_room.set("")
             counts = current_counts.set((self.counts, self._lock))
             try:
                 request = google_auth_httplib2.Request(CountingHttp(timeout=self.timeout))
-                with google_errors("token request"):
+                with google_errors("token request", self.token_uri):
                     await self._in_thread(lambda: self.credentials.refresh(request))
+            except BackendError as failure:
+                self._token_failure = failure
+                raise
+            else:
+                self._token_failure = None
             finally:
+                self._token_requests += 1
                 current_operation.reset(token)
                 current_room.reset(room)
                 current_counts.reset(counts)
@@ -199,7 +215,7 @@ class Caller:
         room_token, op_token = current_room.set(room), current_operation.set(operation)
         counts_token = current_counts.set((self.counts, self._lock))
         try:
-            with google_errors(what):
+            with google_errors(what, _origin(getattr(request, "uri", ""))):
                 retrying = AsyncRetrying(
                     stop=stop_after_attempt(self.max_attempts),
                     wait=wait_random_exponential(multiplier=self.backoff_base, max=self.max_backoff),
@@ -222,3 +238,9 @@ class Caller:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _origin(uri: str) -> str:
+    """``https://www.googleapis.com`` of a request's URI: where it goes, without the ids and tokens of its path."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

@@ -3,7 +3,8 @@
 Cost model (the point of this module):
 
 - full read: one delta round to obtain a deltaLink, calendarView with the link property ``$expand``ed (delta cannot
-  ``$expand``), and one GET per series master (pattern, cancelled occurrences and exceptions);
+  ``$expand``; skipped when the delta round found the window empty), and one GET per series master (pattern,
+  cancelled occurrences and exceptions);
 - incremental read: ONE delta request when nothing changed. A delta entry for a known item is merged into it
   (Graph sends "at least the properties that have been updated", so a missing property keeps its cached value;
   link data only changes through our own writes, which are written through); an entry for an unknown item is never
@@ -26,12 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
-from msgraph.generated.models.event import Event
-
 from roomsync.connectors.base import BackendUnavailable, NotFound
 from roomsync.connectors.graph.calls import MailboxCalls
 from roomsync.connectors.graph.errors import DeltaExpired, MailboxAccessDenied
-from roomsync.connectors.graph.items import Item, ItemError, complete, from_event, is_removed
+from roomsync.connectors.graph.items import Item, ItemError, Json, complete, from_json, is_removed
 from roomsync.model import UnknownTimeZone, Window, to_iana
 
 log = logging.getLogger(__name__)
@@ -65,9 +64,9 @@ class MailboxState:
     zone_asked: bool = False
 
     # -- translating ---------------------------------------------------------------------------------------------
-    async def ensure_day_zone(self, events: Sequence[Event]) -> None:
+    async def ensure_day_zone(self, events: Sequence[Json]) -> None:
         """Ask the mailbox for its zone the first time an all-day event has to be placed."""
-        if self.zone_asked or not any(e.is_all_day or self._cached_all_day(e) for e in events):
+        if self.zone_asked or not any(e.get("isAllDay") or self._cached_all_day(e) for e in events):
             return
         try:
             name = await self.calls.mailbox_time_zone()
@@ -85,24 +84,24 @@ class MailboxState:
         except UnknownTimeZone:
             log.warning("mailbox %s has a time zone RoomSync does not know: %r", self.calls.mailbox, name)
 
-    def _cached_all_day(self, event: Event) -> bool:
-        cached = self.items.get(event.id or "") or self.masters.get(event.id or "")
+    def _cached_all_day(self, event: Json) -> bool:
+        cached = self.items.get(event.get("id") or "") or self.masters.get(event.get("id") or "")
         return cached is not None and cached.all_day
 
-    def parse(self, event: Event, base: Item | None = None) -> Item:
+    def parse(self, event: Json, base: Item | None = None) -> Item:
         """Raises :class:`ItemError`; call :meth:`ensure_day_zone` first."""
-        return from_event(event, self.link_id, self.people_id, base=base, day_zone=self.day_zone)
+        return from_json(event, self.link_id, self.people_id, base=base, day_zone=self.day_zone)
 
-    async def read(self, events: Sequence[Event]) -> list[Item]:
+    async def read(self, events: Sequence[Json]) -> list[Item]:
         """Whole events (a GET, a write's answer) as items; raises :class:`ItemError`."""
         await self.ensure_day_zone(events)
         return [self.parse(e) for e in events]
 
-    def _parse_or_skip(self, event: Event, base: Item | None = None) -> Item | None:
+    def _parse_or_skip(self, event: Json, base: Item | None = None) -> Item | None:
         try:
             item = self.parse(event, base)
         except ItemError as exc:
-            self.skipped[event.id or "?"] = str(exc)
+            self.skipped[event.get("id") or "?"] = str(exc)
             return None
         self.skipped.pop(item.id, None)
         return item
@@ -126,8 +125,10 @@ class MailboxState:
     async def _full(self, window: Window) -> None:
         start, end = delta_window(window)
         self.delta_link = None
-        _, link = await self.calls.delta(start, end, None)  # the deltaLink first: later changes are replayed
-        events = await self.calls.calendar_view(start, end)
+        # the deltaLink first: later changes are replayed. Its first round lists everything in the window, so an
+        # empty one means an empty calendar: no calendarView needed (the first sync of new rooms costs 1 request)
+        listed, link = await self.calls.delta(start, end, None)
+        events = await self.calls.calendar_view(start, end) if listed else []
         await self.ensure_day_zone(events)
         items: dict[str, Item] = {}
         self.skipped.clear()
@@ -147,15 +148,16 @@ class MailboxState:
         refresh_masters: set[str] = set()
         fetch: set[str] = set(self.stale)
         for event in changes:
-            if not event.id:
+            event_id = event.get("id")
+            if not event_id:
                 continue
             if is_removed(event):
-                self._removed(event.id, refresh_masters)
+                self._removed(event_id, refresh_masters)
                 continue
-            known = self.items.get(event.id)
-            if known is None and not (complete(event) and event.series_master_id):
+            known = self.items.get(event_id)
+            if known is None and not (complete(event) and event.get("seriesMasterId")):
                 # a bare entry is no booking, and a new single needs its link: read the item whole, with $expand
-                fetch.add(event.id)
+                fetch.add(event_id)
                 continue
             item = self._parse_or_skip(event, known)
             if item is None:
@@ -203,7 +205,7 @@ class MailboxState:
         return self._parse_or_skip(event)
 
     async def _fetch_masters(self, ids: set[str]) -> dict[str, Item]:
-        async def one(master_id: str) -> Event | None:
+        async def one(master_id: str) -> Json | None:
             try:
                 return await self.calls.get(master_id, master=True)
             except NotFound:

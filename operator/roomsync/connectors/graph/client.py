@@ -2,8 +2,10 @@
 
 The SDK's HTTP stack is kept (kiota middleware: redirects, parameter-name decoding, user agent, telemetry) except
 its RetryHandler, which is replaced by :class:`~roomsync.connectors.graph.transport.MailboxTransport` at the bottom
-of the same stack (see that module for why). Everything that RoomSyncs sharing the Connection share lives here:
-the token cache, the per-mailbox concurrency slots and request counters, and each mailbox's deltaLink and cache.
+of the same stack (see that module for why), over :class:`~roomsync.connectors.graph.proxy.EnvironmentProxies`
+(``HTTPS_PROXY``/``NO_PROXY``, which azure-identity's token requests honour on their own). Everything that
+RoomSyncs sharing the Connection share lives here: the token cache, the per-mailbox concurrency slots and request
+counters, the ``$batch`` collector (:mod:`.batch`), and each mailbox's deltaLink and cache.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from roomsync.connectors.base import (
     StoreOptions,
     Throttling,
 )
+from roomsync.connectors.graph.batch import Batcher
 from roomsync.connectors.graph.cache import MailboxState
-from roomsync.connectors.graph.calls import MailboxCalls
+from roomsync.connectors.graph.calls import Exchange, MailboxCalls
+from roomsync.connectors.graph.errors import token_error
+from roomsync.connectors.graph.proxy import EnvironmentProxies
 from roomsync.connectors.graph.rooms import list_rooms
 from roomsync.connectors.graph.settings import (
     GraphSettings,
@@ -65,12 +70,26 @@ class GraphClient:
         self.settings = settings
         self.namespace = namespace
         self._tmp = private_tempdir()
-        self.credential = SerializedCredential(make_credential(settings, self._tmp.name))
+        self.credential = SerializedCredential(
+            make_credential(settings, self._tmp.name), lambda exc: token_error(exc, settings)
+        )
         #: mailbox -> the room key a RoomSync gives it (request counts are per room)
         self.room_keys: dict[str, str] = {}
+        context = settings.ssl_context()
         self.transport = MailboxTransport(
-            httpx.AsyncHTTPTransport(verify=settings.ssl_context(), http2=True, retries=0),
+            EnvironmentProxies(
+                lambda proxy: httpx.AsyncHTTPTransport(
+                    verify=context,
+                    http2=True,
+                    retries=0,
+                    proxy=proxy,
+                    limits=httpx.Limits(
+                        max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
+                    ),
+                )
+            ),
             max_concurrent=settings.max_concurrent,
+            max_in_flight=settings.max_in_flight,
             policy=RetryPolicy(max_attempts=settings.max_attempts, max_retry_after=settings.max_retry_after),
             room_of=lambda mailbox: self.room_keys.get(mailbox, mailbox),
         )
@@ -86,6 +105,9 @@ class GraphClient:
         adapter = GraphRequestAdapter(auth, client=http)
         adapter.base_url = settings.base_url
         self.graph = GraphServiceClient(request_adapter=adapter)
+        self.exchange = Exchange(adapter, settings.base_url, None)
+        if settings.batch_size > 1:
+            self.exchange.batcher = Batcher(self.exchange.post_batch, self.transport, size=settings.batch_size)
         self._http = http
         self._mailboxes: dict[str, MailboxState] = {}
         self.push = GraphPush(self)
@@ -100,7 +122,9 @@ class GraphClient:
         state = self._mailboxes.get(key)
         if state is None:
             s = self.settings
-            calls = MailboxCalls(self.graph, key, [s.link_property_id, s.people_property_id], s.page_size)
+            calls = MailboxCalls(
+                self.graph, self.exchange, key, [s.link_property_id, s.people_property_id], s.page_size
+            )
             state = self._mailboxes[key] = MailboxState(calls, s.link_property_id, s.people_property_id)
         return state
 
@@ -126,4 +150,4 @@ class GraphClient:
 
 def open_client(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> GraphClient:
     """The registry entry point: ``spec`` is a Connection's ``spec.graph``."""
-    return GraphClient(read_settings(spec, secrets), namespace=namespace)
+    return GraphClient(read_settings(spec, secrets, namespace=namespace), namespace=namespace)

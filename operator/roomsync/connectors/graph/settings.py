@@ -11,7 +11,7 @@ import asyncio
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,10 @@ class GraphSettings:
     base_url: str = DEFAULT_BASE_URL
     authority_host: str = DEFAULT_AUTHORITY
     max_concurrent: int = 4
+    #: HTTP requests in flight at once for the whole Connection (a ``$batch`` counts as one)
+    max_in_flight: int = 64
+    #: requests per ``$batch`` (Graph allows 20); 1 sends every request on its own
+    batch_size: int = 20
     ca_bundle: str | None = None
     page_size: int = 100
     max_attempts: int = 5
@@ -48,6 +52,13 @@ class GraphSettings:
     request_timeout: float = 60.0
     link_property: str = "RoomSyncLink"
     people_property: str = "RoomSyncPeople"
+    #: where the credential comes from, for messages: ``the client secret in Secret ns/name, key clientSecret``
+    credential: str = "the credential"
+
+    @property
+    def token_url(self) -> str:
+        """Entra ID's token endpoint for the tenant (what azure-identity posts to)."""
+        return f"{self.authority_host}/{self.tenant_id}/oauth2/v2.0/token"
 
     @property
     def scope(self) -> str:
@@ -88,7 +99,7 @@ def _int(spec: Mapping[str, Any], key: str, default: int, low: int, high: int) -
     return value
 
 
-def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> GraphSettings:
+def read_settings(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> GraphSettings:
     """Validate what the CRD cannot (credentials exist) and resolve secret references."""
     for key in ("tenantId", "clientId"):
         if not spec.get(key):
@@ -99,10 +110,13 @@ def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> GraphSettin
         raise SettingsError("graph.auth needs exactly one of clientSecret, certificate or workloadIdentity")
     kind = kinds[0]
     secret = certificate = None
+    credential = "the pod's federated service account token (workload identity)"
     if kind in ("clientSecret", "certificate"):
         ref = (auth[kind] or {}).get("secretRef") or {}
         if not ref.get("name") or not ref.get("key"):
             raise SettingsError(f"graph.auth.{kind}.secretRef needs name and key")
+        what = "client secret" if kind == "clientSecret" else "certificate"
+        credential = f"the {what} in Secret {namespace}/{ref['name']}, key {ref['key']}"
         value = secrets(ref["name"], ref["key"])
         if kind == "clientSecret":
             secret = value
@@ -121,6 +135,8 @@ def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> GraphSettin
         base_url=base_url,
         authority_host=authority,
         max_concurrent=_int(spec, "maxConcurrentPerMailbox", 4, 1, 4),
+        max_in_flight=_int(spec, "maxRequestsInFlight", 64, 1, 256),
+        batch_size=_int(spec, "batchSize", 20, 1, 20),
         ca_bundle=spec.get("caBundle") or None,
         page_size=_int(spec, "pageSize", 100, 10, 1000),
         max_attempts=_int(spec, "maxAttempts", 5, 1, 10),
@@ -128,6 +144,7 @@ def read_settings(spec: Mapping[str, Any], secrets: SecretLookup) -> GraphSettin
         request_timeout=float(_int(spec, "requestTimeoutSeconds", 60, 5, 600)),
         link_property=str(spec.get("linkPropertyName") or "RoomSyncLink"),
         people_property=str(spec.get("peoplePropertyName") or "RoomSyncPeople"),
+        credential=credential,
     )
 
 
@@ -135,6 +152,9 @@ def make_credential(settings: GraphSettings, ca_dir: str) -> Any:
     """An async azure-identity credential (kiota would call a sync one inline on the event loop)."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
+    # The token request keeps azure-core's own RetryPolicy: it is the credential's private pipeline (the SDK's HTTP
+    # stack and its MailboxTransport never see it), it only repeats the token POST, which is safe to repeat, and it
+    # honours Retry-After. SerializedCredential makes a failure cost one such attempt per cycle.
     kwargs: dict[str, Any] = {"authority": settings.authority_host}
     ca_file = settings.ca_file(ca_dir)
     if ca_file:
@@ -152,11 +172,19 @@ def make_credential(settings: GraphSettings, ca_dir: str) -> Any:
 
 class SerializedCredential:
     """Lets one token request at a time through: azure-identity caches tokens but does not merge concurrent misses,
-    so a read fanning out over many rooms would otherwise ask Entra for one token per room."""
+    so a read fanning out over many rooms would otherwise ask Entra for one token per room.
 
-    def __init__(self, inner: Any) -> None:
+    A failure is shared the same way: the requests that waited for a token request that failed get its error (made
+    readable by ``translate``) without asking again, so a dead or refusing token endpoint costs one attempt - and
+    azure-core's retries of it - per cycle, not one per room.
+    """
+
+    def __init__(self, inner: Any, translate: Callable[[BaseException], BaseException] = lambda exc: exc) -> None:
         self.inner = inner
+        self.translate = translate
         self._lock: asyncio.Lock | None = None
+        self._finished = 0  # token requests done: a caller that saw fewer waited for the last one
+        self._failure: BaseException | None = None
 
     async def get_token(
         self,
@@ -168,10 +196,23 @@ class SerializedCredential:
     ) -> AccessToken:
         if self._lock is None:
             self._lock = asyncio.Lock()
+        finished_seen = self._finished
         async with self._lock:
-            token: AccessToken = await self.inner.get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-            )
+            if self._finished != finished_seen and self._failure is not None:
+                raise self._failure  # the token request this one waited for failed: no second try this round
+            try:
+                token: AccessToken = await self.inner.get_token(
+                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                )
+            except Exception as exc:
+                self._failure = self.translate(exc)
+                if self._failure is exc:
+                    raise
+                raise self._failure from None
+            else:
+                self._failure = None
+            finally:
+                self._finished += 1
             return token
 
     async def close(self) -> None:

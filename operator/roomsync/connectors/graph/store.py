@@ -56,8 +56,8 @@ from roomsync.connectors.exchange import Copy
 from roomsync.connectors.graph import mapping
 from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.cache import MailboxState
-from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied
-from roomsync.connectors.graph.items import Item, ItemError
+from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied, TokenEndpointUnavailable
+from roomsync.connectors.graph.items import Item, ItemError, Json, etag_of
 from roomsync.model import (
     Booking,
     Handle,
@@ -148,6 +148,10 @@ class GraphStore:
         self.room_of_mailbox = {r.calendar: r.key for r in self.rooms}
         #: the window of the last read: the engine fingerprints series exceptions clipped to it
         self.window: Window | None = None
+        #: iCalUId -> (the items a booking was made of, the booking) at the last read. Items are immutable and
+        #: replaced when they change, so the same items make the same booking: it is handed back as the same object,
+        #: which spares translating it again and lets the engine keep its fingerprint (docs/performance.md).
+        self._made: dict[str, tuple[tuple[Item, ...], Booking]] = {}
 
     # -- helpers -------------------------------------------------------------------------------------------------------
     def _state(self, room: RoomPair) -> MailboxState:
@@ -163,7 +167,7 @@ class GraphStore:
     def _ids(self) -> tuple[str, str]:
         return self.client.settings.link_property_id, self.client.settings.people_property_id
 
-    async def _items(self, state: MailboxState, events: Sequence[Event]) -> list[Item]:
+    async def _items(self, state: MailboxState, events: Sequence[Json]) -> list[Item]:
         try:
             return await state.read(events)
         except ItemError as exc:
@@ -186,8 +190,10 @@ class GraphStore:
         errors: list[BaseException] = []
         for room, result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
-                if isinstance(result, AuthenticationFailed) and not isinstance(result, MailboxAccessDenied):
-                    raise result
+                if isinstance(result, AuthenticationFailed | TokenEndpointUnavailable) and not isinstance(
+                    result, MailboxAccessDenied
+                ):
+                    raise result  # no room can be read: one failure for the cycle, not one per room
                 if not isinstance(result, BackendError):
                     raise result
                 log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
@@ -206,11 +212,25 @@ class GraphStore:
                 copies[item.ical_uid].append(Copy(room.key, room.calendar, item))
             skipped += [SkippedItem(room.key, item_id, reason) for item_id, reason in state.skipped.items()]
         bookings = []
+        made: dict[str, tuple[tuple[Item, ...], Booking]] = {}
         for uid, group in copies.items():
-            try:
-                bookings.append(mapping.to_booking(uid, group, self.room_of_mailbox))
-            except (rec.RecurrenceNotExpressible, ValueError) as exc:
-                skipped += [SkippedItem(c.room, c.item.id, f"cannot translate: {exc}") for c in group]
+            items = tuple(c.item for c in group)
+            known = self._made.get(uid)
+            if (
+                known is not None
+                and len(known[0]) == len(items)
+                and all(a is b for a, b in zip(known[0], items, strict=True))
+            ):
+                booking = known[1]  # the same items as last cycle: the same booking (see __init__)
+            else:
+                try:
+                    booking = mapping.to_booking(uid, group, self.room_of_mailbox)
+                except (rec.RecurrenceNotExpressible, ValueError) as exc:
+                    skipped += [SkippedItem(c.room, c.item.id, f"cannot translate: {exc}") for c in group]
+                    continue
+            made[uid] = (items, booking)
+            bookings.append(booking)
+        self._made = made
         return Snapshot(tuple(bookings), unreadable_rooms=frozenset(unreadable), skipped=tuple(skipped), full=full)
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
@@ -274,14 +294,14 @@ class GraphStore:
         properties the patch carries, recorded in the cache."""
         if props:
             patch.single_value_extended_properties = mapping.extended(props)
-        answered: list[Event] = []
+        answered: list[Json] = []
 
         async def write() -> None:
             answered.append(await state.calls.patch(item_id, patch, etag))
 
         await self._guarded(state, item_id, write)
         link_id, people_id = self._ids
-        new_etag = (answered[0].additional_data or {}).get("@odata.etag") or answered[0].change_key
+        new_etag = etag_of(answered[0])
         state.set_props(item_id, props.get(link_id, False), props.get(people_id, False), change_key=new_etag)
         return str(new_etag) if new_etag else None
 

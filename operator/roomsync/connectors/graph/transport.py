@@ -1,37 +1,45 @@
-"""The bottom of the SDK's HTTP stack: per-mailbox concurrency, throttling-aware retries, Prefer headers, counting.
+"""The bottom of the SDK's HTTP stack: per-mailbox and total concurrency, throttling-aware retries, Prefer headers,
+counting.
 
 Why here and not in kiota's ``RetryHandler``: that handler retries POST and PATCH blindly on 429/503/504 and ignores
 a fractional ``Retry-After`` (``2.128``, the format of Microsoft's own throttling sample) - documented in
 graph-and-ews.md 2.3. So the SDK's retry handler is left out of the middleware pipeline and this transport, which
 every request of the SDK passes through, does the retrying instead:
 
-- at most ``max_concurrent`` requests in flight per mailbox (Exchange Online allows 4 per app and mailbox); the slot
-  is released while waiting for a retry;
+- at most ``max_concurrent`` requests in flight per mailbox (Exchange Online allows 4 per app and mailbox) and at
+  most ``max_in_flight`` in all (a ``$batch`` counts as one): a cycle over 1,000 rooms never has 1,000 requests
+  queued in the connection pool, whose bookkeeping then cost more CPU than the requests (docs/performance.md); a
+  slot is released while waiting for a retry;
 - 429 is always retried (a throttled request was not executed); 503/504 and resets after sending are retried only for
   idempotent requests (GET, PATCH, DELETE, and a create that carries a ``transactionId``);
 - ``Retry-After`` is honoured (seconds, fractional seconds or an HTTP date), otherwise exponential back-off with
-  full jitter; bounded attempts and a bounded wait;
+  full jitter; bounded attempts and a bounded wait - with tenacity and the rule every connector shares
+  (:mod:`roomsync.connectors.retry`; :meth:`RetryPolicy.wait` applies the same rule to the requests inside a
+  ``$batch``, see :mod:`.batch`);
 - ``Prefer: IdType="ImmutableId"`` and ``outlook.timezone="UTC"`` on every request, nextLinks included;
 - every attempt is counted per (room, operation, status) in a :class:`~roomsync.connectors.base.RequestCounts`
-  (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room), and every
-  second spent waiting on throttling, for metrics and benchmarks.
+  (the room key when a store named the mailbox, else the mailbox; ``""`` for requests about no room, such as a
+  ``$batch``, whose inner requests are counted one by one per room), and every second spent waiting on throttling,
+  for metrics and benchmarks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import email.utils
 import random
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result, stop_after_attempt
+from tenacity.wait import wait_random_exponential
 
 from roomsync.connectors.base import RequestCounts
+from roomsync.connectors.retry import parse_retry_after, stop_when_retry_after_exceeds, wait_retry_after
 
 #: The mailbox a store is working on; set around SDK calls so nextLinks and odd URLs are attributed correctly.
 current_mailbox: contextvars.ContextVar[str | None] = contextvars.ContextVar("roomsync_graph_mailbox", default=None)
@@ -42,6 +50,9 @@ PREFER = ('IdType="ImmutableId"', 'outlook.timezone="UTC"')
 RETRYABLE = frozenset({429, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _USER = re.compile(r"/users/([^/?]+)")
+#: Failures before anything reached the server, and failures after the request may have been sent.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+LOST_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
 #: (method, on the collection) -> operation, so a subscription id never becomes a metric label
 SUBSCRIPTION_OPERATIONS = {
     ("POST", True): "subscriptions.create",
@@ -58,6 +69,24 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After gives up (the next cycle tries again)
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
+
+    def wait(self, status: int, retry_after: str | None, attempt: int, *, repeatable: bool) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` of a request answered ``status``; None: do not retry.
+
+        429 was not executed, so it is always retried; 503/504 only when repeating cannot do a write twice.
+        """
+        if status not in RETRYABLE or attempt >= self.max_attempts:
+            return None
+        if status != 429 and not repeatable:
+            return None  # the server may have acted: the caller decides, never a blind repeat
+        wait = parse_retry_after(retry_after)
+        if wait is not None and wait > self.max_retry_after:
+            return None
+        return self.backoff(attempt) if wait is None else wait + random.uniform(0, min(0.25, wait * 0.1))
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with full jitter (a little jitter on a Retry-After spreads parallel callers)."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
 
 
 def mailbox_of(url: httpx.URL) -> str:
@@ -89,22 +118,6 @@ def operation_of(method: str, url: httpx.URL) -> str:
     return rest[0]
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait: ``2``, ``2.128`` or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-        return max(0.0, seconds) if seconds == seconds else None  # NaN guard
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
-
-
 class MailboxTransport(httpx.AsyncBaseTransport):
     """Wraps the real transport; one instance per client (shared by all stores of a Connection)."""
 
@@ -113,8 +126,9 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         *,
         max_concurrent: int = 4,
+        max_in_flight: int = 64,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[object]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         room_of: Callable[[str], str] = lambda mailbox: mailbox,
     ) -> None:
         self.inner = inner
@@ -122,10 +136,12 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         self.policy = policy or RetryPolicy()
         self.requests = RequestCounts()
         self.room_of = room_of
+        self.sleep = sleep or asyncio.sleep
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._sleep = sleep or asyncio.sleep
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
-    def _slot(self, mailbox: str) -> asyncio.Semaphore:
+    def slot(self, mailbox: str) -> asyncio.Semaphore:
+        """The mailbox's concurrency slots (also taken by requests sent inside a ``$batch``)."""
         slot = self._slots.get(mailbox)
         if slot is None:
             slot = self._slots[mailbox] = asyncio.Semaphore(self.max_concurrent)
@@ -144,41 +160,60 @@ class MailboxTransport(httpx.AsyncBaseTransport):
         room = self.room_of(mailbox) if mailbox != "-" else ""
         op = operation_of(request.method, request.url)
         repeatable = request.method in IDEMPOTENT or retry_safe.get()
-        attempt = 0
-        while True:
-            attempt += 1
-            wait: float | None = None
-            async with self._slot(mailbox):
+        # a request about no mailbox (a $batch, the places API) takes no mailbox slot: its inner requests do
+        slot = self.slot(mailbox) if mailbox != "-" else contextlib.nullcontext()
+
+        async def attempt() -> httpx.Response:
+            async with slot, self._in_flight:  # released while waiting for the next attempt
                 try:
                     response = await self.inner.handle_async_request(request)
-                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                    # Nothing reached the server: always safe to try again.
+                except NOT_SENT:
                     self.requests.add(room, op, "connect-error")
-                    if attempt >= self.policy.max_attempts:
-                        raise
-                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+                    raise
+                except LOST_ANSWER:
                     self.requests.add(room, op, "reset")
-                    if not repeatable or attempt >= self.policy.max_attempts:
-                        raise
-                else:
-                    self.requests.add(room, op, response.status_code)
-                    status = response.status_code
-                    if status not in RETRYABLE or attempt >= self.policy.max_attempts:
-                        return response
-                    if status != 429 and not repeatable:
-                        return response  # the server may have acted: the caller decides, never a blind repeat
-                    wait = parse_retry_after(response.headers.get("Retry-After"))
-                    if wait is not None and wait > self.policy.max_retry_after:
-                        return response
-                    await response.aread()
-                    await response.aclose()
-            if wait is None:
-                wait = random.uniform(0, min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1)))
-            else:
-                wait += random.uniform(0, min(0.25, wait * 0.1))  # a little jitter so parallel callers spread out
-            self.requests.throttled_seconds += wait
-            request.headers["Retry-Attempt"] = str(attempt)
-            await self._sleep(wait)
+                    raise
+            self.requests.add(room, op, response.status_code)
+            return response
+
+        def again(error: BaseException) -> bool:
+            # Nothing reached the server on a connect error: always safe. After sending, only if repeatable.
+            return isinstance(error, NOT_SENT) or (repeatable and isinstance(error, LOST_ANSWER))
+
+        def answer_again(response: httpx.Response) -> bool:
+            # A throttled request was not executed; a 503/504 may have been: repeat it only when that is safe.
+            return response.status_code == 429 or (repeatable and response.status_code in RETRYABLE)
+
+        async def before_sleep(state: RetryCallState) -> None:
+            if state.outcome is not None and not state.outcome.failed:
+                answer: httpx.Response = state.outcome.result()
+                await answer.aread()
+                await answer.aclose()
+            self.requests.throttled_seconds += state.upcoming_sleep
+            request.headers["Retry-Attempt"] = str(state.attempt_number)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(again) | retry_if_result(answer_again),
+            stop=(
+                stop_after_attempt(self.policy.max_attempts)
+                | stop_when_retry_after_exceeds(self.policy.max_retry_after)
+            ),
+            wait=wait_retry_after(
+                wait_random_exponential(multiplier=self.policy.backoff_base, max=self.policy.backoff_cap)
+            ),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            retry_error_callback=_last_outcome,
+        )
+        response: httpx.Response = await retrying(attempt)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _last_outcome(state: RetryCallState) -> httpx.Response:
+    """When retries end, the caller gets the last answer (the SDK raises it as an ODataError) or its exception."""
+    assert state.outcome is not None
+    response: httpx.Response = state.outcome.result()
+    return response

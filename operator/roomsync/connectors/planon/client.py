@@ -82,18 +82,24 @@ class PlanonClient:
         return f"PlanonClient(url={self.settings.url!r}, auth={self.auth!r})"
 
 
-def auth_from_spec(spec: Mapping[str, Any], secrets: SecretLookup) -> Auth:
+def auth_from_spec(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> Auth:
     auth = spec.get("auth") or {}
+
+    def source(ref: Mapping[str, str]) -> str:
+        return f"Secret {namespace}/{ref['name']}, key {ref['key']}"
+
     if "accessKey" in auth:
         ref = auth["accessKey"]["secretRef"]
-        return AccessKeyAuth(secrets(ref["name"], ref["key"]))
+        return AccessKeyAuth(secrets(ref["name"], ref["key"]), source=source(ref))
     if "oidc" in auth:
         oidc = auth["oidc"]
         ref = oidc["clientSecret"]["secretRef"]
-        return OidcAuth(oidc["tokenUrl"], oidc["clientId"], secrets(ref["name"], ref["key"]), oidc.get("scope"))
+        return OidcAuth(
+            oidc["tokenUrl"], oidc["clientId"], secrets(ref["name"], ref["key"]), oidc.get("scope"), source=source(ref)
+        )
     raise ValueError("spec.planon.auth needs exactly one of accessKey or oidc")
 
 
 def open_client(spec: Mapping[str, Any], secrets: SecretLookup, *, namespace: str = "default") -> PlanonClient:
     """The registry entry point: ``spec`` is a Connection's ``spec.planon``; secrets are read once, here."""
-    return PlanonClient(PlanonSettings.from_spec(spec), auth_from_spec(spec, secrets))
+    return PlanonClient(PlanonSettings.from_spec(spec), auth_from_spec(spec, secrets, namespace=namespace))

@@ -43,6 +43,10 @@ class TtlCache(Generic[K, V]):
             return False, None
         return True, item[0]
 
+    def expiry(self, keys: Iterable[K]) -> float:
+        """When the first of ``keys`` expires (all must be cached)."""
+        return min((self._items[k][1] for k in keys), default=self.clock())
+
     def put(self, key: K, value: V) -> None:
         self._items[key] = (value, self.clock() + self.seconds)
 
@@ -66,10 +70,17 @@ class Directory:
         self._zones: TtlCache[int, str] = TtlCache(settings.cache_seconds, clock)
         self._person_by_email: TtlCache[str, int | None] = TtlCache(settings.cache_seconds, clock)
         self._person_by_syscode: TtlCache[int, Person | None] = TtlCache(settings.cache_seconds, clock)
+        self.clock = clock
+        #: the last answer of :meth:`units` and until when it holds: every write of a store asks for the same rooms,
+        #: and checking 1,000 codes one by one per write cost more than the write (docs/performance.md)
+        self._last_units: tuple[Collection[str], float, dict[str, UnitInfo]] | None = None
 
     # -- reservation units -----------------------------------------------------------------------------------------
     async def units(self, codes: Collection[str]) -> dict[str, UnitInfo]:
-        """The known units among ``codes`` (unknown codes are left out)."""
+        """The known units among ``codes`` (unknown codes are left out). The answer is shared: do not change it."""
+        last = self._last_units
+        if last is not None and last[0] is codes and self.clock() < last[1]:
+            return last[2]
         missing = self._units.missing(codes)
         if missing:
             f = self.settings.unit_fields
@@ -93,7 +104,9 @@ class Directory:
                     )
             for code in missing:
                 self._units.put(code, found.get(code))
-        return {code: info for code in codes if (info := self._units.get(code)[1]) is not None}
+        known = {code: info for code in codes if (info := self._units.get(code)[1]) is not None}
+        self._last_units = (codes, self._units.expiry(codes), known)
+        return known
 
     async def all_units(self) -> list[RoomInfo]:
         """Every reservation unit (uncached: room discovery is an occasional, interactive look-up), by code."""

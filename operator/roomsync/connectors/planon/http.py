@@ -1,8 +1,10 @@
 """POSTing to the Planon REST API and turning every answer into records or one of the port's errors.
 
-Mapping: connection errors, time-outs, 429 and 5xx -> ``BackendUnavailable`` (reads are retried a bounded number
-of times with tenacity, also after a garbled answer; writes never: a lost answer is resolved by the idempotent
-create); 401/403 -> ``AuthenticationFailed`` (after one retry with a fresh OIDC token); 404 ->
+Mapping: connection errors, time-outs, 429 and 5xx -> ``BackendUnavailable`` naming the URL and the reason (reads
+are retried a bounded number of times with tenacity, waiting what a ``Retry-After`` asks (see
+:mod:`roomsync.connectors.retry`), also after a garbled answer; writes never: a lost answer is resolved by the
+idempotent create); 401/403 -> ``AuthenticationFailed`` naming the credential and what to check (after one retry
+with a fresh OIDC token); 404 ->
 :class:`PlanonConfigurationError` (a definition, BOM or state name that the tenant does not expose); 422 with
 ``errors`` -> ``BookingRefused`` with the ``PN_`` code; warnings -> answered only when listed in ``safeWarnings``,
 otherwise :class:`UnansweredWarning`; other 4xx -> :class:`PlanonRequestRejected`; a body that is not the documented
@@ -20,7 +22,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from roomsync.connectors.base import (
     AuthenticationFailed,
@@ -30,12 +38,24 @@ from roomsync.connectors.base import (
     InvalidResponse,
     RequestCounts,
 )
-from roomsync.connectors.planon.auth import Auth
+from roomsync.connectors.network import proxy_for, unreachable
+from roomsync.connectors.planon.auth import Auth, TokenEndpointUnavailable
 from roomsync.connectors.planon.settings import PlanonSettings
+from roomsync.connectors.retry import parse_retry_after, stop_when_retry_after_exceeds, wait_retry_after
 
 log = logging.getLogger("roomsync.connectors.planon")
 BACKEND: Final = "planon"
 Record = dict[str, Any]
+#: A read whose answer asks to come back later than this gives up; the next cycle tries again.
+MAX_RETRY_AFTER: Final = 60.0
+
+
+class PlanonBusy(BackendUnavailable):
+    """Planon answered 429 or 5xx; ``retry_after`` is what its ``Retry-After`` header asked for, if anything."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, backend=BACKEND)
+        self.retry_after = retry_after
 
 
 class PlanonConfigurationError(BackendError):
@@ -69,6 +89,7 @@ class PlanonHttp:
         self.auth = auth
         self.requests = RequestCounts()
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
         self._limit = asyncio.Semaphore(settings.max_concurrent_requests)
 
     def session(self) -> aiohttp.ClientSession:
@@ -81,6 +102,7 @@ class PlanonHttp:
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout_seconds),
                 json_serialize=json.dumps,
             )
+            self._proxy = proxy_for(self.settings.url)
         return self._session
 
     async def aclose(self) -> None:
@@ -92,9 +114,12 @@ class PlanonHttp:
     async def read(self, definition: str, filter_: Mapping[str, Any] | None, *, room: str = "") -> list[Record]:
         body = {"filter": dict(filter_)} if filter_ else {}
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((BackendUnavailable, InvalidResponse)),
-            stop=stop_after_attempt(max(1, self.settings.read_attempts)),
-            wait=wait_exponential(multiplier=0.1, max=2.0),
+            retry=retry_if_exception_type((BackendUnavailable, InvalidResponse))
+            & retry_if_not_exception_type(TokenEndpointUnavailable),
+            stop=(
+                stop_after_attempt(max(1, self.settings.read_attempts)) | stop_when_retry_after_exceeds(MAX_RETRY_AFTER)
+            ),
+            wait=wait_retry_after(wait_exponential(multiplier=0.1, max=2.0)),
             reraise=True,
         )
         async for attempt in retrying:
@@ -128,13 +153,15 @@ class PlanonHttp:
         fresh_token_tried = False
         answered: set[str] = set()
         while True:
-            status, parsed = await self._send(path, payload, room)
+            status, parsed, retry_after = await self._send(path, payload, room)
             if status in (401, 403):
                 if not fresh_token_tried and self.auth.invalidate():
                     fresh_token_tried = True
                     continue
+                answer = f"HTTP {status} {_describe(parsed)}".strip()
                 raise AuthenticationFailed(
-                    f"Planon refused the credentials (HTTP {status}) on {path}: {_describe(parsed)}", backend=BACKEND
+                    self.auth.refused(answer, path) if status == 401 else self.auth.forbidden(answer, path),
+                    backend=BACKEND,
                 )
             warnings = _warnings(parsed)
             if warnings and not _records_present(parsed):
@@ -153,37 +180,39 @@ class PlanonHttp:
                 answered |= set(codes)
                 payload["answers"] = {"warnings": [{"code": c} for c in sorted(answered)]}
                 continue
-            return self._result(path, status, parsed)
+            return self._result(path, status, parsed, retry_after)
 
-    async def _send(self, path: str, body: Mapping[str, Any], room: str) -> tuple[int, Any]:
+    async def _send(self, path: str, body: Mapping[str, Any], room: str) -> tuple[int, Any, float | None]:
         url = f"{self.settings.url}/{path}"
         async with self._limit:
             header = await self.auth.header(self.session())
             started = time.monotonic()
             try:
-                async with self.session().post(url, json=body, headers={"Authorization": header}) as resp:
+                request = self.session().post(url, json=body, headers={"Authorization": header}, proxy=self._proxy)
+                async with request as resp:
                     status, text = resp.status, await resp.text()
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 self.requests.add(room, path, status)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 self.requests.add(room, path, "timeout" if isinstance(exc, TimeoutError) else "connect-error")
                 log.info("planon POST %s failed: %s", path, type(exc).__name__)
                 raise BackendUnavailable(
-                    f"Planon cannot be reached for {path}: {type(exc).__name__}", backend=BACKEND
+                    f"{unreachable('Planon', self.settings.url, exc)} ({path})", backend=BACKEND
                 ) from None
         log.debug("planon POST %s -> %s in %.0f ms", path, status, (time.monotonic() - started) * 1000)
         try:
             parsed = json.loads(text) if text.strip() else None
         except ValueError:
             if status >= 500 or status == 429:
-                raise BackendUnavailable(f"Planon answered HTTP {status} on {path}", backend=BACKEND) from None
+                raise PlanonBusy(f"Planon answered HTTP {status} on {path}", retry_after=retry_after) from None
             raise InvalidResponse(
                 f"Planon answered HTTP {status} with a body that is not JSON on {path}", backend=BACKEND
             ) from None
-        return status, parsed
+        return status, parsed, retry_after
 
-    def _result(self, path: str, status: int, parsed: Any) -> list[Record]:
+    def _result(self, path: str, status: int, parsed: Any, retry_after: float | None = None) -> list[Record]:
         if status == 429 or status >= 500:
-            raise BackendUnavailable(f"Planon answered HTTP {status} on {path}: {_describe(parsed)}", backend=BACKEND)
+            raise PlanonBusy(f"Planon answered HTTP {status} on {path}: {_describe(parsed)}", retry_after=retry_after)
         if status == 404:
             raise PlanonConfigurationError(
                 f"Planon does not know {path} (HTTP 404: {_describe(parsed)}); check the names in spec.planon",

@@ -115,7 +115,7 @@ class PlanonSettings:
     cache_seconds: float = 600.0
     request_timeout_seconds: float = 30.0
     read_attempts: int = 3
-    max_concurrent_requests: int = 4
+    max_concurrent_requests: int = 16  # docs/planon.md §3: what a Planon Cloud tenant is asked to carry
     max_occurrences: int = 500
     change_overlap_seconds: float = 120.0
 

@@ -2,10 +2,14 @@
 
 Requests per operation (steady state, master data cached): ``read`` = one ``/read`` per ``chunkSize`` units (an
 incremental read adds one per chunk for the window's new tail; native series not synced yet add one per chunk of
-series); ``lookup`` = one to three reads; ``create`` = one idempotency read + one BomAdd per room and occurrence;
-``update`` = one read of the meeting + one ``/update`` per distinct set of changed values and change time +
+series); ``lookup`` = one to three reads; ``create`` = one BomAdd per room and occurrence (plus one idempotency read
+when the same create was sent before by this process and no read has shown its reservations since: a restarted
+process reads everything first, so a reservation an earlier process made is paired by the read, never created
+twice); ``update`` = one read of the meeting + one ``/update`` per distinct set of changed values and change time +
 BomAdd/changeState for added/removed rooms or occurrences; ``cancel`` = one read + one ``/changeState`` per
-``chunkSize`` reservations sharing a change time; ``relink`` = one read + one ``/update``.
+``chunkSize`` reservations sharing a change time; ``relink`` = one ``/update`` for a single meeting the last read
+returned (its reservations and change times come from that read's memory and the handle), else one read + one
+``/update``.
 
 Preconditions: every write first compares the change times it reads with the versions the booking was read with
 (``Handle.versions``) and carries the change time in its own filter (``{Syscode: {in: [...]}, SysChangeDateTime:
@@ -22,8 +26,8 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from roomsync.connectors.base import (
@@ -52,7 +56,7 @@ from roomsync.connectors.planon.http import PlanonConfigurationError, Record
 from roomsync.connectors.planon.native import NotInferable, infer
 from roomsync.connectors.planon.settings import CANCEL_BY_DELETE
 from roomsync.connectors.planon.texts import SeriesText, format_attendees, format_occurrence
-from roomsync.model import Booking, Link, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
+from roomsync.model import Booking, Link, Person, RoomPair, Side, SkippedItem, Snapshot, Window, fit, shortened
 
 if TYPE_CHECKING:
     from roomsync.connectors.planon.client import PlanonClient
@@ -72,6 +76,24 @@ class Target(NamedTuple):
 
 def targets(rows: Iterable[Row]) -> list[Target]:
     return [Target(r.syscode, r.room, r.version) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A single meeting's booking as a read made it, and what it was made of."""
+
+    rows: tuple[Row, ...]
+    people: tuple[Person | None, ...]
+    zones: dict[str, str]
+    booking: Booking
+
+    def same(self, rows: Sequence[Row], people: tuple[Person | None, ...], zones: dict[str, str]) -> bool:
+        return (
+            zones is self.zones
+            and len(rows) == len(self.rows)
+            and all(a is b for a, b in zip(rows, self.rows, strict=True))
+            and people == self.people
+        )
 
 
 class PlanonStore:
@@ -96,6 +118,16 @@ class PlanonStore:
         self._horizon: datetime | None = None
         # native series already reported as not inferable (reported once per process, not every cycle)
         self._reported: set[str] = set()
+        # creates sent by this process, as (peer id, link sequence), until a read shows their reservations: only a
+        # repeat of one of these can find a reservation the read did not (see ``create``)
+        self._attempted: set[tuple[str, int]] = set()
+        self._rooms_by_syscode: tuple[dict[str, UnitInfo], dict[int, str]] | None = None
+        self._zones: dict[str, str] = {}
+        # what the last read made of each record and meeting. Records kept between reads (the incremental cache) are
+        # the same objects until they change, so an unchanged reservation is neither parsed nor translated again and
+        # its booking is handed back as the same object, whose fingerprint the engine keeps (docs/performance.md)
+        self._parsed: dict[int, tuple[Record, dict[int, str], Row]] = {}
+        self._made: dict[str, _Made] = {}
 
     # -- reading ---------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
@@ -104,18 +136,24 @@ class PlanonStore:
         if unknown:
             log.warning("planon: reservation unit code(s) not found: %s", ", ".join(sorted(unknown)))
         incremental = not full and self._incremental_possible(window)
+        reach = _reach(window)
         records, unreadable = await (
-            self._read_changes(window, units) if incremental else self._read_window(window, units)
+            self._read_changes(reach, units) if incremental else self._read_window(reach, units)
         )
-        rooms_by_syscode = {u.syscode: code for code, u in units.items()}
+        rooms_by_syscode = self._room_of(units)
         rows, skipped = self._rows(records, rooms_by_syscode)
-        rows = [r for r in rows if window.overlaps(r.begin, r.end) and r.room not in unreadable]
+        self._parsed = {id(r): self._parsed[id(r)] for r in records if id(r) in self._parsed}  # this read's only
+        rows = [r for r in rows if reach.overlaps(r.begin, r.end) and r.room not in unreadable]
         if self.f.changed_at and not unreadable:
-            self._remember(window, records, rows, skipped)
+            self._remember(reach, records, rows, skipped)
         else:
             self._cache = None
+        rows = [r for r in rows if window.overlaps(r.begin, r.end)]
         bookings, more_skipped = await self._bookings(rows, units, window)
         self._horizon = window.end
+        if self._attempted:
+            seen = {(b.link.peer_id, b.link.seq) for b in bookings if b.link is not None}
+            self._attempted -= seen
         return Snapshot(
             tuple(bookings),
             unreadable_rooms=unknown | unreadable,
@@ -193,7 +231,9 @@ class PlanonStore:
             unreadable |= more
         for record in changed:
             syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
-            if isinstance(syscode, int):
+            # the look-back overlap returns recently changed records every cycle: an equal one keeps the cached
+            # object, so what was made of it is reused (see ``_row``)
+            if isinstance(syscode, int) and merged.get(syscode) != record:
                 merged[syscode] = record
         return list(merged.values()), unreadable
 
@@ -219,7 +259,7 @@ class PlanonStore:
         tainted: set[str] = set()
         for record in records:
             try:
-                rows.append(self.codec.row(record, rooms_by_syscode))
+                rows.append(self._row(record, rooms_by_syscode))
             except RowError as exc:
                 unit = record.get(self.f.reservation_unit) if isinstance(record, dict) else None
                 syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
@@ -235,29 +275,53 @@ class PlanonStore:
                 )
         return [r for r in rows if r.booking_id not in tainted], skipped
 
+    def _row(self, record: Record, rooms_by_syscode: dict[int, str]) -> Row:
+        """A record as a row; the same record object (kept from an earlier read) gives the same row object."""
+        known = self._parsed.get(id(record))
+        if known is not None and known[0] is record and known[1] is rooms_by_syscode:
+            return known[2]
+        row = self.codec.row(record, rooms_by_syscode)
+        self._parsed[id(record)] = (record, rooms_by_syscode, row)
+        return row
+
     async def _bookings(
         self, rows: list[Row], units: dict[str, UnitInfo], window: Window | None
     ) -> tuple[list[Booking], list[SkippedItem]]:
         groups: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
             groups[r.booking_id].append(r)
-        zones = {code: u.time_zone for code, u in units.items()}
+        zones = self._zones_of(units)
         natives = await self._native_series(groups, units, window)
         requestors = {r.requestor for members in groups.values() for r in members if r.requestor is not None}
         persons = await self.client.directory.persons(requestors) if requestors else {}
         bookings: list[Booking] = []
         skipped: list[SkippedItem] = []
+        made: dict[str, _Made] = {}
         for booking_id, members in groups.items():
             series, originals = natives.get(booking_id, (None, None))
             # an inferred series holds every reservation, so its exceptions are known everywhere, not only in the
             # window (a relink writes them as RoomSync's bookkeeping)
             scope = None if series is not None else window
-            try:
-                bookings.append(
-                    self.codec.booking(booking_id, members, persons, zones, scope, inferred=series, originals=originals)
-                )
-            except (RowError, ValueError) as exc:
-                skipped += [SkippedItem(r.room, str(r.syscode), f"meeting {booking_id}: {exc}") for r in members]
+            # a single meeting (no series: its booking does not depend on the window) made of the same rows, for
+            # the same organizer and zones, is the same booking: handed back as the same object (see __init__)
+            single = series is None and all(r.series is None for r in members)
+            people = tuple(persons.get(r.requestor) if r.requestor is not None else None for r in members)
+            known = self._made.get(booking_id) if single else None
+            if known is not None and known.same(members, people, zones):
+                booking = known.booking
+            else:
+                try:
+                    booking = self.codec.booking(
+                        booking_id, members, persons, zones, scope, inferred=series, originals=originals
+                    )
+                except (RowError, ValueError) as exc:
+                    skipped += [SkippedItem(r.room, str(r.syscode), f"meeting {booking_id}: {exc}") for r in members]
+                    continue
+            if single:
+                made[booking_id] = _Made(tuple(members), people, zones, booking)
+            bookings.append(booking)
+        if window is not None:  # a read: what it made is what the next read may hand back
+            self._made = made
         return bookings, skipped
 
     async def _native_series(
@@ -309,7 +373,7 @@ class PlanonStore:
             records += await self.http.read(
                 self.settings.definitions.reservation, {self.f.native_series: {"in": chunk}}
             )
-        rows, _ = self._rows(records, {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(records, self._room_of(units))
         return rows
 
     async def lookup(self, ids: Collection[str]) -> dict[str, Booking]:
@@ -331,7 +395,7 @@ class PlanonStore:
         for syscodes in chunks(singles, self.settings.chunk_size):
             records += await self.http.read(definition, {self.f.syscode: {"in": syscodes}})
         natives = [i for i in ids if native_value(i) is not None] if self.f.native_series else []
-        rows, _ = self._rows(_unique(records, self.f.syscode), {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(_unique(records, self.f.syscode), self._room_of(units))
         known = {r.syscode for r in rows}
         rows += [r for r in await self._native_rows(natives, units) if r.syscode not in known]
         found = []
@@ -347,19 +411,23 @@ class PlanonStore:
         units = await self._units_for(booking)
         existing: list[Row] = []
         booking_id = f"rs-{uuid.uuid4().hex[:20]}"
-        if booking.link is not None:  # idempotent: a retry after a lost answer completes the first attempt
-            found = await self._rows_with_peer(booking.link.peer_id, units)
+        attempt = (booking.link.peer_id, booking.link.seq) if booking.link is not None else None
+        if attempt is not None and attempt in self._attempted:
+            # idempotent: a retry after a lost answer (or any repeat) completes the first attempt
+            found = await self._rows_with_peer(attempt[0], units)
             if found:
                 booking_id = found[0].booking_id
                 existing = await self._rows_of({booking_id}, units)
-                log.info("planon: create for %s resumes meeting %s", booking.link.peer_id, booking_id)
+                log.info("planon: create for %s resumes meeting %s", attempt[0], booking_id)
+        if attempt is not None:
+            self._attempted.add(attempt)
         return await self._apply(booking_id, existing, booking, units, rollback=not existing)
 
     async def _rows_with_peer(self, peer_id: str, units: dict[str, UnitInfo]) -> list[Row]:
         records = await self.http.read(
             self.settings.definitions.reservation, {self.f.link: {"contains": f";{peer_id}"}}
         )
-        rows, _ = self._rows(records, {u.syscode: c for c, u in units.items()})
+        rows, _ = self._rows(records, self._room_of(units))
         return sorted(
             (r for r in rows if r.live and r.link is not None and r.link.peer_id == peer_id), key=lambda r: r.syscode
         )
@@ -388,7 +456,9 @@ class PlanonStore:
 
     async def relink(self, current: Booking, link: Link) -> None:
         units = await self.client.directory.units(self.rooms)
-        rows = await self._rows_of({current.id}, units)
+        rows = self._rows_as_read(current, units)
+        if rows is None:
+            rows = await self._rows_of({current.id}, units)
         live = [r for r in rows if r.live]
         if not live:
             raise NotFound(f"Planon meeting {current.id} has no live reservations in these rooms", backend=BACKEND)
@@ -401,6 +471,31 @@ class PlanonStore:
                 batches.setdefault(group_key(values), (values, []))[1].append(row)
         for values, stale in batches.values():
             await self._update(targets(stale), values)
+
+    def _rows_as_read(self, current: Booking, units: dict[str, UnitInfo]) -> list[Row] | None:
+        """The reservations of a single (non-recurring) meeting exactly as the last read saw them, from memory: its
+        handle names every one of them with the change time it was read at, and the write's filter carries those
+        change times, so Planon itself refuses the write when one changed since. No read request is needed
+        (a link write-back after a create costs one request). ``None`` when memory cannot vouch for them: a series
+        (its reservations outside the window were not read), no change time configured, or not read by this
+        store's last read; the caller reads them."""
+        handle, cache = current.handle, self._cache
+        if current.recurrence is not None or handle is None or cache is None or not self.f.changed_at:
+            return None
+        versions = handle.versions
+        ids = handle.ids()
+        if not ids or set(versions) != set(ids):
+            return None
+        records = []
+        for syscode in ids:
+            record = cache.get(int(syscode)) if syscode.isdigit() else None
+            if record is None or self.codec.version_of(record) != versions[syscode]:
+                return None
+            records.append(record)
+        rows, skipped = self._rows(records, self._room_of(units))
+        if skipped or any(r.booking_id != current.id for r in rows):
+            return None
+        return rows
 
     def _bookkeeping(self, current: Booking, live: Sequence[Row]) -> dict[Row, dict[str, Any]]:
         """What RoomSync keeps on each live reservation of a series besides the link: the series text and each
@@ -445,6 +540,18 @@ class PlanonStore:
         return None  # the HTTP session belongs to the shared client
 
     # -- internals -------------------------------------------------------------------------------------------------
+    def _room_of(self, units: dict[str, UnitInfo]) -> dict[int, str]:
+        """Unit syscode -> room code, kept while the directory answers with the same units (every write asks)."""
+        if self._rooms_by_syscode is None or self._rooms_by_syscode[0] is not units:
+            self._rooms_by_syscode = (units, {u.syscode: code for code, u in units.items()})
+            self._zones = {code: u.time_zone for code, u in units.items()}
+        return self._rooms_by_syscode[1]
+
+    def _zones_of(self, units: dict[str, UnitInfo]) -> dict[str, str]:
+        """Room code -> time zone, kept like :meth:`_room_of`."""
+        self._room_of(units)
+        return self._zones
+
     async def _units_for(self, booking: Booking) -> dict[str, UnitInfo]:
         units = await self.client.directory.units(self.rooms)
         rooms = booking.rooms & set(self.rooms)
@@ -608,6 +715,14 @@ class PlanonStore:
             raise InvalidResponse(
                 f"Planon did not answer reservation(s) {_listed(unanswered)} that the write addressed", backend=BACKEND
             )
+
+
+def _reach(window: Window) -> Window:
+    """What a read fetches for ``window``: up to two days past the day it ends, so a window rolling forward with the
+    clock is still covered by the last read for a day and an incremental read needs no extra request for its new
+    tail every cycle (only the first cycle of a day reads one). Bookings are clipped to ``window`` exactly."""
+    end = datetime.combine(window.end.astimezone(UTC).date(), time(), UTC) + timedelta(days=2)
+    return Window(window.start, max(end, window.end))
 
 
 def _listed(syscodes: Sequence[int]) -> str:

@@ -16,14 +16,18 @@ from roomsync.sandbox.caldav.server import SERVICE_ACCOUNT, RadicaleServer
 SECRET = ("caldav-credentials", "password")
 
 
+def logins(service_password: str) -> dict[str, str]:
+    """The service account's and the building's people's logins (a person's password is ``<name>-demo``)."""
+    people = [p["email"].split("@")[0] for p in planon_seed()["persons"] if p["email"].endswith("@" + DOMAIN)]
+    return {SERVICE_ACCOUNT: service_password, **{name: f"{name}-demo" for name in people}}
+
+
 def start_building(
     host: str = "127.0.0.1", port: int = 0
 ) -> tuple[RadicaleServer, dict[str, Any], dict[tuple[str, str], str]]:
     """A started Radicale with the building's room calendars, the ``spec.caldav`` pointing at it and its Secret."""
     password = secrets.token_urlsafe(16)
-    people = [p["email"].split("@")[0] for p in planon_seed()["persons"] if p["email"].endswith("@" + DOMAIN)]
-    users = {SERVICE_ACCOUNT: password, **{name: f"{name}-demo" for name in people}}
-    server = RadicaleServer(users, host=host, port=port).start()
+    server = RadicaleServer(logins(password), host=host, port=port).start()
     calendars = [
         {"room": room.mailbox, "url": server.make_calendar(room.mailbox, display_name=room.name, time_zone=ZONE)}
         for room in ONLINE_ROOMS

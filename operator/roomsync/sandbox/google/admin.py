@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from roomsync.sandbox.admin_page import AdminIndex
 from roomsync.sandbox.google import times
 from roomsync.sandbox.google.api import render
 from roomsync.sandbox.google.calendars import ApiError
@@ -87,10 +88,12 @@ class AdminApi:
         return web.json_response({"error": str(exc)}, status=status)
 
     async def health(self, request: web.Request) -> web.Response:
+        """Is the sandbox up: ``{"ok": true}``."""
         return web.json_response({"ok": True})
 
     # -- rooms ------------------------------------------------------------------------------------------------------
     async def add_rooms(self, request: web.Request) -> web.Response:
+        """Add or change room resources: email, name, capacity, booking (autoAccept / addAll), time zone."""
         data = await self._body(request)
         try:
             added = [self.state.add_room(r).id for r in data.get("rooms") or [data]]
@@ -99,6 +102,7 @@ class AdminApi:
         return web.json_response({"rooms": added}, status=201)
 
     async def list_rooms(self, request: web.Request) -> web.Response:
+        """The room resources and their booking settings."""
         rooms = [c for c in self.state.calendars.calendars.values() if c.kind == "room"]
         return web.json_response(
             [
@@ -164,6 +168,7 @@ class AdminApi:
         return min(found, key=lambda ce: ce[1]["_s"])
 
     async def book(self, request: web.Request) -> web.Response:
+        """A person books rooms in Google Calendar (organizer, rooms, subject, start, end, timeZone, recurrence)."""
         data = await self._body(request)
         zone = str(data.get("timeZone") or "UTC")
         all_day = bool(data.get("allDay"))
@@ -188,6 +193,7 @@ class AdminApi:
         return web.json_response({"id": event["id"], "iCalUID": event["iCalUID"], "calendar": organizer.id}, status=201)
 
     async def edit(self, request: web.Request) -> web.Response:
+        """The organizer changes the meeting in Google Calendar (iCalUID and what changes)."""
         data = await self._body(request)
         calendar, event = self._meeting(data["iCalUID"], data.get("seriesStart"))
         zone = str(data.get("timeZone") or event["_tz"])
@@ -218,6 +224,7 @@ class AdminApi:
         return web.json_response(render(calendar, updated, stub=False))
 
     async def cancel(self, request: web.Request) -> web.Response:
+        """The organizer cancels the meeting (iCalUID; seriesStart for this and following)."""
         data = await self._body(request)
         calendar, event = self._meeting(data["iCalUID"], data.get("seriesStart"))
         self.state.calendars.delete(calendar, event["id"])
@@ -264,19 +271,24 @@ class AdminApi:
 
     # -- inspection and knobs -------------------------------------------------------------------------------------
     async def responses(self, request: web.Request) -> web.Response:
+        """How the rooms answered invitations, in order."""
         return web.json_response(self.state.calendars.responses)
 
     async def requests(self, request: web.Request) -> web.Response:
+        """Requests the APIs served, per calendar, operation and status."""
         return web.json_response(self.state.traffic.summary())
 
     async def reset_requests(self, request: web.Request) -> web.Response:
+        """Forget the request counters."""
         self.state.traffic.reset()
         return web.json_response({"ok": True})
 
     async def log(self, request: web.Request) -> web.Response:
+        """Every request served, in order."""
         return web.json_response(self.state.traffic.log)
 
     async def add_fault(self, request: web.Request) -> web.Response:
+        """Make the next matching requests fail: 403 rate limits, 429, 5xx, stalls, lost answers."""
         try:
             self.state.traffic.faults.append(Fault.from_json(await self._body(request)))
         except (ValueError, TypeError) as exc:
@@ -284,13 +296,16 @@ class AdminApi:
         return web.json_response({"ok": True}, status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
+        """Remove every armed fault."""
         self.state.traffic.faults.clear()
         return web.json_response({"ok": True})
 
     async def get_settings(self, request: web.Request) -> web.Response:
+        """The settings for behaviours Google does not document."""
         return web.json_response(self.state.settings.to_json())
 
     async def put_settings(self, request: web.Request) -> web.Response:
+        """Change the settings for behaviours Google does not document."""
         try:
             self.state.settings.update(await self._body(request))
         except ValueError as exc:
@@ -298,6 +313,7 @@ class AdminApi:
         return web.json_response(self.state.settings.to_json())
 
     async def put_quota(self, request: web.Request) -> web.Response:
+        """Requests allowed per user and per project in a window."""
         data = await self._body(request)
         traffic = self.state.traffic
         traffic.user_limit = data.get("perUser")
@@ -309,15 +325,18 @@ class AdminApi:
         )
 
     async def put_latency(self, request: web.Request) -> web.Response:
+        """Add a delay to every API request (seconds)."""
         self.state.traffic.latency = float((await self._body(request)).get("seconds", 0.0))
         return web.json_response({"latency": self.state.traffic.latency})
 
     async def put_access(self, request: web.Request) -> web.Response:
+        """Which users may change events on room calendars."""
         writers = (await self._body(request)).get("roomWriters")
         self.state.room_writers = None if writers is None else {str(w).casefold() for w in writers}
         return web.json_response({"roomWriters": writers})
 
     async def expire_sync(self, request: web.Request) -> web.Response:
+        """Expire sync tokens (optionally of one calendar): the next incremental list answers 410."""
         wanted = (await self._body(request)).get("calendar")
         expired = []
         for calendar in self.state.calendars.calendars.values():
@@ -327,8 +346,34 @@ class AdminApi:
         return web.json_response({"expired": expired})
 
     async def expire_tokens(self, request: web.Request) -> web.Response:
+        """Expire the access tokens issued so far."""
         self.state.identity.expire_all()
         return web.json_response({"ok": True})
 
     async def tokens(self, request: web.Request) -> web.Response:
+        """The access tokens issued: subject and scopes."""
         return web.json_response(self.state.identity.issued)
+
+
+INDEX = AdminIndex(
+    title="Google Workspace sandbox - admin",
+    intro="This sandbox plays a Google Workspace domain: the Calendar API at /calendar/v3, the Directory's room "
+    "resources at /admin/directory/v1 and the OAuth token endpoint at /token (a service account with domain-wide "
+    "delegation). Rooms answer invitations as Google Calendar does. The admin API below plays people in Google "
+    "Calendar and lets tests look inside; it needs no credentials. From the command line, `roomsync sandbox book -f "
+    "sandbox.yaml calendar ...` and `roomsync sandbox show -f sandbox.yaml` do the same.",
+    person=("/person/book", "/person/edit", "/person/cancel", "/person/occurrence", "/person/split", "/calendars/"),
+    examples={
+        "/person/book": {
+            "organizer": "ben@contoso.example",
+            "rooms": ["ams-302@contoso.example"],
+            "subject": "Coffee chat",
+            "start": "{day}T15:00:00",
+            "end": "{day}T16:00:00",
+            "timeZone": "Europe/Amsterdam",
+        },
+        "/person/edit": {"iCalUID": "<iCalUID of the meeting>", "subject": "Coffee chat (moved)"},
+        "/person/cancel": {"iCalUID": "<iCalUID of the meeting>"},
+        "/calendars/{calendar}/events": {"calendar": "ams-302@contoso.example"},
+    },
+)

@@ -188,16 +188,19 @@ class Push:
         ]
 
     async def _admin_list(self, _: web.Request) -> web.Response:
+        """The push notification channels Google holds, per calendar."""
         self._expire()
         return web.json_response(
             [c.to_json() | {"calendar": c.calendar, "address": c.address} for c in self.channels.values()]
         )
 
     async def _admin_trust(self, request: web.Request) -> web.Response:
+        """Which notification URLs (CA) the sandbox trusts when it delivers."""
         self.outbound.trust(str((await request.json()).get("ca") or ""))
         return web.json_response({"ok": True})
 
     async def _admin_fault(self, request: web.Request) -> web.Response:
+        """Make the next push deliveries fail (lost, slow, refused ...)."""
         try:
             self.outbound.add_fault(Fault.from_json(await request.json()))
         except (ValueError, TypeError) as error:
@@ -205,8 +208,10 @@ class Push:
         return web.json_response({"ok": True})
 
     async def _admin_clear(self, _: web.Request) -> web.Response:
+        """Remove every armed push fault."""
         self.outbound.clear_faults()
         return web.json_response({"ok": True})
 
     async def _admin_log(self, _: web.Request) -> web.Response:
+        """The push notifications sent so far and their answers."""
         return web.json_response(self.outbound.log)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from roomsync.sandbox.google.admin import AdminApi
+from roomsync.sandbox.google.admin import INDEX, AdminApi
 from roomsync.sandbox.google.api import Api
 from roomsync.sandbox.google.auth import Identity, ServiceAccount
 from roomsync.sandbox.google.calendars import Calendars
@@ -126,6 +126,7 @@ class GoogleSandbox:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self.state.push.middleware])
         app.add_routes(AdminApi(self).routes())
+        INDEX.install(app)
         app.add_routes(self.state.push.admin_routes())
         app.add_routes(Api(self.state).routes())
         return app

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from roomsync.sandbox.admin_page import AdminIndex
 from roomsync.sandbox.graph import outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.model import Mailbox, Processing, StoredEvent
@@ -56,6 +57,7 @@ class AdminApi:
         self.state = state
 
     def routes(self) -> list[web.RouteDef]:
+        """The admin API; the index page at ``/_admin`` (:data:`INDEX`) is installed by the server."""
         return [
             web.get("/_admin/health", self.health),
             web.post("/_admin/rooms", self.add_rooms),
@@ -100,9 +102,11 @@ class AdminApi:
         return web.json_response({"error": str(exc)}, status=status)
 
     async def health(self, request: web.Request) -> web.Response:
+        """Is the sandbox up: ``{"ok": true}``."""
         return web.json_response({"ok": True})
 
     async def add_rooms(self, request: web.Request) -> web.Response:
+        """Add or change room mailboxes: address, name, capacity, time zone, calendar processing."""
         data = await self._body(request)
         added = []
         for room in data.get("rooms") or [data]:
@@ -122,6 +126,7 @@ class AdminApi:
         return web.json_response({"rooms": added}, status=201)
 
     async def list_rooms(self, request: web.Request) -> web.Response:
+        """The room mailboxes and their calendar processing settings."""
         return web.json_response(
             [
                 {"address": b.address, "name": b.name, "processing": b.processing.to_json()}
@@ -137,6 +142,7 @@ class AdminApi:
             raise web.HTTPNotFound(text=f"no mailbox {request.match_info['room']}") from None
 
     async def set_processing(self, request: web.Request) -> web.Response:
+        """Set-CalendarProcessing for a room: AutomateProcessing (AutoAccept / AutoUpdate), conflicts ..."""
         box = self._room(request)
         try:
             box.processing = Processing.from_json(await self._body(request), box.processing)
@@ -157,14 +163,17 @@ class AdminApi:
         return web.json_response({"timeZone": box.time_zone})
 
     async def room_events(self, request: web.Request) -> web.Response:
+        """Everything in a room's calendar, as stored: subject, times, organizer, the room's answer, links."""
         box = self._room(request)
         return web.json_response([event_json(e) for e in sorted(box.events.values(), key=lambda e: (e.start, e.id))])
 
     async def room_inbox(self, request: web.Request) -> web.Response:
+        """The meeting requests and responses in a room's inbox."""
         return web.json_response(self._room(request).inbox)
 
     # -- a person in Outlook ---------------------------------------------------------------------------------------
     async def book(self, request: web.Request) -> web.Response:
+        """A person sends a meeting request from Outlook to rooms (organizer, rooms, subject, start, end, timeZone)."""
         data = await self._body(request)
         tz = data.get("timeZone") or "UTC"
         body: dict[str, Any] = {
@@ -185,6 +194,7 @@ class AdminApi:
         return web.json_response({"iCalUId": event.ical_uid, "id": event.id, "mailbox": event.mailbox}, status=201)
 
     async def edit(self, request: web.Request) -> web.Response:
+        """The organizer changes the meeting in Outlook (iCalUId and what changes: subject, start, end, rooms ...)."""
         data = await self._body(request)
         try:
             event = outlook.edit(self.state.calendars, data)
@@ -195,6 +205,7 @@ class AdminApi:
         return web.json_response(event_json(event))
 
     async def cancel(self, request: web.Request) -> web.Response:
+        """The organizer cancels the meeting in Outlook (iCalUId, optional comment)."""
         data = await self._body(request)
         try:
             box, event = self.state.calendars.meeting(data["iCalUId"])
@@ -204,6 +215,7 @@ class AdminApi:
         return web.json_response({"cancelled": event.ical_uid})
 
     async def occurrence(self, request: web.Request) -> web.Response:
+        """The organizer changes or cancels one occurrence of a series (iCalUId, originalStart)."""
         data = await self._body(request)
         original = datetime.fromisoformat(data["originalStart"].replace("Z", "+00:00")).astimezone(UTC)
         body = None
@@ -224,21 +236,26 @@ class AdminApi:
 
     # -- traffic -------------------------------------------------------------------------------------------------------
     async def requests(self, request: web.Request) -> web.Response:
+        """Requests the Graph API served, per mailbox, operation and status, and the most in flight at once."""
         return web.json_response(self.state.traffic.summary())
 
     async def reset_requests(self, request: web.Request) -> web.Response:
+        """Forget the request counters."""
         self.state.traffic.reset()
         return web.json_response({"ok": True})
 
     async def log(self, request: web.Request) -> web.Response:
+        """Every request served, in order (``?mailbox=`` for one room)."""
         mailbox = request.query.get("mailbox")
         entries = [e for e in self.state.traffic.log if not mailbox or e["mailbox"] == mailbox.casefold()]
         return web.json_response(entries)
 
     async def mail(self, request: web.Request) -> web.Response:
+        """The mail Exchange would have sent: acceptances, declines, cancellations."""
         return web.json_response(self.state.calendars.assistant.mail)
 
     async def add_fault(self, request: web.Request) -> web.Response:
+        """Make the next matching requests fail: 429 with Retry-After, 5xx, resets, slow answers."""
         try:
             fault = Fault.from_json(await self._body(request))
         except (ValueError, TypeError) as exc:
@@ -247,14 +264,17 @@ class AdminApi:
         return web.json_response({"ok": True}, status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
+        """Remove every armed fault."""
         self.state.traffic.faults.clear()
         return web.json_response({"ok": True})
 
     async def set_latency(self, request: web.Request) -> web.Response:
+        """Add a delay to every API request (seconds)."""
         self.state.traffic.latency = float((await self._body(request)).get("seconds", 0.0))
         return web.json_response({"latency": self.state.traffic.latency})
 
     async def set_concurrency(self, request: web.Request) -> web.Response:
+        """Requests in flight per app and mailbox before MailboxConcurrency 429s (and their Retry-After)."""
         data = await self._body(request)
         self.state.traffic.concurrency_limit = int(data.get("limit", self.state.traffic.concurrency_limit))
         self.state.traffic.concurrency_retry_after = str(
@@ -263,6 +283,7 @@ class AdminApi:
         return web.json_response({"limit": self.state.traffic.concurrency_limit})
 
     async def add_app(self, request: web.Request) -> web.Response:
+        """Register an app (client id with a secret, certificate or federated token)."""
         data = await self._body(request)
         self.state.identity.register(
             data["clientId"],
@@ -273,14 +294,17 @@ class AdminApi:
         return web.json_response({"ok": True}, status=201)
 
     async def expire_tokens(self, request: web.Request) -> web.Response:
+        """Expire the tokens issued so far (optionally of one client id)."""
         self.state.identity.expire_tokens((await self._body(request)).get("clientId"))
         return web.json_response({"ok": True})
 
     async def revoke(self, request: web.Request) -> web.Response:
+        """Revoke an app's credentials: token requests fail, issued tokens stop working."""
         self.state.identity.revoke((await self._body(request)).get("clientId"))
         return web.json_response({"ok": True})
 
     async def expire_delta(self, request: web.Request) -> web.Response:
+        """Forget delta tokens (optionally of one mailbox): the next delta answers 410."""
         mailbox = (await self._body(request)).get("mailbox")
         return web.json_response({"expired": self.state.delta.expire(mailbox.casefold() if mailbox else None)})
 
@@ -314,6 +338,33 @@ class AdminApi:
         return web.json_response({"requests": budget.requests, "seconds": budget.seconds})
 
     async def set_scope(self, request: web.Request) -> web.Response:
+        """Restrict the app to these mailboxes (RBAC for Applications); others answer 403."""
         mailboxes = (await self._body(request)).get("mailboxes")
         self.state.allowed_mailboxes = None if mailboxes is None else {m.casefold() for m in mailboxes}
         return web.json_response({"mailboxes": mailboxes})
+
+
+INDEX = AdminIndex(
+    title="Microsoft Graph sandbox - admin",
+    intro="This sandbox plays an Exchange Online tenant: Graph v1.0 at /v1.0 and the Entra ID token endpoint at "
+    "/{tenant}/oauth2/v2.0/token, over HTTPS with a CA of its own (the caBundle in the manifests `roomsync sandbox` "
+    "prints; curl needs -k or --cacert). Room mailboxes answer meeting requests as Exchange's booking assistant "
+    "does. The admin API below plays people in Outlook and lets tests look inside; it needs no credentials. From the "
+    "command line, `roomsync sandbox book -f sandbox.yaml calendar ...` and `roomsync sandbox show -f sandbox.yaml` "
+    "do the same.",
+    person=("/outlook/book", "/outlook/edit", "/outlook/cancel", "/outlook/occurrence", "/rooms/{room}/events"),
+    examples={
+        "/outlook/book": {
+            "organizer": "ben@contoso.example",
+            "rooms": ["ams-202@contoso.example"],
+            "subject": "Coffee chat",
+            "start": "{day}T15:00:00",
+            "end": "{day}T16:00:00",
+            "timeZone": "Europe/Amsterdam",
+        },
+        "/outlook/edit": {"iCalUId": "<iCalUId of the meeting>", "subject": "Coffee chat (moved)"},
+        "/outlook/cancel": {"iCalUId": "<iCalUId of the meeting>", "comment": "Postponed"},
+        "/rooms/{room}/events": {"room": "ams-202@contoso.example"},
+    },
+    curl="curl -k",
+)

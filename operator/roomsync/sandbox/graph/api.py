@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from roomsync.sandbox.graph import outlook
+from roomsync.sandbox.graph import batch, outlook
 from roomsync.sandbox.graph.calendar import NotFoundError
 from roomsync.sandbox.graph.delta import PendingPages
 from roomsync.sandbox.graph.identity import TokenError
@@ -83,7 +83,8 @@ def prefer(request: web.Request) -> dict[str, str]:
 
 
 def segments_of(request: web.Request) -> list[str]:
-    parts = [p for p in request.match_info["tail"].split("/") if p]
+    """The path below ``/v1.0`` (from the path, not the route: a request inside a ``$batch`` is a clone)."""
+    parts = [p for p in request.path.removeprefix("/v1.0").split("/") if p]
     if len(parts) >= 3 and parts[0] == "users" and parts[2] == "calendar" and len(parts) > 3:
         parts = parts[:2] + parts[3:]
     return [("delta" if p == "delta()" else p) for p in parts]
@@ -148,9 +149,14 @@ class GraphApi:
             "operation": op,
             "path": request.path_qs,
             "status": 0,
+            "batched": request.get(batch.BATCHED, False),
         }
         if mailbox:
             traffic.enter(app, mailbox)
+        if not entry["batched"]:
+            traffic.http_enter()
+        if segments == ["$batch"] and batch.BATCHED not in request:
+            request[batch.TEMPLATE] = request.clone()  # before the body is read: aiohttp clones only unread requests
         try:
             response = await self._graph(request, segments, mailbox, app, entry)
             status = response.status
@@ -161,6 +167,8 @@ class GraphApi:
         finally:
             if mailbox:
                 traffic.leave(app, mailbox)
+            if not entry["batched"]:
+                traffic.http_leave()
             entry["status"] = status
             traffic.record(entry)
 
@@ -246,6 +254,8 @@ class GraphApi:
 
     @staticmethod
     async def _json_body(request: web.Request) -> Any:
+        if batch.INNER_BODY in request:  # a request inside a $batch carries its body as JSON already
+            return request[batch.INNER_BODY]
         if request.method not in ("POST", "PATCH", "PUT") or not request.can_read_body:
             return {}
         text = await request.text()
@@ -260,6 +270,8 @@ class GraphApi:
         self, request: web.Request, seg: list[str], mailbox: str | None, body: Any
     ) -> web.StreamResponse:
         method = request.method
+        if seg == ["$batch"] and method == "POST" and batch.BATCHED not in request:
+            return await batch.handle(request, body, self.graph)
         if seg[:1] == ["subscriptions"]:
             app = self.state.identity.client_of(request.headers.get("Authorization"))
             try:

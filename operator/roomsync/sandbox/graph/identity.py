@@ -57,6 +57,7 @@ class Identity:
         self.apps: dict[str, App] = {}
         self.tokens: dict[str, IssuedToken] = {}
         self.issued = 0
+        self.requests = 0  # token requests received, refused ones included
 
     def register(self, client_id: str, **credentials: Any) -> App:
         app = self.apps.setdefault(client_id, App(client_id))
@@ -82,6 +83,7 @@ class Identity:
                 token.expires_at = 0
 
     def token(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
+        self.requests += 1
         if tenant not in (self.tenant_id, "organizations", "common"):
             raise TokenError("invalid_tenant", f"AADSTS90002: Tenant '{tenant}' not found.", 400)
         if form.get("grant_type") != "client_credentials":

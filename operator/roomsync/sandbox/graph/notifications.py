@@ -334,10 +334,12 @@ class Notifications:
         ]
 
     async def _admin_list(self, _: web.Request) -> web.Response:
+        """The change-notification subscriptions Graph holds, per mailbox."""
         self._expire()
         return web.json_response([s.to_json() | {"mailbox": s.mailbox} for s in self.subscriptions.values()])
 
     async def _admin_lifecycle(self, request: web.Request) -> web.Response:
+        """Send a lifecycle notification (e.g. reauthorizationRequired) for a subscription."""
         body = await request.json()
         try:
             self.lifecycle(request.match_info["id"], str(body.get("event")))
@@ -348,6 +350,7 @@ class Notifications:
         return web.json_response({"ok": True})
 
     async def _admin_expire(self, request: web.Request) -> web.Response:
+        """Make a subscription expire now, as Graph does when it is not renewed."""
         try:
             self.expire(request.match_info["id"])
         except KeyError:
@@ -355,11 +358,13 @@ class Notifications:
         return web.json_response({"ok": True})
 
     async def _admin_trust(self, request: web.Request) -> web.Response:
+        """Which notification URLs (CA) the sandbox trusts when it delivers."""
         body = await request.json()
         self.trust(str(body.get("ca") or ""))
         return web.json_response({"ok": True})
 
     async def _admin_fault(self, request: web.Request) -> web.Response:
+        """Make the next notification deliveries fail (lost, slow, refused ...)."""
         try:
             self.outbound.add_fault(Fault.from_json(await request.json()))
         except (ValueError, TypeError) as error:
@@ -367,8 +372,10 @@ class Notifications:
         return web.json_response({"ok": True})
 
     async def _admin_clear(self, _: web.Request) -> web.Response:
+        """Remove every armed notification fault."""
         self.outbound.clear_faults()
         return web.json_response({"ok": True})
 
     async def _admin_log(self, _: web.Request) -> web.Response:
+        """The notifications sent so far and their answers."""
         return web.json_response(self.outbound.log + self.validation.log)

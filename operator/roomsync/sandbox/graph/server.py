@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from roomsync.sandbox.graph import tls
+from roomsync.sandbox.graph import admin, tls
 from roomsync.sandbox.graph.admin import AdminApi
 from roomsync.sandbox.graph.api import GraphApi
 from roomsync.sandbox.graph.calendar import Calendars
@@ -121,6 +121,7 @@ class GraphSandbox:
         notifications = self.state.notifications
         app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[notifications.middleware])
         app.add_routes(AdminApi(self.state).routes())
+        admin.INDEX.install(app)
         app.add_routes(notifications.admin_routes())
         app.add_routes(GraphApi(self.state).routes())
         return app

@@ -75,7 +75,9 @@ class Budget:
 
 @dataclass
 class Traffic:
-    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status) for every Graph request.
+    """Counters and knobs. ``requests`` counts (mailbox, method, operation, status, batched) for every Graph request:
+    a ``$batch`` is counted once as itself and once per request inside it (``batched``), so ``total`` counts what
+    the mailboxes served and ``http`` the HTTP requests that reached the tenant.
 
     Limits are per app and mailbox: at most ``concurrency_limit`` requests in flight (4 in Exchange Online; the
     reference calls the scope ambiguous, the emulator takes app + mailbox) and ``budget`` requests per window.
@@ -85,10 +87,13 @@ class Traffic:
     concurrency_retry_after: str = "1"
     latency: float = 0.0
     budget: Budget = field(default_factory=Budget)
-    requests: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
+    requests: Counter[tuple[str, str, str, int, bool]] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
     in_flight: Counter[tuple[str, str]] = field(default_factory=Counter)  # (app, mailbox)
     max_in_flight: Counter[str] = field(default_factory=Counter)  # mailbox
+    #: HTTP requests in flight across all mailboxes (a $batch once, not its inner requests) and the most seen
+    http_in_flight: int = 0
+    max_http_in_flight: int = 0
     spent: dict[tuple[str, str], deque[float]] = field(default_factory=dict)  # (app, mailbox) -> request times
     faults: list[Fault] = field(default_factory=list)
     log_limit: int = 20000
@@ -99,6 +104,13 @@ class Traffic:
 
     def leave(self, app: str, mailbox: str) -> None:
         self.in_flight[(app, mailbox)] -= 1
+
+    def http_enter(self) -> None:
+        self.http_in_flight += 1
+        self.max_http_in_flight = max(self.max_http_in_flight, self.http_in_flight)
+
+    def http_leave(self) -> None:
+        self.http_in_flight -= 1
 
     def spend(self, app: str, mailbox: str, now: float | None = None) -> int | None:
         """Count one request against the budget; the whole seconds to wait when it is spent (nothing counted)."""
@@ -119,7 +131,7 @@ class Traffic:
         return None
 
     def record(self, entry: dict[str, Any]) -> None:
-        key = (entry["mailbox"] or "-", entry["method"], entry["operation"], entry["status"])
+        key = (entry["mailbox"] or "-", entry["method"], entry["operation"], entry["status"], entry["batched"])
         self.requests[key] += 1
         self.log.append(entry)
         if len(self.log) > self.log_limit:
@@ -127,22 +139,25 @@ class Traffic:
 
     def summary(self) -> dict[str, Any]:
         per_mailbox: Counter[str] = Counter()
-        for (mailbox, _, _, _), n in self.requests.items():
+        for (mailbox, _, _, _, _), n in self.requests.items():
             per_mailbox[mailbox] += n
         return {
             "total": sum(self.requests.values()),
+            "http": sum(n for (*_, batched), n in self.requests.items() if not batched),
             "perMailbox": dict(per_mailbox),
             "requests": [
-                {"mailbox": m, "method": meth, "operation": op, "status": st, "count": n}
-                for (m, meth, op, st), n in sorted(self.requests.items())
+                {"mailbox": m, "method": meth, "operation": op, "status": st, "batched": b, "count": n}
+                for (m, meth, op, st, b), n in sorted(self.requests.items())
             ],
             "maxInFlight": dict(self.max_in_flight),
+            "maxHttpInFlight": self.max_http_in_flight,
         }
 
     def reset(self) -> None:
         self.requests.clear()
         self.log.clear()
         self.max_in_flight.clear()
+        self.max_http_in_flight = self.http_in_flight
         self.spent.clear()
 
 

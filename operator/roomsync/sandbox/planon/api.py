@@ -102,7 +102,10 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
 
 async def _early_fault(fault: Fault) -> web.Response | None:
     if fault.kind == "status":
-        return error_response(fault.status, f"PN_E{fault.status:05d}", "Injected server error")
+        response = error_response(fault.status, f"PN_E{fault.status:05d}", "Injected server error")
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = fault.retry_after
+        return response
     if fault.kind == "slow":
         await asyncio.sleep(fault.delay)
     if fault.kind == "malformed":

@@ -79,6 +79,7 @@ CONNECTOR_KEY: Final = web.AppKey("event_connector", EventConnector)
 
 
 async def _configure(request: web.Request) -> web.Response:
+    """Turn the event connector on (PUT: url, token, ca) or off (DELETE)."""
     connector = request.app[CONNECTOR_KEY]
     if request.method == "DELETE":
         connector.configure(None)
@@ -92,6 +93,7 @@ async def _configure(request: web.Request) -> web.Response:
 
 
 async def _fault(request: web.Request) -> web.Response:
+    """Arm (POST) or clear (DELETE) faults of the event connector's deliveries."""
     connector = request.app[CONNECTOR_KEY]
     if request.method == "DELETE":
         connector.outbound.clear_faults()
@@ -104,6 +106,7 @@ async def _fault(request: web.Request) -> web.Response:
 
 
 async def _log(request: web.Request) -> web.Response:
+    """The events the connector sent so far and their answers."""
     return web.json_response(request.app[CONNECTOR_KEY].outbound.log)
 
 

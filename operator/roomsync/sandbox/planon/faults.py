@@ -3,7 +3,9 @@
 A fault matches requests by operation (``read``, ``execute``, ``update``, ``changeState``, ``delete``, ``token`` or
 ``*``) and optionally by definition, skips the first ``skip`` matches and then fires ``times`` times:
 
-- ``status``: answer ``status`` (default 503) with an ``errors`` body, without doing anything;
+- ``status``: answer ``status`` (default 503) with an ``errors`` body, without doing anything; with ``retry_after``
+  also a ``Retry-After`` header, as the gateway in front of a Planon Cloud tenant may send with a 429 or 503
+  (Planon documents neither: the emulator's choice, so a client can be tested both ways);
 - ``slow``: wait ``delay`` seconds, then answer normally (client time-outs);
 - ``empty``: a read answers ``{"records": []}`` (a glitching backend; tests the engine's mass-deletion guard);
 - ``malformed``: answer 200 with a body that is not JSON;
@@ -36,6 +38,7 @@ class Fault:
     skip: int = 0
     status: int = 503
     delay: float = 0.0
+    retry_after: str | None = None
     code: str = "PN_H09999"
     description: str = "Injected warning: please confirm."
     size: int = 10 * 1024 * 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from roomsync.sandbox.planon.definitions import (
     RESERVATION_FIELDS,
     ApiError,
     Definition,
+    FieldSpec,
     bad_request,
     business_error,
     check_length,
@@ -28,10 +29,10 @@ from roomsync.sandbox.planon.definitions import (
     compile_filter,
     reservation_row,
 )
+from roomsync.sandbox.planon.index import VALUE_FIELDS, Reservations
 from roomsync.sandbox.planon.model import (
     CONFIRMED,
     EDITABLE,
-    FREE_FIELDS,
     STATES,
     TRANSITIONS,
     AccessKey,
@@ -75,7 +76,7 @@ class SandboxState:
         self.users: dict[str, User] = {}
         self.oidc_clients: dict[str, OidcClient] = {}
         self.tokens: dict[str, Token] = {}
-        self.reservations: dict[int, Reservation] = {}
+        self.reservations = Reservations()
         self.requests: Counter[str] = Counter()
         self.token_lifetime = timedelta(minutes=5)
 
@@ -201,29 +202,50 @@ class SandboxState:
         return [(obj, row) for obj, row in self.rows(definition) if predicate(row)]
 
     def _candidates(self, definition: Definition, raw_filter: object, user_zone: ZoneInfo) -> list[Reservation]:
-        """Reservations an ``eq``/``in`` test on a syscode, unit or free field lets through, in storage order.
+        """The reservations the indexed tests of a filter let through, in storage order (see :mod:`.index`).
 
-        Only a necessary condition (the compiled filter still decides), but it spares building a row for every
-        reservation on each read by id: with thousands of reservations that made the emulator, not the client,
-        the bottleneck of the benchmarks (docs/performance.md).
+        Only a necessary condition: the compiled filter still decides, so answers are what a scan gives. Tests on
+        other fields (and other operators) narrow nothing; a filter without an indexed test scans everything.
         """
-        pool = list(self.reservations.values())
         if not isinstance(raw_filter, Mapping):
-            return pool
+            return list(self.reservations.values())
+        found: set[int] | None = None
         for name, condition in raw_filter.items():
-            attribute = _CHEAP_FIELDS.get(name) or (_free_field(name) if name in FREE_FIELDS else None)
-            if attribute is None or not isinstance(condition, Mapping):
+            if not isinstance(condition, Mapping) or name not in definition.fields:
                 continue
-            if set(condition) == {"in"} and isinstance(condition["in"], list):
-                raw_values = condition["in"]
-            elif set(condition) == {"eq"}:
-                raw_values = [condition["eq"]]
-            else:
-                continue
-            spec = definition.fields[name]
-            wanted = {coerce(spec, value, user_zone, name) for value in raw_values}
-            pool = [r for r in pool if attribute(r) in wanted]
-        return pool
+            matches = self._indexed(name, condition, definition.fields[name], user_zone)
+            if matches is not None:
+                found = matches if found is None else found & matches
+        if found is None:
+            return list(self.reservations.values())
+        return self.reservations.ordered(found)
+
+    def _indexed(
+        self, name: str, condition: Mapping[str, Any], spec: FieldSpec, user_zone: ZoneInfo
+    ) -> set[int] | None:
+        """Syscodes passing one field's test, by index; ``None`` when the index cannot tell."""
+        index = self.reservations
+
+        def typed(value: object) -> object:
+            return coerce(spec, value, user_zone, name)
+
+        if name == "SysChangeDateTime" and set(condition) <= {"ge", "gt"} and len(condition) == 1:
+            ((op, raw),) = condition.items()
+            moment = typed(raw)
+            return index.changed_since(moment, inclusive=op == "ge") if isinstance(moment, datetime) else None
+        if set(condition) == {"in"} and isinstance(condition["in"], list):
+            values = [typed(v) for v in condition["in"]]
+        elif set(condition) == {"eq"}:
+            values = [typed(condition["eq"])]
+        else:
+            return None
+        if name == "Syscode":
+            return index.existing(values)
+        if name == "ReservationUnitRef":
+            return index.in_units(v for v in values if isinstance(v, int))
+        if name in VALUE_FIELDS:
+            return index.with_values(name, values)
+        return None
 
     # -- writes ----------------------------------------------------------------------------------------------------
     def bom_add(
@@ -289,6 +311,7 @@ class SandboxState:
                 self.check(target, ignore={target.syscode}, answered=frozenset({CAPACITY_WARNING}), now=now)
             target.state = state
             touch(target, now)
+            self.reservations.refresh(target)
         return targets
 
     def delete(self, targets: list[Reservation], answered: frozenset[str]) -> list[Reservation]:
@@ -354,8 +377,8 @@ class SandboxState:
                     f"{unit.code} is not open {local_begin:%a %Y-%m-%d %H:%M}-{local_end:%H:%M} "
                     f"(opening hours {_opening_text(unit)}, {zone.key})",
                 )
-        for other in self.reservations.values():
-            taken = other.unit_ref == unit.syscode and other.holds_unit and other.syscode not in ignore
+        for other in self.reservations.of_unit(unit.syscode):
+            taken = other.holds_unit and other.syscode not in ignore
             if taken and other.overlaps(begin, end):
                 local = other.begin.astimezone(zone), other.end.astimezone(zone)
                 raise business_error(
@@ -438,15 +461,3 @@ def definition(name: str) -> Definition:
     if found is None:
         raise ApiError(404, "PN_E00404", f"REST definition {name} does not exist")
     return found
-
-
-def _free_field(name: str) -> Callable[[Reservation], object]:
-    return lambda r: r.free.get(name)
-
-
-#: Reservation fields whose row value is a plain attribute (see ``reservation_row``), for ``_candidates``.
-_CHEAP_FIELDS: Final[dict[str, Callable[[Reservation], object]]] = {
-    "Syscode": lambda r: r.syscode,
-    "ReservationUnitRef": lambda r: r.unit_ref,
-    "RecurrentReservationRef": lambda r: r.recurrent_ref,
-}

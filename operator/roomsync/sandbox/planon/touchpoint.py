@@ -158,6 +158,7 @@ def transition(state: SandboxState, syscodes: Sequence[int], target: str = CANCE
     for r in reservations:
         r.state = target
         touch(r)
+        state.reservations.refresh(r)
     return reservations
 
 
