@@ -1,4 +1,5 @@
-"""6. Change notifications: change lag with notifications on and a 5-minute poll, beside polling, in one run.
+"""6. Change notifications: change lag with notifications on and a 5-minute poll, beside polling, in one run; the
+same with the rooms on Exchange on-premises (EWS streaming subscriptions).
 
 One World (Graph and Planon sandboxes in their own process, 20 ms per request) is synced three ways in turn:
 
@@ -11,6 +12,10 @@ One World (Graph and Planon sandboxes in their own process, 20 ms per request) i
 - nothing changing, to count what an idle hour costs per room: a safety-net poll (measured: one incremental cycle)
   and a subscription renewal (measured: one renewal pass), scaled by how often each happens.
 
+EWS: the same probe against an Exchange sandbox reached through EWS: every room subscribed (streaming), one
+``GetStreamingEvents`` connection carrying them all, the events delivered in-process to the same router; its idle
+cost is the safety-net poll plus the connection re-opened every 30 minutes (measured: the requests of one re-open).
+
 People rename bookings on alternating sides; a watcher reads the other side every 100 ms (``latency.probe``).
 """
 
@@ -20,7 +25,9 @@ import asyncio
 import contextlib
 import ssl
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import trustme
@@ -29,12 +36,13 @@ from aiohttp import web
 from benchmarks.core import Context, Result, percentile
 from benchmarks.latency import POLL, probe
 from benchmarks.sandboxes import NAMESPACE, World
+from roomsync.connectors.ews.streaming import CONNECTION_MINUTES
 from roomsync.connectors.graph.subscriptions import LIFETIME
 from roomsync.connectors.push import PushChannels
 from roomsync.sync.notify.addresses import CONNECTION, Address, ConnectionKey
 from roomsync.sync.notify.keeper import ChannelKeeper
 from roomsync.sync.notify.receiver import Receiver, Wake
-from roomsync.sync.notify.settings import ACTIVE, DEFAULT_POLL_INTERVAL, NotifySettings
+from roomsync.sync.notify.settings import ACTIVE, DEFAULT_POLL_INTERVAL, IN_PROCESS, NotifySettings
 
 SAFETY_NET = timedelta(minutes=5)
 POLLING = 5.0  # the baseline's interval, seconds
@@ -55,12 +63,15 @@ class Worker:
         self.wake = asyncio.Event()
         self.outcomes: dict[str, int] = {}
         self.cycles: list[float] = []
+        self.receiver: Receiver | None = None
 
     async def settings(self, connection: ConnectionKey, backend: str) -> NotifySettings | None:
         if connection == PLANON and backend == "planon":
             return NotifySettings(True, ACTIVE, "", None, TOKEN.encode(), SAFETY_NET)
         if connection == CALENDAR and backend == "graph":
             return NotifySettings(True, ACTIVE, "", self.base, KEY, SAFETY_NET)
+        if connection == CALENDAR and backend == "ews":  # streaming: the address only names the room in-process
+            return NotifySettings(True, ACTIVE, "", IN_PROCESS, KEY, SAFETY_NET)
         return None
 
     def count(self, backend: str, outcome: str, count: int = 1) -> None:
@@ -94,7 +105,8 @@ class Worker:
 async def _serve(worker: Worker, ca: trustme.CA) -> tuple[web.AppRunner, int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    runner = web.AppRunner(Receiver(worker.settings, worker, worker.count).app(), access_log=None)
+    worker.receiver = Receiver(worker.settings, worker, worker.count)
+    runner = web.AppRunner(worker.receiver.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
     return runner, runner.addresses[0][1]
@@ -167,6 +179,7 @@ async def run(ctx: Context) -> Result:
             await server.cleanup()
         ctx.step()
 
+    ews = await _ews(ctx, rooms, changes, spacing)
     renewal_hours = (LIFETIME * 2 / 3).total_seconds() / 3600  # renewed once a third of the lifetime is left
 
     def per_hour(poll: timedelta, renewals: bool) -> float:
@@ -190,6 +203,24 @@ async def run(ctx: Context) -> Result:
             "lag p95 s": "-",
             "lag max s": "-",
             "idle requests / room / hour": round(per_hour(DEFAULT_POLL_INTERVAL, True), 2),
+        },
+        {
+            "mode": "EWS streaming, safety-net poll 5 min",
+            "changes seen": f"{len(ews.lags)}/{changes}",
+            "lag p50 s": round(percentile(ews.lags, 50), 2),
+            "lag p95 s": round(percentile(ews.lags, 95), 2),
+            "lag max s": round(max(ews.lags), 2),
+            "idle requests / room / hour": round(ews.per_hour(SAFETY_NET), 2),
+        },
+        {
+            "mode": "EWS streaming, safety-net poll 15 min (default) / EWS pull at 5 min (computed)",
+            "changes seen": "-",
+            "lag p50 s": "- / ~150",
+            "lag p95 s": "- / ~285",
+            "lag max s": "-",
+            "idle requests / room / hour": (
+                f"{ews.per_hour(DEFAULT_POLL_INTERVAL):.2f} / {ews.pull_per_hour(timedelta(minutes=5)):.1f}"
+            ),
         },
         {
             "mode": f"polling every {POLLING:.0f} s (baseline)",
@@ -223,6 +254,15 @@ async def run(ctx: Context) -> Result:
             "watcher resolution": f"{POLL:.1f} s",
         }
     )
+    result.figures.update(
+        {
+            "EWS: requests per room, one safety-net poll": round(ews.poll_per_room, 3),
+            "EWS: requests to open a streaming connection (all rooms, NTLM legs included)": ews.open_requests,
+            "EWS: streaming connections held": ews.connections,
+        }
+    )
+    result.check("changes that arrived, EWS streaming", len(ews.lags), "==", changes)
+    result.check("lag p95 with EWS streaming, 5-minute poll", percentile(ews.lags, 95), "<", 2.0, "s")
     result.check("changes that arrived, notifications", len(notified), "==", changes)
     result.check("lag p95 with notifications, 5-minute poll", n95, "<", 2.0, "s")
     result.check("changes that arrived, polling baseline", len(polled), "==", changes // 2)
@@ -236,3 +276,80 @@ async def run(ctx: Context) -> Result:
         "hour; with notifications the poll is the safety net (Connection notifications.pollInterval)"
     )
     return result
+
+
+@dataclass
+class EwsFigures:
+    rooms: int
+    lags: list[float]
+    poll_per_room: float  # requests of one incremental cycle, per room
+    open_requests: int  # requests of one streaming connection opened (for every room: one group)
+    connections: int
+
+    def per_hour(self, poll: timedelta) -> float:
+        """Safety-net polls plus the streaming connection re-opened every CONNECTION_MINUTES (shared by the rooms)."""
+        reopen = self.open_requests * 60 / CONNECTION_MINUTES / self.rooms
+        return self.poll_per_room * timedelta(hours=1) / poll + reopen
+
+    def pull_per_hour(self, every: timedelta) -> float:
+        """Pull subscriptions instead: one GetEvents per room per pull, beside the safety-net poll's reads."""
+        return timedelta(hours=1) / every + self.poll_per_room * timedelta(hours=1) / DEFAULT_POLL_INTERVAL
+
+
+async def _ews(ctx: Context, rooms: int, changes: int, spacing: float) -> EwsFigures:
+    """The same probe with the rooms on Exchange on-premises: streaming subscriptions, one connection for all."""
+    async with World(rooms, latency=0.020, interval="5m", calendar="ews") as world:
+        assert world.runner is not None and world.planon is not None and world.graph is not None
+        ctx.say(f"notify: EWS, preparing {rooms} rooms")
+        await world.seed_planon(5)
+        await world.sync_until_agreed()
+        ca = trustme.CA()
+        worker = Worker(world, "")
+        server, port = await _serve(worker, ca)
+        try:
+            worker.base = f"https://127.0.0.1:{port}/notifications"
+            pem = ca.cert_pem.bytes().decode()
+            async with aiohttp.ClientSession() as session:
+                trigger = {"url": Address.trigger(PLANON).url(worker.base), "token": TOKEN, "ca": pem}
+                async with session.put(
+                    f"{world.info['planon']['root']}/_admin/event-connector", json=trigger
+                ) as answer:
+                    answer.raise_for_status()
+            client = next(c for c in world.pool.clients() if c.backend == "ews")
+            push: Any = client.push  # type: ignore[attr-defined]
+            assert worker.receiver is not None
+            push.sink = worker.receiver.local
+            keeper = ChannelKeeper(CALENDAR, "ews", ROOMSYNC)
+            settings = await worker.settings(CALENDAR, "ews")
+            assert settings is not None
+            calendars = [r.calendar for r in world.runner.config.rooms]
+            await keeper.keep(push, settings, calendars, datetime.now(UTC))
+            admin: Any = world.graph
+            await _streaming(admin, rooms)
+            ctx.say("notify: EWS lag with streaming, 5-minute safety-net poll")
+            lags = await _lag(ctx, world, worker, SAFETY_NET.total_seconds(), changes, spacing, "ews")
+            await world.reset_counters()
+            await world.runner.cycle(datetime.now(UTC))
+            idle = await world.traffic()
+            poll_per_room = (idle.ews_total + idle.planon_total) / rooms
+            await world.reset_counters()
+            await admin.drop_ews_streams()  # what every re-opened connection costs (a drop is one more read)
+            await _streaming(admin, rooms)
+            opened = await world.traffic()
+            open_requests = opened.ews_total  # GetStreamingEvents and the new session's NTLM handshake legs
+            connections = len((await admin.ews_streaming())["connections"])
+            await keeper.close(push)
+        finally:
+            await server.cleanup()
+        ctx.step()
+    return EwsFigures(rooms, lags, poll_per_room, open_requests, connections)
+
+
+async def _streaming(admin: Any, rooms: int) -> None:
+    """Until every room's subscription is carried by a connection."""
+    async with asyncio.timeout(30):
+        while True:
+            state = await admin.ews_streaming()
+            if sum(1 for s in state["subscriptions"] if s["connected"]) == rooms:
+                return
+            await asyncio.sleep(0.05)

@@ -57,15 +57,17 @@ class Notified:
     async def start(self) -> Notified:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self._runner = web.AppRunner(Receiver(self.settings, self, self.count).app(), access_log=None)
+        self.receiver = Receiver(self.settings, self, self.count)
+        self._runner = web.AppRunner(self.receiver.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
         self.base = f"https://127.0.0.1:{self._runner.addresses[0][1]}/notifications"
         ca = self.ca.cert_pem.bytes().decode()
         sandbox: Any = self.world.calendar.sandbox  # type: ignore[attr-defined]
-        outbound = sandbox.state.notifications if self.backend == "graph" else sandbox.state.push.outbound
-        outbound.trust(ca)
+        if self.backend != "ews":  # EWS streams down a connection the client holds: nothing is delivered here
+            outbound = sandbox.state.notifications if self.backend == "graph" else sandbox.state.push.outbound
+            outbound.trust(ca)
         for name in self.world.runners:
             self.keepers[name] = ChannelKeeper(CALENDAR, self.backend, (NAMESPACE, name))
         await self.keep()
@@ -90,7 +92,7 @@ class Notified:
     def now(self) -> datetime:
         """The calendar's own clock (the Graph sandbox lives on the world's day, Google's on today)."""
         sandbox: Any = self.world.calendar.sandbox  # type: ignore[attr-defined]
-        if self.backend == "graph":
+        if self.backend in ("graph", "ews"):
             now: datetime = sandbox.state.calendars.now()
             return now
         return datetime.now(UTC)
@@ -98,6 +100,8 @@ class Notified:
     def push(self) -> PushChannels:
         client = next(c for c in self.world.pool.clients() if c.backend == self.backend)
         push: PushChannels = client.push  # type: ignore[attr-defined]
+        if hasattr(push, "sink"):  # EWS streaming: what the operator does, delivered to the same router
+            push.sink = self.receiver.local
         return push
 
     async def keep(self, now: datetime | None = None) -> set[str]:
@@ -144,11 +148,26 @@ class Notified:
     async def settled(self) -> None:
         """Wait until every sandbox has delivered what it had to send (bounded: a test never hangs)."""
         sandbox: Any = self.world.calendar.sandbox  # type: ignore[attr-defined]
-        outbound = sandbox.state.notifications.outbound if self.backend == "graph" else sandbox.state.push.outbound
         planon_app = self.world.planon._runner.app  # type: ignore[union-attr]
         async with asyncio.timeout(10):
-            await outbound.idle()
+            if self.backend == "ews":
+                await self._streamed(sandbox)
+            else:
+                outbound = (
+                    sandbox.state.notifications.outbound if self.backend == "graph" else sandbox.state.push.outbound
+                )
+                await outbound.idle()
             await planon_app[CONNECTOR_KEY].outbound.idle()
+
+    async def _streamed(self, sandbox: Any) -> None:
+        """EWS: every queued event written down a connection, read by the client and its pokes delivered."""
+        streaming, push = sandbox.ews.streaming, self.push()
+        while True:  # the sandbox's own bookkeeping: no event to wait on across the connection
+            written = not any(s.queue for s in streaming.subscriptions.values())
+            if written and push.received >= streaming.sent:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.01)
+        await push.settled()  # type: ignore[attr-defined]
 
     async def woken_rooms(self, *expected: str) -> set[str]:
         """Wait until the rooms ``expected`` (room keys) have been woken; every room woken so far."""
@@ -176,8 +195,10 @@ class Notified:
         return results
 
     async def channels(self) -> list[dict[str, Any]]:
-        """The sandbox's live subscriptions (Graph) or channels (Google)."""
+        """The sandbox's live subscriptions (Graph, EWS) or channels (Google)."""
         sandbox: Any = self.world.calendar.sandbox  # type: ignore[attr-defined]
+        if self.backend == "ews":
+            return [{"id": s.id, "mailbox": s.mailbox} for s in sandbox.ews.streaming.subscriptions.values()]
         if self.backend == "graph":
             return [s.to_json() | {"mailbox": s.mailbox} for s in sandbox.state.notifications.subscriptions.values()]
         return [

@@ -109,3 +109,13 @@ def test_planon_is_polled_unless_its_connection_names_the_trigger_token():
     ref = {"secretRef": {"name": "notify", "key": "token"}}
     triggered = notify_settings(_connection("planon", ref, token="event-connector-token"), Defaults())
     assert triggered.enabled and triggered.key == b"event-connector-token", "the operator's URL is not needed"
+
+
+def test_ews_streams_without_a_public_url_or_key_and_is_active():
+    """The operator holds the streaming connection: nothing reaches the endpoint, so neither is needed."""
+    settings = notify_settings(_connection("ews"), Defaults())
+    assert (settings.enabled, settings.reason) == (True, "Active")
+    assert settings.url == "in-process:" and settings.key, "addresses name the room inside the process only"
+    assert notify_settings(_connection("ews"), Defaults()).key_id == settings.key_id, "stable: channels are kept"
+    off = notify_settings(_connection("ews", {"enabled": False}), Defaults())
+    assert (off.enabled, off.reason) == (False, "Disabled")

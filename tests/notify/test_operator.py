@@ -28,6 +28,7 @@ import trustme
 from roomsync.k8s.main import Operator
 from roomsync.k8s.notifications import annotation_of
 from roomsync.k8s.options import OperatorOptions
+from roomsync.sandbox.ews import ExchangeSandbox
 from roomsync.sandbox.graph import GraphSandbox
 from roomsync.sandbox.outbound import Fault
 from roomsync.sandbox.planon import DEMO_ACCESS_KEY, PlanonSandbox
@@ -87,8 +88,18 @@ class Cluster:
         ca = self.ca.cert_pem.bytes().decode()
         keep_subjects = {"DeleteSubject": False, "AddOrganizerToSubject": False}
         rooms = [{"address": m, "name": p, "processing": keep_subjects} for p, m in ROOMS]
-        self.graph = GraphSandbox(rooms, notification_ca=ca)
+        self.graph = self.sandbox_class(rooms, notification_ca=ca)
         self.planon = PlanonSandbox()
+
+    sandbox_class: type[GraphSandbox] = GraphSandbox
+
+    async def calendar_connection(self) -> dict[str, Any]:
+        """The calendar Connection's backend part, its Secret created."""
+        spec, secrets = self.graph.connection_spec("graph-credentials")
+        await create(
+            self.api, SECRETS, secret("graph-credentials", clientSecret=secrets[("graph-credentials", "clientSecret")])
+        )
+        return {"graph": spec}
 
     async def __aenter__(self) -> Cluster:
         await self.graph.start()
@@ -120,15 +131,12 @@ class Cluster:
     async def objects(self, port: int, *, interval: str = "5m") -> None:
         """Secrets, Connections (their notification URL is the operator's port) and the RoomSync."""
         base = f"https://127.0.0.1:{port}/notifications"
-        spec, secrets = self.graph.connection_spec("graph-credentials")
-        await create(
-            self.api, SECRETS, secret("graph-credentials", clientSecret=secrets[("graph-credentials", "clientSecret")])
-        )
+        calendar = await self.calendar_connection()
         await create(self.api, SECRETS, secret("planon-credentials", accessKey=DEMO_ACCESS_KEY, trigger=TOKEN))
         planon = self.planon.connection_spec() | {
             "auth": {"accessKey": {"secretRef": {"name": "planon-credentials", "key": "accessKey"}}}
         }
-        for name, backend_spec in (("planon", {"planon": planon}), ("exchange", {"graph": spec})):
+        for name, backend_spec in (("planon", {"planon": planon}), ("exchange", calendar)):
             notifications: dict[str, Any] = {"url": base, "pollInterval": "5m"}
             if name == "planon":
                 notifications["secretRef"] = {"name": "planon-credentials", "key": "trigger"}
@@ -325,3 +333,42 @@ async def test_a_wake_up_recorded_by_another_replica_is_read_and_removed_by_the_
         await patch(api, ROOMSYNCS, "hq", {"metadata": {"annotations": {key: value}}})
         await until(lambda: cluster.reservations(ROOMS[0][0]))
         await until(lambda: key not in (cluster.roomsync()["metadata"].get("annotations") or {}))
+
+
+class EwsCluster(Cluster):
+    """The same cluster with Exchange on-premises: the calendar Connection speaks EWS (NTLM, impersonation)."""
+
+    sandbox_class = ExchangeSandbox
+
+    async def calendar_connection(self) -> dict[str, Any]:
+        spec, secrets = self.graph.ews_connection_spec(secret_name="ews-credentials")  # type: ignore[attr-defined]
+        await create(self.api, SECRETS, secret("ews-credentials", password=secrets[("ews-credentials", "password")]))
+        return {"ews": spec}
+
+    def subscriptions(self) -> list[str]:
+        return sorted(s.mailbox for s in self.graph.ews.streaming.subscriptions.values())  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(120)
+async def test_ews_streams_changes_in_seconds_with_a_five_minute_poll_and_says_so(api, tmp_path):
+    async with EwsCluster(api, tmp_path) as cluster, cluster.operator() as running:
+        await cluster.objects(running.servers.ports["notifications"])
+        await until(cluster.active)
+        await until(lambda: cluster.subscriptions() == sorted(m for _, m in ROOMS))
+        assert len(cluster.graph.ews.streaming.connections) == 1, "one streaming connection for the Connection"  # type: ignore[attr-defined]
+        await until(
+            lambda: (
+                (c := condition(api.read(CONNECTIONS, NS, "exchange"), "NotificationsActive")) and c["status"] == "True"
+            )
+        )
+        start = next_weekday(10)  # the next poll is 5 minutes away: only the streaming event can carry this
+        await cluster.graph.admin.book_in_outlook(
+            "ben@contoso.com", [ROOMS[0][1]], "From Outlook", start, start + timedelta(hours=1)
+        )
+        await until(lambda: cluster.reservations(ROOMS[0][0]))
+        assert await cluster.reservations(ROOMS[0][0]) == ["From Outlook"]
+        text = await _metrics(running.servers.ports["metrics"])
+        assert 'roomsync_notifications_total{backend="ews",outcome="accepted"}' in text
+
+        await delete(api, ROOMSYNCS, "hq")
+        await until(lambda: cluster.subscriptions() == [])

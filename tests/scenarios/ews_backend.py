@@ -16,6 +16,8 @@ from tests.scenarios.graph_backend import GraphCalendar
 class EwsCalendar(GraphCalendar):
     name = "ews"
     sandbox_class = ExchangeSandbox
+    #: EWS notifications come down the streaming connection the operator holds, not to the endpoint
+    features = frozenset({"subject_rewrites"})
 
     @property
     def exchange(self) -> ExchangeSandbox:

@@ -37,6 +37,8 @@ def lines(rrule: str) -> list[str]:
 
 class GoogleCalendar:
     name = "google"
+    #: Google posts channel messages to the endpoint
+    features = frozenset({"notifies_at_the_endpoint"})
 
     def __init__(self) -> None:
         self.sandbox: GoogleSandbox | None = None

@@ -53,8 +53,8 @@ class GraphCalendar:
     name = "graph"
     #: the EWS adapter runs the same Exchange with its EWS face added
     sandbox_class: type[GraphSandbox] = GraphSandbox
-    #: Exchange's booking assistant can rewrite subjects (scenario 10)
-    features = frozenset({"subject_rewrites"})
+    #: Exchange's booking assistant can rewrite subjects (scenario 10); Graph posts notifications to the endpoint
+    features = frozenset({"subject_rewrites", "notifies_at_the_endpoint"})
 
     def __init__(self) -> None:
         self.sandbox: GraphSandbox | None = None

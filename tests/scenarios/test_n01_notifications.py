@@ -14,6 +14,12 @@ from tests.notify.harness import Notified
 from tests.scenarios.world import BEN, F1, F2, F3, World, at
 
 pytestmark = pytest.mark.calendar_needs("change_notifications", reason="CalDAV has no push: it is polled")
+#: Faults of notifications delivered to the endpoint; EWS streams down the connection the operator holds (no
+#: secret to forge, nothing the vendor re-delivers): its faults are the dropped connection below and those of
+#: tests/ews/test_streaming.py (expired subscriptions, too many connections or subscriptions).
+delivered_to_the_endpoint = pytest.mark.calendar_needs(
+    "notifies_at_the_endpoint", reason="EWS notifications come down a connection the operator holds"
+)
 
 
 async def _notified(world: World) -> Notified:
@@ -65,6 +71,7 @@ async def test_a_planon_kiosk_booking_reaches_the_calendar_by_the_trigger(make_w
         await notified.stop()
 
 
+@delivered_to_the_endpoint
 async def test_a_notification_with_a_wrong_secret_is_refused_and_counted(make_world):
     world = await make_world()
     notified = await _notified(world)
@@ -100,6 +107,7 @@ async def _fault(world: World, mode: str, count: int = 1, seconds: float = 0.0) 
     outbound.add_fault(Fault(mode, count, seconds))
 
 
+@delivered_to_the_endpoint
 async def test_a_dropped_notification_loses_nothing_the_safety_net_poll_reads_it(make_world):
     world = await make_world()
     notified = await _notified(world)
@@ -116,6 +124,7 @@ async def test_a_dropped_notification_loses_nothing_the_safety_net_poll_reads_it
         await notified.stop()
 
 
+@delivered_to_the_endpoint
 async def test_a_delayed_notification_still_carries_its_change(make_world):
     world = await make_world()
     notified = await _notified(world)
@@ -133,6 +142,7 @@ async def test_a_delayed_notification_still_carries_its_change(make_world):
         await notified.stop()
 
 
+@delivered_to_the_endpoint
 async def test_a_duplicated_notification_writes_once(make_world):
     world = await make_world()
     notified = await _notified(world)
@@ -148,6 +158,7 @@ async def test_a_duplicated_notification_writes_once(make_world):
         await notified.stop()
 
 
+@delivered_to_the_endpoint
 async def test_reordered_notifications_end_in_the_last_state(make_world):
     world = await make_world()
     notified = await _notified(world)
@@ -176,5 +187,24 @@ async def test_a_dropped_planon_trigger_loses_nothing(make_world):
         assert not notified.all_woken()
         await world.sync()  # the safety-net poll
         assert [e.subject for e in await world.entries(F2)] == ["Kiosk, unannounced"]
+    finally:
+        await notified.stop()
+
+
+@pytest.mark.calendar_needs("notifies_over_held_connection", reason="only EWS holds a streaming connection")
+async def test_a_dropped_streaming_connection_is_opened_again_and_its_rooms_read_once(make_world):
+    world = await make_world()
+    notified = await _notified(world)
+    try:
+        sandbox = world.calendar.sandbox  # type: ignore[attr-defined]
+        assert len(sandbox.ews.streaming.connections) == 1, "one connection carries every room's subscription"
+        await sandbox.admin.drop_ews_streams()
+        woken = await notified.woken_rooms(F1.code, F2.code, F3.code)  # events in flight may be lost: read all
+        assert {F1.code, F2.code, F3.code} <= woken
+        await notified.sync()
+        await world.outlook.book(BEN, [F1], "After the drop", at(1, 10), at(1, 11))
+        await notified.woken_rooms(F1.code)
+        await notified.sync()
+        assert [r.subject for r in await world.reservations(F1)] == ["After the drop"]
     finally:
         await notified.stop()

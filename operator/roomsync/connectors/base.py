@@ -150,6 +150,9 @@ class Capabilities:
     #: The client has ``push`` (:class:`~roomsync.connectors.push.PushChannels`): the backend can notify changes
     #: of a room calendar (Graph subscriptions, Google watch channels); without it RoomSync only polls.
     change_notifications: bool = False
+    #: Notifications come down a connection the client holds (EWS streaming), not to the public endpoint: they
+    #: need no public URL and no key.
+    notifies_over_held_connection: bool = False
 
 
 @dataclass(frozen=True)

@@ -332,6 +332,8 @@ class RoomSyncNotifications:
     keeper: ChannelKeeper | None = None
     calendar: ResolvedConnection | None = None
     states: dict[Side, KeeperState] = field(default_factory=dict)
+    #: the RoomSync is gone: a cycle still running when it was deleted must not subscribe its rooms again
+    retired: bool = False
 
     async def after_cycle(self, config: RoomSyncConfig, inputs: Inputs) -> tuple[dict[str, Any], timedelta]:
         """Keep the channels; the status block and how long to sleep. Rooms newly subscribed are woken once."""
@@ -342,8 +344,10 @@ class RoomSyncNotifications:
         calendar_settings = notify_settings(calendar, notifications.defaults)
         planon_settings = notify_settings(planon, notifications.defaults)
         key = _key(calendar)
+        if self.retired:
+            return {"active": False}, config.interval
         if self.keeper is not None and (self.keeper.connection != key or self.keeper.backend != calendar.backend):
-            await self.close()  # the RoomSync moved to another calendar Connection
+            await self._stop_channels()  # the RoomSync moved to another calendar Connection
         if self.keeper is None:
             self.keeper = ChannelKeeper(key, calendar.backend, (config.namespace, config.name))
             saved = ((self.worker.status or {}).get("notifications") or {}).get("calendar") or {}
@@ -352,7 +356,11 @@ class RoomSyncNotifications:
         push = await self._push(calendar)
         calendars = [r.calendar for r in config.rooms]
         if push is not None:
-            fresh = await self.keeper.keep(push, calendar_settings, calendars, now)
+            keeper = self.keeper
+            fresh = await keeper.keep(push, calendar_settings, calendars, now)
+            if self.retired:  # deleted while this pass subscribed: what it made goes too
+                await keeper.close(push)
+                return {"active": False}, config.interval
             if fresh:
                 rooms = {r.planon for r in config.rooms if r.calendar.casefold() in fresh}
                 self.worker.notified(rooms, set(), why="subscribed: reading the new channels' rooms once")
@@ -378,6 +386,8 @@ class RoomSyncNotifications:
         except (BackendError, SecretNotFound, UnsupportedBackend, ValueError):
             return None
         push: PushChannels | None = getattr(client, "push", None)
+        if push is not None and hasattr(push, "sink") and push.sink is None:
+            push.sink = self.worker.controller.notifications.receiver.local  # EWS streaming: delivered in-process
         return push
 
     def resubscribe(self, calendars: set[str]) -> None:
@@ -385,7 +395,12 @@ class RoomSyncNotifications:
             self.keeper.resubscribe |= {c.casefold() for c in calendars}
 
     async def close(self) -> None:
-        """The RoomSync is gone (or left this calendar Connection): stop its channels."""
+        """The RoomSync is gone: stop its channels, and make none again."""
+        self.retired = True
+        await self._stop_channels()
+
+    async def _stop_channels(self) -> None:
+        """Stop the channels (the RoomSync is gone, or left this calendar Connection)."""
         keeper, self.keeper = self.keeper, None
         if keeper is None or self.calendar is None:
             return

@@ -43,6 +43,7 @@ from roomsync.connectors.ews.auth import make_credentials
 from roomsync.connectors.ews.errors import classify
 from roomsync.connectors.ews.settings import DELEGATE as DELEGATE_ACCESS
 from roomsync.connectors.ews.settings import EwsSettings, private_tempdir, read_settings
+from roomsync.connectors.ews.streaming import EwsStreams
 from roomsync.connectors.ews.transport import CallContext, EwsAdapter, current_call
 from roomsync.model import RoomPair
 
@@ -62,6 +63,8 @@ CAPABILITIES = Capabilities(
     throttling=Throttling.PER_ROOM,
     room_discovery=True,
     strict_preconditions=True,
+    change_notifications=True,
+    notifies_over_held_connection=True,
 )
 #: With Delegate access every room shares the service account's budget.
 DELEGATE_CAPABILITIES = replace(CAPABILITIES, throttling=Throttling.PER_ACCOUNT)
@@ -118,6 +121,8 @@ class EwsClient:
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._mailboxes: dict[str, Any] = {}
         self.sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+        #: streaming subscriptions on the room calendars (:class:`~roomsync.connectors.push.PushChannels`)
+        self.push = EwsStreams(self)
 
     # -- exchangelib objects (built in worker threads: autodiscover may touch the network) ----------------------------
     def folders(self, mailbox: str) -> MailboxFolders:
@@ -167,12 +172,16 @@ class EwsClient:
             raise BackendError("listing rooms needs spec.ews.url (autodiscover starts from a mailbox)", backend="ews")
         return await self._run("", what, lambda: fn(Protocol(config=self.config)))
 
+    def call_context(self, mailbox: str, timeout: float | None = None) -> CallContext:
+        """What the transport needs for one call about ``mailbox`` (a streaming connection waits longer)."""
+        return CallContext(self.requests, mailbox, self._ca_file, timeout or self.settings.request_timeout)
+
     async def _run(self, mailbox: str, what: str, invoke: Callable[[], T], *, write: bool = False) -> T:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
-            call = CallContext(self.requests, mailbox, self._ca_file, self.settings.request_timeout)
+            call = self.call_context(mailbox)
             context = contextvars.copy_context()
             context.run(current_call.set, call)
             async with self._gate(mailbox):
@@ -210,6 +219,7 @@ class EwsClient:
         return await list_rooms(self)
 
     async def aclose(self) -> None:
+        await self.push.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
         protocols = {id(f.account.protocol): f.account.protocol for f in self._folders.values()}
         for key, (protocol, _) in list(CachingProtocol._protocol_cache.items()):

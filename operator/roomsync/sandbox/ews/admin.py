@@ -1,7 +1,8 @@
 """Admin endpoints of the EWS face under ``/_admin/ews/``: service accounts and their impersonation / delegate
 scopes, OAuth app scopes, accepted authentication schemes, EWSMaxConcurrency, room lists, fault injection, the
-request log, expiring sync states, and moving a mailbox (every item gets a new id and ChangeKey, as in a migration
-to Exchange Online). No authentication: the sandbox listens on loopback.
+request log, expiring sync states, streaming subscriptions (limits, dropped connections, expiry), and moving a
+mailbox (every item gets a new id and ChangeKey, as in a migration to Exchange Online). No authentication: the
+sandbox listens on loopback.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class EwsAdminApi:
             web.get("/_admin/ews/log", self.log),
             web.post("/_admin/ews/syncstates/expire", self.expire_sync_states),
             web.post("/_admin/ews/mailboxes/{mailbox}/move", self.move_mailbox),
+            web.get("/_admin/ews/streaming", self.streaming),
+            web.put("/_admin/ews/streaming", self.set_streaming),
+            web.post("/_admin/ews/streaming/drop", self.drop_streams),
+            web.post("/_admin/ews/streaming/expire", self.expire_subscriptions),
         ]
 
     @staticmethod
@@ -131,6 +136,39 @@ class EwsAdminApi:
     async def expire_sync_states(self, request: web.Request) -> web.Response:
         mailbox = (await self._body(request)).get("mailbox")
         return web.json_response({"expired": self.ews.sync.expire(mailbox.casefold() if mailbox else None)})
+
+    async def streaming(self, request: web.Request) -> web.Response:
+        """Live streaming subscriptions (id, account, mailbox, connected) and the open connections per account."""
+        streaming = self.ews.streaming
+        subscriptions = [
+            {"id": s.id, "account": s.account, "mailbox": s.mailbox, "connected": s.connection is not None}
+            for s in streaming.subscriptions.values()
+        ]
+        connections = [{"account": c.account, "subscriptions": len(c.ids)} for c in streaming.connections]
+        return web.json_response({"subscriptions": subscriptions, "connections": connections})
+
+    async def set_streaming(self, request: web.Request) -> web.Response:
+        """EWSMaxSubscriptions, the streaming connections per account, the keep-alive interval (seconds)."""
+        data = await self._body(request)
+        streaming = self.ews.streaming
+        streaming.max_subscriptions = int(data.get("maxSubscriptions", streaming.max_subscriptions))
+        streaming.max_connections = int(data.get("maxConnections", streaming.max_connections))
+        streaming.heartbeat = float(data.get("heartbeat", streaming.heartbeat))
+        return web.json_response(
+            {
+                "maxSubscriptions": streaming.max_subscriptions,
+                "maxConnections": streaming.max_connections,
+                "heartbeat": streaming.heartbeat,
+            }
+        )
+
+    async def drop_streams(self, request: web.Request) -> web.Response:
+        mailbox = (await self._body(request)).get("mailbox")
+        return web.json_response({"dropped": self.ews.streaming.drop(mailbox.casefold() if mailbox else None)})
+
+    async def expire_subscriptions(self, request: web.Request) -> web.Response:
+        mailbox = (await self._body(request)).get("mailbox")
+        return web.json_response({"expired": self.ews.streaming.expire_all(mailbox.casefold() if mailbox else None)})
 
     async def move_mailbox(self, request: web.Request) -> web.Response:
         """A mailbox move: new item ids and so new ChangeKeys; UIDs and extended properties travel with the items."""

@@ -100,3 +100,27 @@ class ExchangeAdmin(SandboxAdmin):
         """Move a mailbox (to Exchange Online): every item gets a new id and ChangeKey; returns old id -> new id."""
         result = await self._call("POST", f"ews/mailboxes/{mailbox}/move")
         return dict(result["ids"])
+
+    async def ews_streaming(self) -> dict[str, Any]:
+        """Live streaming subscriptions and open streaming connections."""
+        result: dict[str, Any] = await self._call("GET", "ews/streaming")
+        return result
+
+    async def set_ews_streaming(
+        self,
+        *,
+        max_subscriptions: int | None = None,
+        max_connections: int | None = None,
+        heartbeat: float | None = None,
+    ) -> None:
+        body = {"maxSubscriptions": max_subscriptions, "maxConnections": max_connections, "heartbeat": heartbeat}
+        await self._call("PUT", "ews/streaming", {k: v for k, v in body.items() if v is not None})
+
+    async def drop_ews_streams(self, mailbox: str | None = None) -> int:
+        """End streaming connections without a word (a failed load balancer); returns how many."""
+        result = await self._call("POST", "ews/streaming/drop", {"mailbox": mailbox})
+        return int(result["dropped"])
+
+    async def expire_ews_subscriptions(self, mailbox: str | None = None) -> int:
+        result = await self._call("POST", "ews/streaming/expire", {"mailbox": mailbox})
+        return int(result["expired"])

@@ -57,6 +57,16 @@ class EwsEndpoint:
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.handle)]
 
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every request that may have changed a mailbox (either face, a person in Outlook) queues the streaming
+        events it causes."""
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        finally:
+            if request.method != "GET":
+                self.ews.streaming.changed(self.state.mailboxes)
+
     # -- authentication --------------------------------------------------------------------------------------------
     def _unauthorized(self, reason: str, challenge: str | None = None) -> web.Response:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -193,7 +203,7 @@ class EwsEndpoint:
         traffic.record(entry)
         return response
 
-    async def _handle(self, request: web.Request, payload: bytes, entry: dict[str, Any]) -> web.Response:
+    async def _handle(self, request: web.Request, payload: bytes, entry: dict[str, Any]) -> web.StreamResponse:
         traffic = self.ews.traffic
         try:
             principal = self._authenticate(request)
@@ -223,6 +233,8 @@ class EwsEndpoint:
                 if early is not None:
                     entry["code"] = FAULT_CODES.get(fault.kind, fault.code)
                     return early
+        if operation == "GetStreamingEvents":  # held open: counted against the streaming connections, not here
+            return await self.ews.streaming.serve(request, call, op)
         budget = mailbox if entry.get("impersonated") or mailbox is None else f"account:{principal.name}"
         try:
             if not traffic.enter(budget or "-"):

@@ -441,6 +441,10 @@ def convert_id(call: Call, op: ET.Element) -> ET.Element:
     return response("ConvertId", [error("ConvertId", "ErrorInvalidIdMalformed", "Id is malformed.")])
 
 
+def _not_here() -> ET.Element:
+    raise SoapFault("ErrorInvalidRequest", "GetStreamingEvents is answered by the streaming connection.")
+
+
 OPERATIONS: dict[str, Callable[[Call, ET.Element], ET.Element]] = {
     "GetFolder": get_folder,
     "FindItem": find_item,
@@ -452,6 +456,9 @@ OPERATIONS: dict[str, Callable[[Call, ET.Element], ET.Element]] = {
     "GetRoomLists": get_room_lists,
     "GetRooms": get_rooms,
     "ConvertId": convert_id,
+    "Subscribe": lambda call, op: call.ews.streaming.subscribe(call, op),
+    "Unsubscribe": lambda call, op: call.ews.streaming.unsubscribe(call, op),
+    "GetStreamingEvents": lambda call, op: _not_here(),
 }
 #: Operations that act on no mailbox.
 DIRECTORY_OPERATIONS = frozenset({"GetRoomLists", "GetRooms", "ConvertId"})

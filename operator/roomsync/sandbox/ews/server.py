@@ -40,12 +40,15 @@ class ExchangeSandbox(GraphSandbox):
         super().__init__(rooms, **graph)
         self.ews = EwsState()
         self.ews.traffic.max_concurrency = ews_concurrency
+        self.ews.streaming.now = self.state.calendars.now
         self.ews.accounts.add(ServiceAccount(SERVICE_ACCOUNT, SERVICE_PASSWORD, upn=SERVICE_UPN))
         self.ews.accounts.apps[self.client_id] = None  # the tenant's app may impersonate every room
 
     def app(self) -> web.Application:
         app = super().app()
-        app.add_routes(EwsEndpoint(self.state, self.ews).routes())
+        endpoint = EwsEndpoint(self.state, self.ews)
+        app.middlewares.append(endpoint.middleware)
+        app.add_routes(endpoint.routes())
         app.add_routes(EwsAdminApi(self.state, self.ews).routes())
         return app
 
@@ -57,6 +60,10 @@ class ExchangeSandbox(GraphSandbox):
         await super().start()
         await self.admin.aclose()
         self.admin = ExchangeAdmin(self.origin, self.ca_pem)
+
+    async def stop(self) -> None:
+        self.ews.streaming.shutdown()  # held streaming connections end (Closed) instead of holding the shutdown
+        await super().stop()
 
     @property
     def ews_url(self) -> str:

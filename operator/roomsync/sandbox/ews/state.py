@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from roomsync.sandbox.ews.accounts import Accounts
+from roomsync.sandbox.ews.streaming import Streaming
 from roomsync.sandbox.ews.syncstate import SyncStates
 from roomsync.sandbox.ews.traffic import EwsTraffic
 
@@ -34,6 +36,8 @@ class EwsState:
     schemes: set[str] = field(default_factory=lambda: set(SCHEMES))
     dns_domain: str = "corp.example"
     explicit_room_lists: list[RoomList] | None = None
+    #: streaming subscriptions and their connections (its clock is the shared Exchange's, set by the sandbox)
+    streaming: Streaming = field(default_factory=lambda: Streaming(lambda: datetime.now(UTC)))
 
     def room_lists(self, state: SandboxState) -> list[RoomList]:
         """The configured room lists, or one per building (one for all rooms when no building is set)."""

@@ -154,6 +154,24 @@ class Receiver:
             self.count(backend, "accepted" if notice.kind is NoticeKind.CHANGED else notice.kind.value.lower())
         return web.Response(status=202, text=f"{woken} RoomSync(s) woken\n")
 
+    async def local(self, url: str, kind: NoticeKind, channel: str = "") -> None:
+        """A notification that came down a connection the operator holds itself (EWS streaming): there is no secret
+        to check (nobody else can send it); the channel's address names the room, and it is routed like any other.
+        A wake-up that cannot be recorded is lost here (the backend cannot deliver again): the safety-net poll reads
+        the room."""
+        address = Address.parse(url)
+        if address is None or address.roomsync is None:
+            self.count("", "unknown")
+            return
+        wake = Wake(address.connection, address.backend, kind, address.roomsync, address.leaf, channel=channel)
+        try:
+            await self.router.deliver(wake)
+        except Exception as error:
+            log.warning("%s: could not record a wake-up for %s: %s", address.connection, address.path, error)
+            self.count(address.backend, "unrouted")
+            return
+        self.count(address.backend, "accepted" if kind is NoticeKind.CHANGED else kind.value.lower())
+
     @staticmethod
     def _genuine(address: Address, key: bytes, presented: str) -> bool:
         if not presented:

@@ -9,12 +9,14 @@
                                    # Planon: the bearer token its Event Connector sends (required for Planon)
     pollInterval: 15m              # the safety-net poll while notifications are active
 
-Calendar backends notify by default once a public URL and a key are known; Planon only when its Connection names the
+Calendar backends notify by default once a public URL and a key are known (EWS, whose streaming connection the
+operator holds, needs neither); Planon only when its Connection names the
 trigger's token (polling stays Planon's default: it has no stock webhook).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +27,10 @@ from roomsync.config.references import ResolvedConnection
 from roomsync.sync.notify.addresses import key_id
 
 DEFAULT_POLL_INTERVAL = timedelta(minutes=15)
+#: The base of the addresses of backends that notify over a connection the operator holds (EWS streaming).
+IN_PROCESS = "in-process:"
+#: Their key when none is configured: nothing outside the process ever presents it.
+_PROCESS_KEY = secrets.token_bytes(32)
 
 ACTIVE = "Active"
 DISABLED = "Disabled"
@@ -85,6 +91,12 @@ def notify_settings(connection: ResolvedConnection, defaults: Defaults) -> Notif
             NOT_SUPPORTED,
             f"{connection.backend} has no change notifications RoomSync can use: polled every spec.interval",
             poll_interval=poll,
+        )
+    if connection.capabilities.notifies_over_held_connection:
+        # EWS streaming: the operator holds the connection; addresses only name the room inside the process
+        held = str(spec.get("url") or defaults.url or IN_PROCESS)
+        return NotifySettings(
+            True, ACTIVE, "notifications requested", held, own_key or defaults.key or _PROCESS_KEY, poll
         )
     url = str(spec.get("url") or defaults.url or "") or None
     if url is None:
