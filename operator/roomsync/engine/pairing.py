@@ -27,12 +27,12 @@ class Pairing:
 def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
     planon_by_id = {b.id: b for b in planon}
     calendar_by_id = {b.id: b for b in calendar}
-    matched: dict[str, str] = {}  # planon id -> calendar id
+    matched: set[str] = set()  # planon ids paired
     pairs: list[tuple[Booking, Booking]] = []
     taken: set[str] = set()
 
     def match(p: Booking, c: Booking) -> None:
-        matched[p.id] = c.id
+        matched.add(p.id)
         taken.add(c.id)
         pairs.append((p, c))
 
@@ -58,7 +58,7 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
             continue
         back = linked.link
         if back is None or back.peer_id == p.id or back.peer_id not in planon_by_id:
-            matched[p.id] = linked.id
+            matched.add(p.id)
             taken.add(linked.id)
             pairs.append((p, linked))
     if len(taken) < len(calendar_by_id):
@@ -103,7 +103,7 @@ def pair(planon: Iterable[Booking], calendar: Iterable[Booking]) -> Pairing:
 def _pairing(
     planon_by_id: dict[str, Booking],
     calendar_by_id: dict[str, Booking],
-    matched: dict[str, str],
+    matched: set[str],
     taken: set[str],
     pairs: list[tuple[Booking, Booking]],
     adopted: set[str],
