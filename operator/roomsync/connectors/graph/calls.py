@@ -111,28 +111,32 @@ class Exchange:
     ) -> Any:
         """The answer's JSON (``None`` for an empty one); port errors for failures. ``body``: a JSON body (a write's),
         serialized here when the request travels alone, carried as it is in a ``$batch``."""
-        method = str(info.http_method.value if info.http_method else "GET").upper()
         self.adapter.set_base_url_for_request_information(info)  # what the adapter does before it sends
         relative = self._relative(str(info.url)) if self.batcher is not None and mailbox else None
-        async with _scope(mailbox, what, safe_post=safe_post):
-            if self.batcher is None or relative is None or mailbox is None:
+        if self.batcher is None or relative is None or mailbox is None:
+            async with _scope(mailbox, what, safe_post=safe_post):
                 if body is not None:
                     info.set_stream_content(json.dumps(body).encode(), JSON)
                 raw = await self.adapter.send_primitive_async(info, "bytes", ERRORS)
-                return json.loads(raw) if raw else None
-            headers = dict(info.request_headers or {})
-            present = headers.get("Prefer", "")
-            wanted = [p for p in PREFER if p.split("=")[0].lower() not in present.lower()]
-            headers["Prefer"] = ", ".join(filter(None, [present, *wanted]))
-            if body is None and info.content:
-                body = json.loads(info.content)
-            if body is not None:
-                headers.setdefault("Content-Type", JSON)
-            repeatable = method in IDEMPOTENT or safe_post
+            return json.loads(raw) if raw else None
+        # In a $batch: the Batcher counts and throttles per mailbox itself, so no context variables are needed.
+        method = info.http_method.name if info.http_method else "GET"
+        # kiota keeps header names in lower case; Graph's batch examples spell them canonically (Content-Type), and
+        # one Prefer header carries the request's own preferences and the transport's
+        headers = {_canonical(k): v for k, v in (info.request_headers or {}).items()}
+        present = headers.get("Prefer", "")
+        wanted = [p for p in PREFER if p.split("=")[0].lower() not in present.lower()]
+        headers["Prefer"] = ", ".join(filter(None, [present, *wanted]))
+        if body is None and info.content:
+            body = json.loads(info.content)
+        if body is not None:
+            headers.setdefault("Content-Type", JSON)
+        repeatable = method in IDEMPOTENT or safe_post
+        async with graph_errors(f"{what} ({mailbox})"):
             answer = await self.batcher.send(mailbox, method, relative, headers, body, repeatable=repeatable)
-            if answer.status >= 400:
-                raise from_answer(answer.status, answer.body, f"{what} ({mailbox})")
-            return answer.body
+        if answer.status >= 400:
+            raise from_answer(answer.status, answer.body, f"{what} ({mailbox})")
+        return answer.body
 
     async def post_batch(self, payload: bytes, repeatable: bool) -> bytes:
         """One ``POST /$batch`` through the SDK's request adapter (auth, middleware, transport); for the Batcher."""
@@ -320,6 +324,11 @@ class MailboxCalls:
             await self._send(
                 "tentativelyAccept", item.tentatively_accept.to_post_request_information(tentative, config)
             )
+
+
+def _canonical(name: str) -> str:
+    """``content-type`` -> ``Content-Type``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _json_request(
