@@ -5,9 +5,8 @@ SDK's request adapter and HTTP stack, or, where requests travel in a ``$batch``,
 :class:`~roomsync.connectors.graph.batch.Batcher`. The bodies of creates and updates are JSON objects built by
 :mod:`.mapping` (Graph's documented ``event`` shape), not the SDK's generated ``Event`` model: a model costs more
 CPU to build and serialize than the rest of a create, and a batched request needs JSON anyway. Answers are read as
-JSON, not deserialized
-into the SDK's generated models: that costs about 1.2 ms of CPU per event, 60 times the JSON reading, and every
-read (the delta read of each room in each cycle above all) and every write answers with events
+JSON, not deserialized into the SDK's generated models: that costs about 1.2 ms of CPU per event, 60 times the JSON
+reading, and every read (the delta read of each room in each cycle above all) and every write answers with events
 (docs/performance.md; :mod:`.items` reads the JSON).
 
 Each call runs with the mailbox in a context variable (for the transport's per-mailbox slots and counters) and
