@@ -210,10 +210,12 @@ def delivery_admin_routes(
     logged = log or (lambda: outbound.log)
 
     async def set_trust(request: web.Request) -> web.Response:
+        """Which notification URLs (CA) the sandbox trusts when it delivers."""
         trusting(str((await request.json()).get("ca") or ""))
         return web.json_response({"ok": True})
 
     async def add_fault(request: web.Request) -> web.Response:
+        """Make the next notification deliveries fail (lost, slow, refused ...)."""
         try:
             outbound.add_fault(Fault.from_json(await request.json()))
         except (ValueError, TypeError) as error:
@@ -221,10 +223,12 @@ def delivery_admin_routes(
         return web.json_response({"ok": True})
 
     async def clear_faults(_: web.Request) -> web.Response:
+        """Remove every armed notification fault."""
         outbound.clear_faults()
         return web.json_response({"ok": True})
 
     async def show_log(_: web.Request) -> web.Response:
+        """The notifications sent so far and their answers."""
         return web.json_response(logged())
 
     return [
