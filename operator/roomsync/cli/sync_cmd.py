@@ -22,6 +22,7 @@ from roomsync.config.bundle import Bundle, load_bundle
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.base import BackendError, SecretNotFound
 from roomsync.connectors.registry import UnsupportedBackend
+from roomsync.sync.cadence import Cadence
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 
@@ -139,13 +140,14 @@ class Loop:
             if runner is None:
                 await asyncio.sleep(60)  # the files are broken or no longer hold it: look again later
                 continue
+            cadence = Cadence()
             if not runner.config.suspend:
                 result = await runner.cycle(self.clock())
                 if self.json_output:
                     output.emit_json(output.result_json(result))
                 else:
                     output.result_summary(result, when=self.clock())
-            await asyncio.sleep(runner.config.interval.total_seconds())
+            await asyncio.sleep(cadence.remaining(runner.config.interval.total_seconds()))
 
     async def _current(self, key: str) -> RoomSyncRunner | None:
         """The runner for ``key`` as the files say now: reopened when its spec, Connections or Secrets changed."""
