@@ -31,8 +31,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import httpx
-
 from roomsync.connectors.base import InvalidResponse
 from roomsync.connectors.graph.errors import BACKEND
 from roomsync.connectors.graph.transport import MailboxTransport, operation_of
@@ -100,7 +98,7 @@ class Batcher:
     ) -> Answer:
         """One request to ``mailbox`` (``url`` relative to the base URL), retried on its own when throttled."""
         room = self.transport.room_of(mailbox)
-        op = operation_of(method, httpx.URL("https://graph" + url))
+        op = operation_of(method, url)
         sent = dict(headers)
         attempt = 0
         while True:

@@ -1,10 +1,12 @@
 """Every Graph call the connector makes, through the msgraph-sdk request builders, one mailbox at a time.
 
-Each request is built by the SDK's request builder (URL template, query parameters, headers, the body serialized
-from the SDK's models) and sent through the SDK's request adapter and HTTP stack, or, where requests travel in a
-``$batch``, through :class:`~roomsync.connectors.graph.batch.Batcher`. Answers are read as JSON, not deserialized
-into the SDK's generated models: that costs about 1.2 ms of CPU per event, 60 times the JSON reading, and every
-read (the delta read of each room in each cycle above all) and every write answers with events
+Each request is built by the SDK's request builder (URL template, query parameters, headers) and sent through the
+SDK's request adapter and HTTP stack, or, where requests travel in a ``$batch``, through
+:class:`~roomsync.connectors.graph.batch.Batcher`. The bodies of creates and updates are JSON objects built by
+:mod:`.mapping` (Graph's documented ``event`` shape), not the SDK's generated ``Event`` model: a model costs more
+CPU to build and serialize than the rest of a create, and a batched request needs JSON anyway. Answers are read as
+JSON, not deserialized into the SDK's generated models: that costs about 1.2 ms of CPU per event, 60 times the JSON
+reading, and every read (the delta read of each room in each cycle above all) and every write answers with events
 (docs/performance.md; :mod:`.items` reads the JSON).
 
 Each call runs with the mailbox in a context variable (for the transport's per-mailbox slots and counters) and
@@ -25,7 +27,6 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_abstractions.serialization import ParsableFactory
-from msgraph.generated.models.event import Event
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import CalendarViewRequestBuilder
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
@@ -50,6 +51,7 @@ from roomsync.connectors.graph.transport import IDEMPOTENT, PREFER, current_mail
 UTC = UTC
 #: The SDK's error mapping: any error status becomes an ``ODataError`` (an ``APIError``) that errors.py translates.
 ERRORS: Final[dict[str, type[ParsableFactory[Any]]]] = {"XXX": ODataError}
+JSON: Final = "application/json"
 MASTER_FIELDS = [
     "id",
     "iCalUId",
@@ -97,34 +99,50 @@ class Exchange:
         self.base_url = base_url.rstrip("/")
         self.batcher = batcher
 
-    async def send(self, mailbox: str | None, what: str, info: RequestInformation, *, safe_post: bool = False) -> Any:
-        """The answer's JSON (``None`` for an empty one); port errors for failures."""
-        method = str(info.http_method.value if info.http_method else "GET").upper()
+    async def send(
+        self,
+        mailbox: str | None,
+        what: str,
+        info: RequestInformation,
+        *,
+        body: Json | None = None,
+        safe_post: bool = False,
+    ) -> Any:
+        """The answer's JSON (``None`` for an empty one); port errors for failures. ``body``: a JSON body (a write's),
+        serialized here when the request travels alone, carried as it is in a ``$batch``."""
         self.adapter.set_base_url_for_request_information(info)  # what the adapter does before it sends
         relative = self._relative(str(info.url)) if self.batcher is not None and mailbox else None
-        async with _scope(mailbox, what, safe_post=safe_post):
-            if self.batcher is None or relative is None or mailbox is None:
+        if self.batcher is None or relative is None or mailbox is None:
+            async with _scope(mailbox, what, safe_post=safe_post):
+                if body is not None:
+                    info.set_stream_content(json.dumps(body).encode(), JSON)
                 raw = await self.adapter.send_primitive_async(info, "bytes", ERRORS)
-                return json.loads(raw) if raw else None
-            headers = dict(info.request_headers or {})
-            present = headers.get("Prefer", "")
-            wanted = [p for p in PREFER if p.split("=")[0].lower() not in present.lower()]
-            headers["Prefer"] = ", ".join(filter(None, [present, *wanted]))
-            body = json.loads(info.content) if info.content else None
-            if body is not None:
-                headers.setdefault("Content-Type", "application/json")
-            repeatable = method in IDEMPOTENT or safe_post
+            return json.loads(raw) if raw else None
+        # In a $batch: the Batcher counts and throttles per mailbox itself, so no context variables are needed.
+        method = info.http_method.name if info.http_method else "GET"
+        # kiota keeps header names in lower case; Graph's batch examples spell them canonically (Content-Type), and
+        # one Prefer header carries the request's own preferences and the transport's
+        headers = {_canonical(k): v for k, v in (info.request_headers or {}).items()}
+        present = headers.get("Prefer", "")
+        wanted = [p for p in PREFER if p.split("=")[0].lower() not in present.lower()]
+        headers["Prefer"] = ", ".join(filter(None, [present, *wanted]))
+        if body is None and info.content:
+            body = json.loads(info.content)
+        if body is not None:
+            headers.setdefault("Content-Type", JSON)
+        repeatable = method in IDEMPOTENT or safe_post
+        async with graph_errors(f"{what} ({mailbox})"):
             answer = await self.batcher.send(mailbox, method, relative, headers, body, repeatable=repeatable)
-            if answer.status >= 400:
-                raise from_answer(answer.status, answer.body, f"{what} ({mailbox})")
-            return answer.body
+        if answer.status >= 400:
+            raise from_answer(answer.status, answer.body, f"{what} ({mailbox})")
+        return answer.body
 
     async def post_batch(self, payload: bytes, repeatable: bool) -> bytes:
         """One ``POST /$batch`` through the SDK's request adapter (auth, middleware, transport); for the Batcher."""
         info = RequestInformation(Method.POST)
         info.url = f"{self.base_url}/$batch"
-        info.headers.try_add("Accept", "application/json")
-        info.set_stream_content(payload, "application/json")
+        info.headers.try_add("Accept", JSON)
+        info.set_stream_content(payload, JSON)
         async with _scope(None, "$batch", safe_post=repeatable):
             raw = await self.adapter.send_primitive_async(info, "bytes", ERRORS)
         if not raw:
@@ -167,8 +185,10 @@ class MailboxCalls:
             self._events = str(info.url)
         return self._events
 
-    async def _send(self, what: str, info: RequestInformation, *, safe_post: bool = False) -> Any:
-        return await self.exchange.send(self.mailbox, what, info, safe_post=safe_post)
+    async def _send(
+        self, what: str, info: RequestInformation, *, body: Json | None = None, safe_post: bool = False
+    ) -> Any:
+        return await self.exchange.send(self.mailbox, what, info, body=body, safe_post=safe_post)
 
     async def _json(self, what: str, info: RequestInformation) -> dict[str, Any]:
         answer = await self._send(what, info)
@@ -259,20 +279,22 @@ class MailboxCalls:
         return settings.get("timeZone") or None
 
     # -- writes --------------------------------------------------------------------------------------------------------
-    async def create(self, event: Event) -> Json:
-        """POST; repeatable only because the body carries a transactionId (Graph answers a repeat with the first)."""
-        info = self.user.events.to_post_request_information(event)
-        # the same URL, without expanding the builder's URL template every time (a new dict: the builder's own
-        # path parameters are shared with it, and ``info.url = ...`` would clear them)
-        info.path_parameters = {RequestInformation.RAW_URL_KEY: self._events_url()}
-        created = await self._send("create event", info, safe_post=bool(event.transaction_id))
+    async def create(self, event: Json) -> Json:
+        """POST; repeatable only because the body carries a transactionId (Graph answers a repeat with the first).
+        The URL is the events collection's as the SDK's builder expands it, expanded once (see ``_events_url``)."""
+        info = _json_request(Method.POST)
+        info.url = self._events_url()
+        created = await self._send("create event", info, body=event, safe_post=bool(event.get("transactionId")))
         if not isinstance(created, dict):
             raise InvalidResponse("Graph answered a create without the event", backend="graph")
         return created
 
-    async def patch(self, event_id: str, event: Event, etag: str | None) -> Json:
-        info = self.user.events.by_event_id(event_id).to_patch_request_information(event, _if_match(etag))
-        answer = await self._send("update event", info)
+    async def patch(self, event_id: str, event: Json, etag: str | None) -> Json:
+        """PATCH of the properties ``event`` holds, at the URL of the SDK's event item builder."""
+        builder = self.user.events.by_event_id(event_id)
+        info = _json_request(Method.PATCH, builder.url_template, builder.path_parameters)
+        info.configure(_if_match(etag))
+        answer = await self._send("update event", info, body=event)
         if not isinstance(answer, dict):
             raise InvalidResponse("Graph answered an update without the event", backend="graph")
         return answer
@@ -301,6 +323,21 @@ class MailboxCalls:
             await self._send(
                 "tentativelyAccept", item.tentatively_accept.to_post_request_information(tentative, config)
             )
+
+
+def _canonical(name: str) -> str:
+    """``content-type`` -> ``Content-Type``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _json_request(
+    method: Method, url_template: str | None = None, path_parameters: dict[str, Any] | None = None
+) -> RequestInformation:
+    """A request answered with JSON whose JSON body the caller hands to :meth:`Exchange.send`, as the SDK's
+    ``to_post_request_information`` / ``to_patch_request_information`` build it but without a model to serialize."""
+    info = RequestInformation(method, url_template, dict(path_parameters or {}))
+    info.headers.try_add("Accept", JSON)
+    return info
 
 
 def _if_match(etag: str | None) -> RequestConfiguration[Any]:

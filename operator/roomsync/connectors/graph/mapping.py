@@ -10,19 +10,23 @@ and are left out (and preserved when attendees are rewritten). Meetings this con
 the room itself, so the person the booking is for is kept in a second extended property (``people``: organizer,
 required, optional) which is authoritative for those meetings; attendees on them are only the notification side
 effect of the invitations policy.
+
+Writing: the bodies of creates and updates are plain JSON objects shaped exactly as Graph documents the ``event``
+resource (``api/user-post-events.md``: ``dateTimeTimeZone`` start/end, ``attendees`` with ``emailAddress`` and
+``type``, ``singleValueExtendedProperties`` as ``{id, value}``, ``transactionId``), not msgraph-sdk's generated
+``Event`` models: building a model and serializing it (kiota's backing store) cost about a third of the operator's CPU
+per create, and the ``$batch`` then had to read that JSON back (docs/performance.md, 4). The requests still go out
+through msgraph-sdk's request adapter (:mod:`.calls`). The ``@odata.type`` annotation the SDK adds is optional in
+a request and left out, as in Graph's own examples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time
+from typing import Any
 
-from msgraph.generated.models.attendee import Attendee as GraphAttendee
 from msgraph.generated.models.attendee_type import AttendeeType
-from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
-from msgraph.generated.models.email_address import EmailAddress
-from msgraph.generated.models.event import Event
-from msgraph.generated.models.single_value_legacy_extended_property import SingleValueLegacyExtendedProperty
 
 from roomsync.connectors.base import Invitations
 from roomsync.connectors.exchange import Attendee, Copy, attendee_people, best_link, person, primary
@@ -33,6 +37,8 @@ from roomsync.model.booking import normalise_email
 from roomsync.model.people_text import decode_people
 
 UTC = UTC
+#: A request body as Graph's JSON (camelCase keys), sent as it is.
+Body = dict[str, Any]
 
 
 def to_booking(uid: str, copies: list[Copy[Item]], room_mailboxes: Mapping[str, str]) -> Booking:
@@ -92,16 +98,20 @@ def to_booking(uid: str, copies: list[Copy[Item]], room_mailboxes: Mapping[str, 
 
 
 # -- writing ---------------------------------------------------------------------------------------------------------
-def when(value: datetime, booking: Booking) -> DateTimeTimeZone:
-    """A wall time in the booking's zone (Graph takes IANA names), so series keep their local time across DST."""
+def when(value: datetime, booking: Booking) -> Body:
+    """A ``dateTimeTimeZone``: the wall time in the booking's zone (Graph takes IANA names), so series keep their
+    local time across DST. An all-day booking is whole dates: midnight to midnight in its zone."""
     local = value.astimezone(zone(booking.timezone))
     if booking.all_day:
         local = datetime.combine(local.date(), time())
-    return DateTimeTimeZone(date_time=local.strftime("%Y-%m-%dT%H:%M:%S"), time_zone=booking.timezone)
+    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": booking.timezone}
 
 
-def graph_attendee(email: str, kind: AttendeeType, name: str = "") -> GraphAttendee:
-    return GraphAttendee(email_address=EmailAddress(address=email, name=name or None), type=kind)
+def graph_attendee(email: str, kind: AttendeeType, name: str = "") -> Body:
+    """An ``attendee``: ``emailAddress`` (``name`` only when there is one) and ``type`` (required, optional,
+    resource)."""
+    address: Body = {"address": email, "name": name} if name else {"address": email}
+    return {"emailAddress": address, "type": kind.value}
 
 
 def attendees_for(
@@ -109,7 +119,7 @@ def attendees_for(
     policy: Invitations,
     other_rooms: Iterable[str],
     preserved: Iterable[Attendee] = (),
-) -> list[GraphAttendee]:
+) -> list[Body]:
     """The attendee list of a meeting a room organizes: other rooms as resources (they must be invited to hold it),
     people per the invitations policy, and resources we do not manage kept as they were."""
     result = [graph_attendee(m, AttendeeType.Resource) for m in sorted(set(other_rooms))]
@@ -118,7 +128,7 @@ def attendees_for(
     if policy is Invitations.ALL:
         result += [graph_attendee(p.email, AttendeeType.Required, p.name) for p in sorted(booking.required, key=_key)]
         result += [graph_attendee(p.email, AttendeeType.Optional, p.name) for p in sorted(booking.optional, key=_key)]
-    listed = {a.email_address.address for a in result if a.email_address and a.email_address.address}
+    listed = {a["emailAddress"]["address"] for a in result}
     result += [graph_attendee(a.email, AttendeeType.Resource, a.name) for a in preserved if a.email not in listed]
     return result
 
@@ -127,23 +137,26 @@ def _key(person: Person) -> str:
     return person.email
 
 
-def extended(props: Mapping[str, str]) -> list[SingleValueLegacyExtendedProperty]:
-    return [SingleValueLegacyExtendedProperty(id=k, value=v) for k, v in props.items()]
+def extended(props: Mapping[str, str]) -> list[Body]:
+    """``singleValueExtendedProperties``: one ``{id, value}`` per property (graph-and-ews.md 1.4)."""
+    return [{"id": k, "value": v} for k, v in props.items()]
 
 
-def new_event(booking: Booking, attendees: list[GraphAttendee], props: Mapping[str, str], transaction_id: str) -> Event:
-    event = Event(
-        subject=booking.subject,
-        start=when(booking.start, booking),
-        end=when(booking.end, booking),
-        is_all_day=booking.all_day,
-        attendees=attendees,
-        single_value_extended_properties=extended(props),
-        transaction_id=transaction_id,
-        response_requested=True,
-    )
+def new_event(booking: Booking, attendees: list[Body], props: Mapping[str, str], transaction_id: str) -> Body:
+    """The body of ``POST /users/{room}/events`` (``responseRequested``: invitees are asked to answer, Graph's
+    default stated explicitly). Raises :class:`~.recurrence.RecurrenceNotExpressible`."""
+    event: Body = {
+        "subject": booking.subject,
+        "start": when(booking.start, booking),
+        "end": when(booking.end, booking),
+        "isAllDay": booking.all_day,
+        "attendees": attendees,
+        "singleValueExtendedProperties": extended(props),
+        "transactionId": transaction_id,
+        "responseRequested": True,
+    }
     if booking.recurrence is not None:
-        event.recurrence = rec.to_graph(booking.recurrence, booking.start, booking.timezone)
+        event["recurrence"] = rec.to_graph(booking.recurrence, booking.start, booking.timezone)
     return event
 
 

@@ -5,18 +5,20 @@ connector takes from the master's ``originalStartTimeZone`` (or ``recurrenceTime
 An ``endDate`` range becomes UNTIL at the series' start time on that date (the last instant an occurrence can
 start), and back again by taking the local date. Patterns Graph cannot express are refused with
 :class:`RecurrenceNotExpressible` (a BookingRefused for the engine), never approximated.
+
+Written as plain JSON (``patternedRecurrence`` as Graph documents it, the enum values taken from msgraph-sdk's
+generated enums), read through the SDK's model (:func:`~.items.recurrence_of`); see :mod:`.mapping` for why.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from typing import Any
 
 from msgraph.generated.models.day_of_week import DayOfWeek
 from msgraph.generated.models.patterned_recurrence import PatternedRecurrence
-from msgraph.generated.models.recurrence_pattern import RecurrencePattern
 from msgraph.generated.models.recurrence_pattern_type import RecurrencePatternType
-from msgraph.generated.models.recurrence_range import RecurrenceRange
 from msgraph.generated.models.recurrence_range_type import RecurrenceRangeType
 from msgraph.generated.models.week_index import WeekIndex
 
@@ -100,10 +102,12 @@ def _until(end_date: date, first_start: datetime, tz: str) -> datetime:
     return datetime.combine(end_date, local_time).replace(tzinfo=local_zone).astimezone(UTC)
 
 
-def to_graph(recurrence: Recurrence, first_start: datetime, tz: str) -> PatternedRecurrence:
-    """The Graph pattern for a canonical rule; raises :class:`RecurrenceNotExpressible`."""
+def to_graph(recurrence: Recurrence, first_start: datetime, tz: str) -> dict[str, Any]:
+    """The Graph ``patternedRecurrence`` (JSON) for a canonical rule; raises :class:`RecurrenceNotExpressible`.
+    ``firstDayOfWeek`` is written for weekly patterns only, ``index`` for relative ones (Graph's defaults otherwise).
+    """
     local = first_start.astimezone(zone(tz))
-    pattern = RecurrencePattern(interval=recurrence.interval)
+    pattern: dict[str, Any] = {"interval": recurrence.interval}
     plain_days: list[tuple[int, str]] = []
     ordinals: list[tuple[int, str]] = []
     for day in recurrence.by_day:
@@ -114,46 +118,49 @@ def to_graph(recurrence: Recurrence, first_start: datetime, tz: str) -> Patterne
     set_pos = recurrence.by_set_pos
     freq = recurrence.freq
     if freq is Frequency.DAILY and not recurrence.by_day and not recurrence.by_month_day:
-        pattern.type = RecurrencePatternType.Daily
+        pattern["type"] = RecurrencePatternType.Daily.value
     elif freq in (Frequency.WEEKLY, Frequency.DAILY) and plain_days and not ordinals and not set_pos:
         if freq is Frequency.DAILY and recurrence.interval != 1:
             raise RecurrenceNotExpressible("daily with BYDAY and an interval")
-        pattern.type = RecurrencePatternType.Weekly
-        pattern.days_of_week = [_DAYS[d] for _, d in plain_days]
-        pattern.first_day_of_week = _DAYS[recurrence.wkst]
+        pattern["type"] = RecurrencePatternType.Weekly.value
+        pattern["daysOfWeek"] = [_DAYS[d].value for _, d in plain_days]
+        pattern["firstDayOfWeek"] = _DAYS[recurrence.wkst].value
     elif freq is Frequency.WEEKLY and not recurrence.by_day:
-        pattern.type = RecurrencePatternType.Weekly
-        pattern.days_of_week = [_DAYS[_ORDER[local.weekday()]]]
-        pattern.first_day_of_week = _DAYS[recurrence.wkst]
+        pattern["type"] = RecurrencePatternType.Weekly.value
+        pattern["daysOfWeek"] = [_DAYS[_ORDER[local.weekday()]].value]
+        pattern["firstDayOfWeek"] = _DAYS[recurrence.wkst].value
     elif freq in (Frequency.MONTHLY, Frequency.YEARLY):
         relative = _relative(plain_days, ordinals, set_pos)
         yearly = freq is Frequency.YEARLY
         if yearly:
             if len(recurrence.by_month) > 1:
                 raise RecurrenceNotExpressible("YEARLY with more than one BYMONTH")
-            pattern.month = recurrence.by_month[0] if recurrence.by_month else local.month
+            pattern["month"] = recurrence.by_month[0] if recurrence.by_month else local.month
         if relative is not None:
-            pattern.type = RecurrencePatternType.RelativeYearly if yearly else RecurrencePatternType.RelativeMonthly
-            pattern.days_of_week = [_DAYS[d] for d in relative[1]]
-            pattern.index = _INDEX[relative[0]]
+            kind = RecurrencePatternType.RelativeYearly if yearly else RecurrencePatternType.RelativeMonthly
+            pattern["type"] = kind.value
+            pattern["daysOfWeek"] = [_DAYS[d].value for d in relative[1]]
+            pattern["index"] = _INDEX[relative[0]].value
         elif not recurrence.by_day and len(recurrence.by_month_day) <= 1 and not set_pos:
             month_day = recurrence.by_month_day[0] if recurrence.by_month_day else local.day
             if month_day < 1:
                 raise RecurrenceNotExpressible("a negative BYMONTHDAY")
-            pattern.type = RecurrencePatternType.AbsoluteYearly if yearly else RecurrencePatternType.AbsoluteMonthly
-            pattern.day_of_month = month_day
+            kind = RecurrencePatternType.AbsoluteYearly if yearly else RecurrencePatternType.AbsoluteMonthly
+            pattern["type"] = kind.value
+            pattern["dayOfMonth"] = month_day
         else:
             raise RecurrenceNotExpressible(f"RRULE {recurrence.rule()}")
     else:
         raise RecurrenceNotExpressible(f"RRULE {recurrence.rule()}")
-    rng = RecurrenceRange(start_date=local.date(), recurrence_time_zone=tz)
+    rng: dict[str, Any] = {"startDate": local.date().isoformat(), "recurrenceTimeZone": tz}
     if recurrence.count is not None:
-        rng.type, rng.number_of_occurrences = RecurrenceRangeType.Numbered, recurrence.count
+        rng["type"], rng["numberOfOccurrences"] = RecurrenceRangeType.Numbered.value, recurrence.count
     elif recurrence.until is not None:
-        rng.type, rng.end_date = RecurrenceRangeType.EndDate, recurrence.until.astimezone(zone(tz)).date()
+        rng["type"] = RecurrenceRangeType.EndDate.value
+        rng["endDate"] = recurrence.until.astimezone(zone(tz)).date().isoformat()
     else:
-        rng.type = RecurrenceRangeType.NoEnd
-    return PatternedRecurrence(pattern=pattern, range=rng)
+        rng["type"] = RecurrenceRangeType.NoEnd.value
+    return {"pattern": pattern, "range": rng}
 
 
 def _relative(

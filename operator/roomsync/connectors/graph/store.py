@@ -38,9 +38,6 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from msgraph.generated.models.event import Event
-from msgraph.generated.models.patterned_recurrence import PatternedRecurrence
-
 from roomsync.connectors.base import (
     AuthenticationFailed,
     BackendError,
@@ -58,6 +55,7 @@ from roomsync.connectors.graph import recurrence as rec
 from roomsync.connectors.graph.cache import MailboxState
 from roomsync.connectors.graph.errors import BACKEND, MailboxAccessDenied, TokenEndpointUnavailable
 from roomsync.connectors.graph.items import Item, ItemError, Json, etag_of
+from roomsync.connectors.graph.mapping import Body
 from roomsync.model import (
     Booking,
     Handle,
@@ -102,8 +100,8 @@ def invitations_policy(options: StoreOptions) -> Invitations:
     return Invitations(options.invitations)
 
 
-def _pattern(booking: Booking) -> PatternedRecurrence | None:
-    """The Graph pattern of a booking's series."""
+def _pattern(booking: Booking) -> Body | None:
+    """The Graph pattern (``patternedRecurrence`` JSON) of a booking's series."""
     if booking.recurrence is None:
         return None
     try:
@@ -118,14 +116,13 @@ def _pattern_key(booking: Booking) -> tuple[object, ...] | None:
     graph = _pattern(booking)
     if graph is None:
         return None
-    p, r = graph.pattern, graph.range
-    assert p is not None and r is not None
-    days = tuple(sorted(str(getattr(d, "value", d)) for d in p.days_of_week or ()))
+    p, r = graph["pattern"], graph["range"]
     return (
-        *(str(getattr(v, "value", v)) for v in (p.type, p.first_day_of_week, p.index, r.type)),
-        p.interval, days, p.day_of_month, p.month, r.start_date, r.end_date, r.number_of_occurrences,
-        _same_zone(r.recurrence_time_zone or booking.timezone),
-    )  # fmt: skip
+        *(p.get(k) for k in ("type", "firstDayOfWeek", "index", "interval", "dayOfMonth", "month")),
+        tuple(sorted(p.get("daysOfWeek") or ())),
+        *(r.get(k) for k in ("type", "startDate", "endDate", "numberOfOccurrences")),
+        _same_zone(r.get("recurrenceTimeZone") or booking.timezone),
+    )
 
 
 def _same_zone(name: str) -> str:
@@ -276,12 +273,12 @@ class GraphStore:
             raise
 
     async def _patch(
-        self, state: MailboxState, item_id: str, patch: Event, etag: str | None, props: dict[str, str]
+        self, state: MailboxState, item_id: str, patch: Body, etag: str | None, props: dict[str, str]
     ) -> str | None:
         """PATCH with ``If-Match: etag`` (None: no precondition); returns the new etag. ``props`` are the extended
         properties the patch carries, recorded in the cache."""
         if props:
-            patch.single_value_extended_properties = mapping.extended(props)
+            patch["singleValueExtendedProperties"] = mapping.extended(props)
         answered: list[Json] = []
 
         async def write() -> None:
@@ -332,7 +329,7 @@ class GraphStore:
             await self._apply_exceptions(state, created.id, booking, None)
             final = self._props(booking, booking.link, people=False)
             if final:
-                version = await self._patch(state, created.id, Event(), None, final)
+                version = await self._patch(state, created.id, {}, None, final)
         return replace(
             booking,
             id=created.ical_uid,
@@ -395,21 +392,21 @@ class GraphStore:
             return False, SeriesWork.INCREMENTAL
         return False, None
 
-    def _content_patch(self, desired: Booking, changed: set[str], *, pattern: bool) -> tuple[Event, bool]:
+    def _content_patch(self, desired: Booking, changed: set[str], *, pattern: bool) -> tuple[Body, bool]:
         """The PATCH of the changed content, and whether it holds any. The pattern travels with the start, so its
         ``startDate`` stays the start's date (Graph checks that)."""
-        patch = Event()
+        patch: Body = {}
         content = False
         if "subject" in changed:
-            patch.subject = desired.subject
+            patch["subject"] = desired.subject
             content = True
         if pattern:
-            patch.start, patch.end = mapping.when(desired.start, desired), mapping.when(desired.end, desired)
-            patch.is_all_day = desired.all_day
+            patch["start"], patch["end"] = mapping.when(desired.start, desired), mapping.when(desired.end, desired)
+            patch["isAllDay"] = desired.all_day
             if desired.recurrence is not None:
-                patch.recurrence = _pattern(desired)
+                patch["recurrence"] = _pattern(desired)
             elif "recurrence" in changed:
-                patch.additional_data["recurrence"] = None
+                patch["recurrence"] = None  # the series becomes a single meeting
             content = True
         return patch, content
 
@@ -425,7 +422,7 @@ class GraphStore:
             others = [self._room(k).calendar for k in sorted(desired.rooms - {organizer.room})]
             ours = set(self.room_of_mailbox)
             preserved = [a for a in organizer.item.attendees if a.type == "resource" and a.email not in ours]
-            patch.attendees = mapping.attendees_for(desired, self.policy, others, preserved)
+            patch["attendees"] = mapping.attendees_for(desired, self.policy, others, preserved)
             content = True
         people_props = self._props(desired, None, people=people)
         await self._write(state, organizer.item, current, desired, patch, content, people_props, work)
@@ -458,7 +455,7 @@ class GraphStore:
         item: Item,
         current: Booking,
         desired: Booking,
-        patch: Event,
+        patch: Body,
         content: bool,
         people_props: dict[str, str],
         work: SeriesWork | None,
@@ -482,7 +479,7 @@ class GraphStore:
             state, item.id, desired, current.recurrence if work is SeriesWork.INCREMENTAL else None
         )
         if final:  # only link data: a person's edit in between is still seen, as content the link does not describe
-            await self._patch(state, item.id, Event(), None, final)
+            await self._patch(state, item.id, {}, None, final)
 
     async def _check_version(self, state: MailboxState, item_id: str, etag: str | None) -> None:
         """The precondition of an update that writes only occurrences: the series is still as RoomSync read it."""
@@ -524,23 +521,23 @@ class GraphStore:
             subject = change.subject or booking.subject
             if item is None or (item.start, item.end, item.subject) == (change.start, change.end, subject):
                 continue
-            patch = Event(start=mapping.when(change.start, booking), end=mapping.when(change.end, booking))
+            patch: Body = {"start": mapping.when(change.start, booking), "end": mapping.when(change.end, booking)}
             if change.subject:
-                patch.subject = change.subject
+                patch["subject"] = change.subject
             await self._occurrence_write(state, master_id, item, lambda i, p=patch: self._patch_occurrence(state, i, p))  # type: ignore[misc]
         for original in reverts:
             item = by_original.get(original)
             if item is None:
                 continue
-            patch = Event(
-                start=mapping.when(original, booking),
-                end=mapping.when(original + booking.duration, booking),
-                subject=booking.subject,
-            )
+            patch = {
+                "start": mapping.when(original, booking),
+                "end": mapping.when(original + booking.duration, booking),
+                "subject": booking.subject,
+            }
             await self._occurrence_write(state, master_id, item, lambda i, p=patch: self._patch_occurrence(state, i, p))  # type: ignore[misc]
 
     @staticmethod
-    async def _patch_occurrence(state: MailboxState, item: Item, patch: Event) -> None:
+    async def _patch_occurrence(state: MailboxState, item: Item, patch: Body) -> None:
         await state.calls.patch(item.id, patch, item.change_key)
 
     async def _occurrence_write(
@@ -621,7 +618,7 @@ class GraphStore:
             raise NotFound(f"{current.id} is gone from every room", backend=BACKEND)
         for copy in copies:
             state = self._state(self._room(copy.room))
-            await self._patch(state, copy.item.id, Event(), self._version(current, copy.item), props)
+            await self._patch(state, copy.item.id, {}, self._version(current, copy.item), props)
 
     async def aclose(self) -> None:
         return None  # the client owns the connections; it is closed with the Connection

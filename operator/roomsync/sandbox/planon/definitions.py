@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -163,13 +164,23 @@ def parse_wall_clock(value: object, user_zone: ZoneInfo, what: str) -> datetime:
 
 
 def wall_clock(value: datetime, user_zone: ZoneInfo) -> dict[str, str]:
-    local = value.astimezone(user_zone)
-    return {"date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M:%S")}
+    day, clock = _wall_texts(value, user_zone)
+    return {"date": day, "time": clock}
 
 
 def user_text(value: datetime, user_zone: ZoneInfo) -> str:
     """The ``...User`` field as Planon's example shows it: the user's wall time followed by ``Z``."""
-    return value.astimezone(user_zone).strftime("%Y-%m-%dT%H:%M:%SZ")
+    day, clock = _wall_texts(value, user_zone)
+    return f"{day}T{clock}Z"
+
+
+@lru_cache(maxsize=1 << 16)
+def _wall_texts(value: datetime, user_zone: ZoneInfo) -> tuple[str, str]:
+    """(date, time) of an instant in the user's zone. Memoised: every answer serialises the date-times of every
+    record it carries, mostly the same few instants (slot starts, change times), and formatting them was the
+    emulator's largest cost in a 10,000-reservation sync."""
+    local = value.astimezone(user_zone)
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")
 
 
 def check_length(name: str, value: object) -> None:
