@@ -47,7 +47,7 @@ class ItemError(ValueError):
     """An event we cannot read (no start, unknown zone ...): reported as skipped, never deleted."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     id: str
     ical_uid: str
