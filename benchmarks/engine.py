@@ -18,10 +18,13 @@ from typing import Any
 from benchmarks.core import Context, Result
 
 ROOT = Path(__file__).resolve().parent.parent
+PROGRESS = ROOT / "benchmarks" / "results" / "engine-progress.jsonl"
 TARGET_PAIRS = 100_000
 
 
-async def _worker(rooms: int, per_room: int, repeats: int) -> dict[str, Any]:
+async def _worker(ctx: Context, rooms: int, per_room: int, repeats: int) -> dict[str, Any]:
+    """The worker's figures; each line it prints (after the build, after every plan) is also appended to
+    ``benchmarks/results/engine-progress.jsonl`` at once, so a long run that is stopped keeps what it measured."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -33,10 +36,17 @@ async def _worker(rooms: int, per_room: int, repeats: int) -> dict[str, Any]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
-    if process.returncode != 0:
+    assert process.stdout is not None and process.stderr is not None
+    data: dict[str, Any] = {}
+    PROGRESS.parent.mkdir(parents=True, exist_ok=True)
+    while line := await process.stdout.readline():
+        data = json.loads(line)
+        with PROGRESS.open("a") as progress:
+            progress.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}) + "\n")
+        ctx.say(f"engine: {data['pairs']:,} pairs, {data['repeats_done']} of {repeats} plans done")
+    err = await process.stderr.read()
+    if await process.wait() != 0 or data.get("repeats_done") != repeats:
         raise RuntimeError(f"engine worker failed: {err.decode()[-2000:]}")
-    data: dict[str, Any] = json.loads(out)
     return data
 
 
@@ -47,7 +57,7 @@ async def run(ctx: Context) -> Result:
     for rooms, per_room, repeats in sizes:
         ctx.say(f"engine: plan over {rooms * per_room:,} pairs, {repeats} times")
         clock = time.perf_counter()
-        row = await _worker(rooms, per_room, repeats)
+        row = await _worker(ctx, rooms, per_room, repeats)
         row["seconds"] = time.perf_counter() - clock
         row["repeats"] = repeats
         rows.append(row)
