@@ -1,8 +1,9 @@
 """5. Latency: a change on one side until it shows on the other, with ``interval: 2s``.
 
-The runner cycles in a loop the way ``roomsync sync`` and the operator do (cycle, then sleep ``interval``). People
-rename bookings on alternating sides at a steady pace; one watcher polls the other side's sandbox (admin API, every
-100 ms) until each new subject appears. The figure includes that poll resolution.
+The runner cycles in a loop the way ``roomsync sync`` and the operator do (a cycle every ``interval``,
+:mod:`roomsync.sync.cadence`). People rename bookings on alternating sides at a steady pace; one watcher polls the
+other side's sandbox (admin API, every 100 ms) until each new subject appears. The figure includes that poll
+resolution.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 from benchmarks.core import Context, Result, percentile
 from benchmarks.sandboxes import World, room_code, room_mailbox
+from roomsync.sync.cadence import Cadence
 
 INTERVAL = 2.0
 POLL = 0.1
@@ -23,10 +25,10 @@ async def _operator_loop(world: World, cycles: list[float]) -> None:
     """``roomsync sync``'s loop (cli.sync_cmd._forever) without the printing."""
     assert world.runner is not None
     while True:
-        clock = time.perf_counter()
+        cadence, clock = Cadence(), time.perf_counter()
         await world.runner.cycle(datetime.now(UTC))
         cycles.append(time.perf_counter() - clock)
-        await asyncio.sleep(world.runner.config.interval.total_seconds())
+        await asyncio.sleep(cadence.remaining(world.runner.config.interval.total_seconds()))
 
 
 async def run(ctx: Context) -> Result:

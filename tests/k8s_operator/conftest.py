@@ -40,6 +40,8 @@ def memory_backends(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     memory_backend.SYSTEMS.clear()
     memory_backend.CLIENTS.clear()
     memory_backend.WRITES.clear()
+    memory_backend.CALENDAR_READS.clear()
+    monkeypatch.setattr(memory_backend, "CALENDAR_READ_SECONDS", 0.0)
     yield
     memory_backend.SYSTEMS.clear()
     memory_backend.CLIENTS.clear()

@@ -71,6 +71,12 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     ),
 }
 LEASES = "coordination.k8s.io/v1/leases"
+#: How many past requests the emulator keeps. kmock 0.8 keeps every request it served and, to route each new one,
+#: filters that whole list (``request in payload._source``): the cost of a request grows with the history, and the
+#: sharding tests (three replicas renewing Leases over minutes of virtual time) send thousands. Under load that made
+#: each request slower than the virtual clock's step, so a test's event loop never went idle: a livelock that
+#: stalled the suite. No test reads the history, so only the requests still being routed are kept.
+REQUEST_HISTORY = 64
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -121,6 +127,8 @@ class ApiServer(kmock.KubernetesEmulator):
     namespace_labels: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False)
     #: Replicas cut off from the API server: requests whose User-Agent ends in ``(<identity>)`` get 503.
     unreachable: set[str] = attrs.field(factory=set, init=False)
+    #: Every request served, as (method, path, User-Agent): what tests read instead of kmock's bounded history.
+    log: list[tuple[str, str, str]] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -150,7 +158,9 @@ class ApiServer(kmock.KubernetesEmulator):
         kmock 0.8 cannot parse ``/api/v1/namespaces`` (it takes ``namespaces`` for the namespaced-path prefix);
         kopf lists and watches it when the operator is restricted to namespaces. Namespaces are implied by the
         objects stored in them, as on a cluster where they all exist."""
+        del self._requests[:-REQUEST_HISTORY]  # kmock scans its whole history for every request: O(n^2) otherwise
         agent = raw_request.headers.get("User-Agent", "")
+        self.log.append((raw_request.method, raw_request.path, agent))
         if any(agent.endswith(f"({identity})") for identity in self.unreachable):
             status = {"kind": "Status", "status": "Failure", "reason": "ServiceUnavailable", "code": 503}
             return web.json_response({**status, "message": "unreachable (a partition in the test)"}, status=503)

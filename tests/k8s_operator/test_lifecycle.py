@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 from typing import Any
 
 import pytest
@@ -140,6 +141,18 @@ async def test_cycles_repeat_every_interval(api, looptime):
         started = float(looptime)
         await eventually(lambda: calendar.live(), seconds=INTERVAL * 2)
         assert INTERVAL * 0.9 <= float(looptime) - started <= INTERVAL * 1.5
+
+
+async def test_a_slow_cycle_does_not_stretch_the_interval(api, looptime, monkeypatch):
+    """The next cycle starts spec.interval after the previous one *started*: a 20 s read does not make it 80 s."""
+    monkeypatch.setattr(memory_backend, "CALENDAR_READ_SECONDS", INTERVAL / 3)
+    await setup_connections(api)
+    async with operator(api):
+        await create(api, ROOMSYNCS, roomsync())
+        await eventually(lambda: len(memory_backend.CALENDAR_READS) >= 4, seconds=INTERVAL * 5)
+    starts = memory_backend.CALENDAR_READS
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts[:4])]
+    assert all(INTERVAL * 0.95 <= gap <= INTERVAL * 1.05 for gap in gaps), gaps
 
 
 async def test_missing_connection_is_reported_and_nothing_is_written(api, looptime):

@@ -99,11 +99,14 @@ class Replicas:
         # exiting timeout"); the flag only tells kopf so, it is not waited for: everything is cancelled right away.
         op.stop_flag.set()
         handing_over = [held.handing_over for held in op.elector.held.values() if held.handing_over is not None]
-        doomed = [*tasks.kopf_tasks(op), *(task for task, _ in op.controller.tasks.values())]
-        doomed += [*op.elector.tasks, *handing_over, *([op._task] if op._task else [])]
-        for task in doomed:
-            task.cancel()
-        await asyncio.gather(*doomed, return_exceptions=True)
+        doomed = {*(task for task, _ in op.controller.tasks.values()), *op.elector.tasks, *handing_over}
+        doomed |= {op._task} if op._task else set()
+        # kopf's finalisers (a watcher waiting for its workers to deplete, its scheduler closing) create new tasks
+        # and shield them from one cancellation; a killed process runs none of them: cancel, again, until none is left.
+        while live := {task for task in {*doomed, *tasks.kopf_tasks(op)} if not task.done()}:
+            for task in live:
+                task.cancel()
+            await asyncio.wait(live, timeout=0.1)
         await op.api.aclose()  # a dead process's connections close too
         await op.servers.aclose()
 
@@ -219,9 +222,9 @@ def writes(replicas: Replicas, room: int, *, side: Side | None = None, operation
 def status_writers(api: ApiServer, plural: str, name: str) -> list[str]:
     """The replicas that wrote this object's status, in order (from their User-Agent)."""
     found = []
-    for request in api._requests:
-        if request.method == "PATCH" and request.url.path.endswith(f"/{plural}/{name}/status"):
-            match = AGENT.search(request.headers.get("User-Agent", ""))
+    for method, path, agent in api.log:
+        if method == "PATCH" and path.endswith(f"/{plural}/{name}/status"):
+            match = AGENT.search(agent)
             found.append(match.group(1) if match else "?")
     return found
 

@@ -22,6 +22,7 @@ from roomsync.config.bundle import Bundle, load_bundle
 from roomsync.config.roomsync import RoomSyncConfig
 from roomsync.connectors.base import BackendError, SecretNotFound
 from roomsync.connectors.registry import UnsupportedBackend
+from roomsync.sync.cadence import Cadence
 from roomsync.sync.cycle import CycleResult
 from roomsync.sync.runner import ClientPool, RoomSyncRunner
 
@@ -139,9 +140,10 @@ class Loop:
             if runner is None:
                 await asyncio.sleep(60)  # the files are broken or no longer hold it: look again later
                 continue
+            cadence = Cadence()
             if not runner.config.suspend:
                 await self._cycle(runner)
-            await asyncio.sleep(runner.config.interval.total_seconds())
+            await asyncio.sleep(cadence.remaining(runner.config.interval.total_seconds()))
 
     async def _cycle(self, runner: RoomSyncRunner) -> None:
         """One cycle, printed; its result (a first sync's plan and outcomes) is not held through the sleep."""

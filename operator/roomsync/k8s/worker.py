@@ -1,7 +1,7 @@
 """The loop that keeps one RoomSync in sync: wait for the interval or a wake-up, run a cycle, write status.
 
-A worker is a task of the controller, one per RoomSync this replica runs. It sleeps ``spec.interval`` between
-cycles and is woken early by a spec change (a new ``metadata.generation``), a new value of the
+A worker is a task of the controller, one per RoomSync this replica runs. It starts a cycle every ``spec.interval``
+(:mod:`roomsync.sync.cadence`) and is woken early by a spec change (a new ``metadata.generation``), a new value of the
 ``roomsync.io/sync-requested-at`` annotation, or a change to a Connection or Secret the RoomSync uses. Everything
 that decides *what* to sync lives in :mod:`roomsync.sync` and :mod:`roomsync.engine`; the worker resolves inputs,
 calls the runner, and reports.
@@ -26,6 +26,7 @@ from roomsync.k8s import events
 from roomsync.k8s.notifications import NOTIFIED, Recorded, RoomSyncNotifications
 from roomsync.k8s.resolve import KubeSource
 from roomsync.k8s.spec import InvalidSpec, load_config, plain
+from roomsync.sync.cadence import Cadence
 from roomsync.sync.runner import RoomSyncRunner
 from roomsync.sync.status import ROOM_ALREADY_CLAIMED, cycle_status, failure_status, mode_of
 
@@ -144,6 +145,7 @@ class Worker:
                     log.info("%s: cycle now (%s)", self.key, "; ".join(sorted(why)))
                 # Only notifications woke it: read just their rooms. The timer, or anything else: every room.
                 only = rooms if why and all(w.startswith(NOTIFIED_WHY) for w in why) else None
+                cadence = Cadence()
                 try:
                     pause = await self.step(plain(self.body), changed_rooms=only)
                 except asyncio.CancelledError:
@@ -154,7 +156,7 @@ class Worker:
                     pause = FALLBACK_INTERVAL
                 if recorded:
                     await self.controller.notifications.handled(self.namespace, self.name, recorded)
-                await self._sleep(pause.total_seconds(), stopped)
+                await self._sleep(cadence.remaining(pause.total_seconds()), stopped)
         finally:
             self.running = False
 
