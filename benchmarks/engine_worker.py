@@ -1,9 +1,10 @@
 """Child process of the engine benchmark: build two snapshots of linked pairs, time ``roomsync.engine.plan``.
 
 A fresh process per size, so its peak RSS is the engine's (plus the snapshots it reads), not the harness's.
-``python -m benchmarks.engine_worker ROOMS PER_ROOM REPEATS`` prints one JSON line when the snapshots are built and
-one after every plan, each with every figure so far (the last line is the result): a long run (1M pairs) that is
-stopped or dies still leaves what it measured.
+``python -m benchmarks.engine_worker ROOMS PER_ROOM REPEATS [BASELINE_PAIRS]`` prints one JSON line when the
+snapshots are built and one after every plan, each with every figure so far (the last line is the result): a long
+run (1M pairs) that is stopped or dies still leaves what it measured. With ``BASELINE_PAIRS`` the first that many
+pairs are planned alone before each plan of the whole, for the growth per pair measured at the same moment.
 """
 
 from __future__ import annotations
@@ -94,7 +95,11 @@ def _report(figures: dict[str, object]) -> None:
 
 
 def main(
-    rooms: int, per_room: int, repeats: int, report: Callable[[dict[str, object]], None] = _report
+    rooms: int,
+    per_room: int,
+    repeats: int,
+    baseline_pairs: int = 0,
+    report: Callable[[dict[str, object]], None] = _report,
 ) -> dict[str, object]:
     policy = Policy(window_future=timedelta(days=90))
     clock, cpu_clock = time.perf_counter(), time.process_time()
@@ -119,7 +124,16 @@ def main(
     report(figures)
     walls: list[float] = []
     cpus: list[float] = []
+    # the first ``baseline_pairs`` pairs (their own rooms) planned alone, just before each plan of the whole: the
+    # growth per pair is then measured on the same machine at the same moment (a shared VM's CPU time varies)
+    part = (Snapshot(planon.bookings[:baseline_pairs]), Snapshot(calendar.bookings[:baseline_pairs]))
+    part_cpus: list[float] = []
     for _ in range(repeats):
+        if baseline_pairs:
+            cpu = time.process_time()
+            plan(policy, *part, NOW)
+            part_cpus.append(time.process_time() - cpu)
+            figures.update({"baseline_pairs": baseline_pairs, "baseline_cpu_s": statistics.median(part_cpus)})
         wall, cpu = time.perf_counter(), time.process_time()
         result = plan(policy, planon, calendar, NOW)
         walls.append(time.perf_counter() - wall)
@@ -143,4 +157,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    main(*(int(arg) for arg in sys.argv[1:5]))
