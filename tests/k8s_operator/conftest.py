@@ -61,7 +61,9 @@ def loop_clock() -> Callable[[], datetime]:
     return lambda: NOW + timedelta(seconds=loop.time() - start)
 
 
-def new_operator(api: ApiServer, clock: Callable[[], datetime] | None = None, **options: Any) -> Operator:
+def new_operator(
+    api: ApiServer, clock: Callable[[], datetime] | None = None, *, lease_thread: bool = True, **options: Any
+) -> Operator:
     """An operator (not started) logged in to the emulator, with probes and metrics on free ports."""
 
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -73,7 +75,8 @@ def new_operator(api: ApiServer, clock: Callable[[], datetime] | None = None, **
         "metrics_port": 0,
         "cluster_namespace": CLUSTER_NS,
     }
-    return Operator(OperatorOptions(**{**defaults, **options}), login=login, clock=clock or loop_clock())
+    options = {**defaults, **options}
+    return Operator(OperatorOptions(**options), login=login, clock=clock or loop_clock(), lease_thread=lease_thread)
 
 
 @contextlib.asynccontextmanager

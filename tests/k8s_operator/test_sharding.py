@@ -10,8 +10,11 @@ defaults: lease duration 15 s, renew deadline 10 s, retry period 2 s.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import re
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from types import TracebackType
@@ -23,7 +26,7 @@ import pytest
 from roomsync.k8s import tasks
 from roomsync.k8s.controller import Controller
 from roomsync.k8s.main import Operator
-from roomsync.k8s.sharding import Ownership, ShardingOptions, roomsync_key, shard_of
+from roomsync.k8s.sharding import Ownership, ShardElector, ShardingOptions, roomsync_key, shard_of
 from roomsync.model import Side
 from tests.helpers import booking
 from tests.k8s_operator import memory_backend
@@ -74,7 +77,7 @@ class Replicas:
         self._owners: dict[int, str] = {}  # id(client) -> identity of the replica whose pool holds it
 
     async def start(self, identity: str, *, shards: int = 8, **options: Any) -> Operator:
-        op = new_operator(self.api, self.clock, sharding=sharding(identity, shards), **options)
+        op = new_operator(self.api, self.clock, lease_thread=False, sharding=sharding(identity, shards), **options)
         await op.start()
         try:
             await op.wait_ready(30)
@@ -94,7 +97,7 @@ class Replicas:
         stay as they were until they expire."""
         self._note_clients()
         op = self.running.pop(identity)
-        assert op.elector is not None
+        assert isinstance(op.elector, ShardElector)
         # kopf, cancelled without its stop flag, would SIGKILL this whole test process a while later (its "ultimate
         # exiting timeout"); the flag only tells kopf so, it is not waited for: everything is cancelled right away.
         op.stop_flag.set()
@@ -469,3 +472,98 @@ async def test_a_lost_shard_cancels_workers_still_finishing_a_cycle_after_being_
     assert task.cancelled() and not controller.stopping
     await handing_over
     assert not controller.runs(*key)
+
+
+# -- the Lease keeper on its own thread (real time: a second event loop has no share in looptime's fake time) ---------
+BLOCK = 3.0  # seconds the operator's main loop is kept busy: longer than the lease duration below
+FAST = {"lease_duration": 2, "renew_deadline": 1.5, "retry_period": 0.25}
+
+
+class OperatorOnItsOwnLoop:
+    """A replica whose main event loop runs on a thread of its own, so that the test can keep that loop busy while
+    the API server emulator (on the test's loop) goes on answering and the test watches the Leases."""
+
+    def __init__(self, api: ApiServer, identity: str, *, shards: int, lease_thread: bool) -> None:
+        self.options = ShardingOptions(name="roomsync", namespace=CLUSTER_NS, identity=identity, shards=shards, **FAST)
+        self.api, self.lease_thread = api, lease_thread
+        self.ready, self.done = threading.Event(), concurrent.futures.Future[None]()
+        self.thread = threading.Thread(target=self._run, name=f"operator {identity}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:
+            self.done.set_exception(error)
+        else:
+            self.done.set_result(None)
+        finally:
+            self.ready.set()
+
+    async def _main(self) -> None:
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
+        self.op = new_operator(self.api, sharding=self.options, lease_thread=self.lease_thread)
+        async with self.op:
+            self.ready.set()
+            await self.stopping.wait()
+
+    def keep_busy(self, seconds: float, finished: threading.Event) -> None:
+        """Keep the operator's main loop busy (holding the GIL, as parsing and planning do) for ``seconds``."""
+
+        def busy() -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass
+            finished.set()
+
+        self.loop.call_soon_threadsafe(busy)
+
+    async def __aenter__(self) -> OperatorOnItsOwnLoop:
+        self.thread.start()
+        await asyncio.to_thread(self.ready.wait, 60)
+        if self.done.done():
+            self.done.result()  # raises why it did not start
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        await asyncio.wrap_future(self.done)
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.parametrize("lease_thread", [True, False], ids=["own thread", "main loop"])
+async def test_a_busy_main_loop_keeps_its_shards_when_the_leases_have_their_own_thread(api, lease_thread):
+    await setup_connections(api)
+    loop = asyncio.get_running_loop()
+    async with OperatorOnItsOwnLoop(api, "r1", shards=4, lease_thread=lease_thread) as replica:
+        await eventually(lambda: settled(api, 4, {"r1"}), seconds=30, step=0.05)
+        seen = {shard: lease["metadata"]["resourceVersion"] for shard, lease in shard_leases(api).items()}
+        renewed: dict[int, list[float]] = {shard: [] for shard in seen}  # when the test saw each renewal
+        holders_seen: set[str | None] = set()
+        finished = threading.Event()
+        began = loop.time()
+        replica.keep_busy(BLOCK, finished)
+        while not finished.is_set():
+            for shard, lease in shard_leases(api).items():
+                holders_seen.add(lease["spec"].get("holderIdentity"))
+                if lease["metadata"]["resourceVersion"] != seen[shard]:
+                    seen[shard] = lease["metadata"]["resourceVersion"]
+                    renewed[shard].append(loop.time())
+            await asyncio.sleep(0.05)
+        ended = loop.time()
+        await asyncio.sleep(FAST["retry_period"] * 4)  # the main loop catches up with what the keeper decided
+        lost = replica.op.metrics.shard_changes.labels("lost")._value.get()
+        still_held = sorted(replica.op.elector.held) if replica.op.elector else []
+        runs = sorted(replica.op.controller.ownership.held)
+        keeper = getattr(replica.op.elector, "thread", None)
+    gaps = [max(b - a for a, b in itertools.pairwise([began, *times, ended])) for times in renewed.values()]
+    assert ended - began >= BLOCK, "the main loop was busy all along"
+    if lease_thread:
+        assert max(gaps) < FAST["lease_duration"], "renewed while the main loop was busy: no Lease could expire"
+        assert holders_seen == {"r1"}
+        assert lost == 0 and still_held == runs == [0, 1, 2, 3], "the replica kept its shards and their workers"
+        assert keeper is not None and not keeper.is_alive(), "stopping the operator ends the keeper's thread"
+    else:  # the failure this guards against: renewals wait for the busy loop, the renew deadline passes
+        assert min(gaps) >= BLOCK - FAST["retry_period"], "no renewal while the main loop was busy"
+        assert lost == 4
+    assert set(holders(api).values()) == {None}, "released on the way out"
+    assert member_leases(api) == []

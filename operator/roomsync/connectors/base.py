@@ -9,11 +9,13 @@ does a full read. Sync decisions are never taken here: they belong to :mod:`room
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from roomsync.model import NO_LIMITS, Booking, FieldLimits, Link, Response, RoomPair, Side, Snapshot, Window
 
@@ -36,7 +38,11 @@ __all__ = [
     "SecretNotFound",
     "StoreOptions",
     "Throttling",
+    "read_each_room",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: (secret name, key) -> value; raises :class:`SecretNotFound` naming what is missing.
@@ -284,3 +290,38 @@ class StoreOptions:
     leader: Side = Side.PLANON
     #: spec.invitations: who hears of RoomSync's calendar writes (an :class:`Invitations` value)
     invitations: str = Invitations.ORGANIZER_ONLY
+
+
+async def read_each_room(
+    rooms: Sequence[RoomPair],
+    read: Callable[[RoomPair], Awaitable[T]],
+    *,
+    of: int,
+    fatal: tuple[type[Exception], ...] = (AuthenticationFailed,),
+    one_room: tuple[type[Exception], ...] = (),
+) -> tuple[list[tuple[RoomPair, T]], set[str]]:
+    """Read ``rooms`` side by side: the rooms read with what ``read`` returned for each, and the keys of the rooms
+    that could not be read.
+
+    A room whose read raised a :class:`BackendError` is unreadable (logged; the engine then deletes nothing in it)
+    and the others are still read, so one broken mailbox does not stop a RoomSync. A ``fatal`` error (credentials
+    refused: no room can be read) is raised at once, one failure for the cycle rather than one per room, unless it is
+    also one of ``one_room`` (access to that room's calendar denied). Anything else is a bug and raised. When all
+    ``of`` rooms of the store are unreadable, the first error is raised: a read that found nothing is no snapshot.
+    """
+    results = await asyncio.gather(*(read(room) for room in rooms), return_exceptions=True)
+    found: list[tuple[RoomPair, T]] = []
+    unreadable: set[str] = set()
+    errors: list[BackendError] = []
+    for room, result in zip(rooms, results, strict=True):
+        if not isinstance(result, BaseException):
+            found.append((room, result))
+            continue
+        if not isinstance(result, BackendError) or (isinstance(result, fatal) and not isinstance(result, one_room)):
+            raise result
+        log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
+        unreadable.add(room.key)
+        errors.append(result)
+    if of and len(unreadable) == of:
+        raise errors[0]
+    return found, unreadable

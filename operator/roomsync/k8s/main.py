@@ -24,6 +24,7 @@ from roomsync.k8s.controller import Controller, utcnow
 from roomsync.k8s.events import EventRecorder
 from roomsync.k8s.handlers import LoginFn, build_registry, default_login
 from roomsync.k8s.kubeapi import ApiKube, Credentials, Kube
+from roomsync.k8s.lease_thread import LeaseThread
 from roomsync.k8s.metrics import Metrics
 from roomsync.k8s.notifications import read_key
 from roomsync.k8s.options import OperatorOptions, OptionsError
@@ -46,6 +47,10 @@ class Operator:
     still renewed, then the Leases are released. :meth:`run` is the same for the command line: until a signal or a
     failure. Several operators can run in one process (the multi-replica tests): each has its own registry, settings,
     metrics and API session, and stopping one stops only its own tasks (:mod:`roomsync.k8s.tasks`).
+
+    The shard Leases are kept on a thread of their own (:mod:`roomsync.k8s.lease_thread`), so a busy main loop does
+    not delay their renewal; ``lease_thread=False`` keeps them on the main loop instead, for tests that run several
+    replicas in one loop with compressed time (looptime), which a second loop could not share.
     """
 
     def __init__(
@@ -55,6 +60,7 @@ class Operator:
         login: LoginFn = default_login,
         clock: Callable[[], datetime] = utcnow,
         kube: Kube | None = None,
+        lease_thread: bool = True,
     ) -> None:
         self.options = options
         self.settings = make_settings(options)
@@ -62,7 +68,8 @@ class Operator:
         self.credentials = Credentials()
         sharding = options.sharding
         who = f" ({sharding.identity})" if sharding is not None else ""
-        self.api = ApiKube(self.credentials, user_agent=f"roomsync/{__version__}{who}")
+        user_agent = f"roomsync/{__version__}{who}"
+        self.api = ApiKube(self.credentials, user_agent=user_agent)
         self.controller = Controller(
             kube or self.api,
             metrics=self.metrics,
@@ -75,11 +82,13 @@ class Operator:
             ),
             ownership=Ownership(sharding.shards if sharding is not None else None),
         )
-        self.elector = (
-            None
-            if sharding is None
-            else ShardElector(self.api, sharding, self.controller, clock=clock, metrics=self.metrics)
-        )
+        self.elector: ShardElector | LeaseThread | None = None
+        if sharding is not None and lease_thread:
+            self.elector = LeaseThread(
+                self.credentials, sharding, self.controller, clock=clock, metrics=self.metrics, user_agent=user_agent
+            )
+        elif sharding is not None:  # on the main loop: tests whose fake loop time (looptime) a thread cannot share
+            self.elector = ShardElector(self.api, sharding, self.controller, clock=clock, metrics=self.metrics)
         self.health = Health()
         self.registry = build_registry(self.controller, login=tracked(login, self.health, self.credentials))
         self.servers = Servers()

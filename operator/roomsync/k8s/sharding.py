@@ -25,6 +25,9 @@ racing for a shard the API server lets exactly one win, the other gets 409):
   cancels that shard's workers at once, before any other replica can see the Lease expire; a replica starts a
   shard's workers only after its write taking the Lease succeeded; a Lease found held by another replica is given up
   at once;
+* the elector runs on an event loop of its own, in a thread of its own (:mod:`roomsync.k8s.lease_thread`), so the
+  renewals do not wait behind the workers on the operator's busy main loop; the owner's callbacks are handed to that
+  loop, and a lost shard's are not waited for by the rounds (the shard is not taken again before they are done);
 * a replica stopping gracefully (SIGTERM) stops its workers, then releases its Leases and deletes its member Lease:
   the others take over within one ``retryPeriod``. A replica that dies holds its shards until their Leases expire:
   the others take them over within ``leaseDurationSeconds`` plus at most two ``retryPeriod`` (one to notice, one to
@@ -217,6 +220,7 @@ class ShardElector:
         self.clock = clock
         self.metrics = metrics
         self.held: dict[int, _Held] = {}
+        self.losing: dict[int, asyncio.Task[None]] = {}  # shards lost whose workers the owner is still stopping
         self.members: int = 1  # live members (this one included) seen in the last round
         self._observed: dict[str, tuple[str, float]] = {}  # Lease name -> (resourceVersion, loop time first seen)
         self._member_version: str | None = None
@@ -245,6 +249,7 @@ class ShardElector:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks = []
+        await asyncio.gather(*self.losing.values(), return_exceptions=True)
         for shard in sorted(self.held):
             await self.owner.shard_handed_over(shard)
         await _all(self._release(shard, retries=3) for shard in sorted(self.held))
@@ -286,7 +291,7 @@ class ShardElector:
             current = leases.get(self.options.shard_lease(shard))
             if current is None or current.holder != self.options.identity:
                 holder = "deleted" if current is None else f"held by {current.holder or 'nobody'}"
-                await self._lose(shard, f"its Lease is {holder}")
+                self._lose(shard, f"its Lease is {holder}")
             else:
                 self.held[shard].resource_version = current.resource_version
         await _all(self._renew_or_release(shard) for shard in list(self.held))
@@ -353,7 +358,7 @@ class ShardElector:
         replica from before (a renewal whose answer was lost)."""
         free = []
         for shard in range(self.options.shards):
-            if shard in self.held:
+            if shard in self.held or shard in self.losing:
                 continue
             lease = leases.get(self.options.shard_lease(shard))
             if lease is None or lease.holder == self.options.identity or self._expired(lease, now):
@@ -510,7 +515,10 @@ class ShardElector:
         )
         held.handing_over = asyncio.create_task(hand_over(), name=f"hand over shard {shard}", context=outside_kopf())
 
-    async def _lose(self, shard: int, why: str) -> None:
+    def _lose(self, shard: int, why: str) -> None:
+        """Stop counting the shard as held at once and tell the owner to cancel its workers. The rounds do not wait
+        for the owner (its loop may be busy: renewing the other shards comes first); the shard is not taken again
+        before the owner has stopped its workers."""
         held = self.held.pop(shard, None)
         if held is None:
             return
@@ -519,7 +527,9 @@ class ShardElector:
             held.handing_over.cancel()
         if self.metrics is not None:
             self.metrics.shard_change("lost")
-        await self.owner.shard_lost(shard)
+        losing = asyncio.create_task(self.owner.shard_lost(shard), name=f"lose shard {shard}", context=outside_kopf())
+        self.losing[shard] = losing
+        losing.add_done_callback(lambda _: self.losing.pop(shard, None))
 
     async def _deadlines(self) -> None:
         """Cancel a shard's workers as soon as its Lease has gone ``renewDeadline`` without a successful renewal."""
@@ -528,7 +538,7 @@ class ShardElector:
             now = loop.time()
             for shard, held in list(self.held.items()):
                 if now - held.renewed_at >= self.options.renew_deadline:
-                    await self._lose(shard, f"not renewed for {self.options.renew_deadline:g}s (renew deadline)")
+                    self._lose(shard, f"not renewed for {self.options.renew_deadline:g}s (renew deadline)")
             due = [held.renewed_at + self.options.renew_deadline for held in self.held.values()]
             self._acquired.clear()
             with contextlib.suppress(TimeoutError):

@@ -6,7 +6,7 @@ when the subscriber does not acknowledge (each vendor module says which statuses
 are retried). The retry schedule is the emulator's: the vendors retry for hours; here the delays are short and
 configurable so tests run in seconds.
 
-Faults, each for the next ``count`` deliveries (``POST /_admin/.../notification-faults``):
+Faults, each for the next ``count`` deliveries (``POST /_admin/notifications/faults``, :func:`delivery_admin_routes`):
 
 - ``drop``: never sent (a vendor losing a notification - Google says "expect a small percentage to get dropped");
 - ``delay``: sent ``seconds`` later;
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 DEFAULT_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 FAULT_MODES = ("drop", "delay", "duplicate", "reorder")
@@ -187,3 +188,52 @@ class Outbound:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def delivery_admin_routes(
+    outbound: Outbound,
+    *,
+    trust: Callable[[str], None] | None = None,
+    log: Callable[[], list[dict[str, Any]]] | None = None,
+) -> list[web.RouteDef]:
+    """The admin routes of a vendor's notification deliveries, alike for every vendor that sends them:
+
+    - ``PUT /_admin/notifications/trust {ca}``: which notification URLs (CA) the sandbox trusts when it delivers;
+    - ``POST /_admin/notifications/faults {mode, count, seconds?}``: make the next deliveries fail (400 naming the
+      field when the fault is not understood); ``DELETE`` the same path removes every armed fault;
+    - ``GET /_admin/notifications/log``: the deliveries made so far and their answers.
+
+    ``trust`` and ``log`` default to ``outbound``'s own; a vendor that delivers through more than one
+    :class:`Outbound` (Graph validates a notification URL before it subscribes) passes what covers them all.
+    """
+    trusting = trust or outbound.trust
+    logged = log or (lambda: outbound.log)
+
+    async def set_trust(request: web.Request) -> web.Response:
+        """Which notification URLs (CA) the sandbox trusts when it delivers."""
+        trusting(str((await request.json()).get("ca") or ""))
+        return web.json_response({"ok": True})
+
+    async def add_fault(request: web.Request) -> web.Response:
+        """Make the next notification deliveries fail (lost, slow, refused ...)."""
+        try:
+            outbound.add_fault(Fault.from_json(await request.json()))
+        except (ValueError, TypeError) as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def clear_faults(_: web.Request) -> web.Response:
+        """Remove every armed notification fault."""
+        outbound.clear_faults()
+        return web.json_response({"ok": True})
+
+    async def show_log(_: web.Request) -> web.Response:
+        """The notifications sent so far and their answers."""
+        return web.json_response(logged())
+
+    return [
+        web.put("/_admin/notifications/trust", set_trust),
+        web.post("/_admin/notifications/faults", add_fault),
+        web.delete("/_admin/notifications/faults", clear_faults),
+        web.get("/_admin/notifications/log", show_log),
+    ]

@@ -33,14 +33,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from roomsync.connectors.base import (
-    AuthenticationFailed,
-    BackendError,
     BookingRefused,
     InvalidResponse,
     NotFound,
     PreconditionFailed,
     Response,
     StoreOptions,
+    read_each_room,
 )
 from roomsync.connectors.caldav import render
 from roomsync.connectors.caldav.calls import Entry, path_of
@@ -138,26 +137,15 @@ class CalDAVStore:
                 await state.refresh(window, full=full)
             return state
 
-        results = await asyncio.gather(*(refresh(r) for r in self.rooms), return_exceptions=True)
-        unreadable: set[str] = set()
-        errors: list[BaseException] = []
+        read, unreadable = await read_each_room(
+            self.rooms, refresh, of=len(self.rooms), one_room=(CalendarAccessDenied,)
+        )
         copies: dict[str, list[Copy]] = defaultdict(list)
         skipped: list[SkippedItem] = []
-        for room, result in zip(self.rooms, results, strict=True):
-            if isinstance(result, BaseException):
-                if isinstance(result, AuthenticationFailed) and not isinstance(result, CalendarAccessDenied):
-                    raise result
-                if not isinstance(result, BackendError):
-                    raise result
-                log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
-                unreadable.add(room.key)
-                errors.append(result)
-                continue
-            for resource in result.in_window(window):
+        for room, state in read:
+            for resource in state.in_window(window):
                 copies[resource.uid].append(Copy(room.key, room.calendar, resource))
-            skipped += [SkippedItem(room.key, href, reason) for href, reason in result.skipped_in(window)]
-        if self.rooms and len(unreadable) == len(self.rooms):
-            raise errors[0]
+            skipped += [SkippedItem(room.key, href, reason) for href, reason in state.skipped_in(window)]
         bookings = []
         rewrite: set[str] = set()
         for uid, group in copies.items():

@@ -32,13 +32,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from roomsync.connectors.base import (
-    AuthenticationFailed,
-    BackendError,
     BookingRefused,
     Invitations,
     NotFound,
     Response,
     StoreOptions,
+    read_each_room,
 )
 from roomsync.connectors.ews import calls, mapping
 from roomsync.connectors.ews import recurrence as rec
@@ -111,24 +110,14 @@ class EwsStore:
             for r in self.rooms
             if rooms is None or r.key in rooms or r.key in self._written or self._state(r).span is None
         ]
-        results = await asyncio.gather(
-            *(self._state(r).refresh(window, full=full) for r in wanted), return_exceptions=True
+        read, unreadable = await read_each_room(
+            wanted,
+            lambda r: self._state(r).refresh(window, full=full),
+            of=len(self.rooms),
+            one_room=(MailboxAccessDenied,),
         )
-        unreadable: set[str] = set()
-        errors: list[BaseException] = []
-        for room, result in zip(wanted, results, strict=True):
-            if isinstance(result, BaseException):
-                if isinstance(result, AuthenticationFailed) and not isinstance(result, MailboxAccessDenied):
-                    raise result
-                if not isinstance(result, BackendError):
-                    raise result
-                log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
-                unreadable.add(room.key)
-                errors.append(result)
-            else:
-                self._written.discard(room.key)
-        if self.rooms and len(unreadable) == len(self.rooms):
-            raise errors[0]
+        for room, _ in read:
+            self._written.discard(room.key)
         copies: dict[str, list[Copy[Item]]] = defaultdict(list)
         skipped: list[SkippedItem] = []
         for room in self.rooms:

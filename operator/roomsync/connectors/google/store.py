@@ -33,13 +33,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from roomsync.connectors.base import (
-    AuthenticationFailed,
-    BackendError,
     BookingRefused,
     Invitations,
     NotFound,
     Response,
     StoreOptions,
+    read_each_room,
 )
 from roomsync.connectors.google import mapping
 from roomsync.connectors.google import recurrence as rec
@@ -100,22 +99,12 @@ class GoogleStore:
     # -- reading -------------------------------------------------------------------------------------------------
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         wanted = [r for r in self.rooms if rooms is None or r.key in rooms or self._state(r).span is None]
-        results = await asyncio.gather(
-            *(self._state(r).refresh(window, full=full) for r in wanted), return_exceptions=True
+        _, unreadable = await read_each_room(
+            wanted,
+            lambda r: self._state(r).refresh(window, full=full),
+            of=len(self.rooms),
+            one_room=(CalendarAccessDenied,),
         )
-        unreadable: set[str] = set()
-        errors: list[BaseException] = []
-        for room, result in zip(wanted, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, BackendError) or (
-                    isinstance(result, AuthenticationFailed) and not isinstance(result, CalendarAccessDenied)
-                ):
-                    raise result
-                log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
-                unreadable.add(room.key)
-                errors.append(result)
-        if self.rooms and len(unreadable) == len(self.rooms):
-            raise errors[0]
         groups, skipped = self._groups([r for r in self.rooms if r.key not in unreadable], window)
         bookings = []
         for key, copies in groups.items():

@@ -7,9 +7,10 @@ Cost model (the point of this module):
   cancelled occurrences and exceptions);
 - incremental read: ONE delta request when nothing changed. A delta entry for a known item is merged into it
   (Graph sends "at least the properties that have been updated", so a missing property keeps its cached value;
-  link data only changes through our own writes, which are written through); an entry for an unknown item is never
-  taken as a booking on its own: that item is fetched once, with ``$expand``; a series whose occurrences changed
-  has its master fetched once; an item a write found changed (a stale ``If-Match``) is fetched again.
+  link data only changes through our own writes, which are written through); an entry for an unknown item that may
+  carry a RoomSync link is fetched once, with ``$expand`` (:meth:`MailboxState.needs_get` says which may); a series
+  whose occurrences changed has its master fetched once; an item a write found changed (a stale ``If-Match``) is
+  fetched again.
 - the mailbox's time zone (mailboxSettings) is read once, and only when an all-day event has to be placed.
 
 The delta round runs over a window aligned to whole days and a little wider than asked, so a rolling window keeps
@@ -23,14 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from roomsync.connectors.base import BackendUnavailable, NotFound
 from roomsync.connectors.graph.calls import MailboxCalls
 from roomsync.connectors.graph.errors import DeltaExpired, MailboxAccessDenied
-from roomsync.connectors.graph.items import Item, ItemError, Json, complete, from_json, is_removed
+from roomsync.connectors.graph.items import (
+    Item,
+    ItemError,
+    Json,
+    carries_properties,
+    complete,
+    from_json,
+    is_removed,
+    organizer_of,
+)
 from roomsync.model import UnknownTimeZone, Window, to_iana
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,13 @@ class MailboxState:
     #: the mailbox's own zone (mailboxSettings), where all-day dates are placed; None: not known (yet)
     day_zone: str | None = None
     zone_asked: bool = False
+    #: every room mailbox of the client (casefolded; the client's own set, so rooms added later count): a meeting one
+    #: of them organises may carry a link RoomSync wrote
+    room_mailboxes: Collection[str] = frozenset()
+    #: ``hash()`` of the ids of items that carried a link RoomSync wrote or read in this process and that are not held
+    #: now (they left the window, were cancelled, or were written without being read): fetched whole should they come
+    #: back. A hash, not the id (about 50 bytes instead of 250): a collision costs one GET, never a lost link.
+    linked: set[int] = field(default_factory=set)
 
     # -- translating ---------------------------------------------------------------------------------------------
     async def ensure_day_zone(self, events: Sequence[Json]) -> None:
@@ -138,6 +155,10 @@ class MailboxState:
                 items[item.id] = item
         wanted = {i.series_master_id for i in items.values() if i.series_master_id}
         masters = await self._fetch_masters(wanted)
+        for old in self.items.values():  # moved out of the window (not ended): it may come back
+            if old.id not in items and old.end > window.start:
+                self._left(old)
+        self.linked.difference_update(hash(i) for i in items)
         self.items, self.masters, self.stale = items, masters, set()
         self.delta_link, self.span = link, (start, end)
 
@@ -155,8 +176,7 @@ class MailboxState:
                 self._removed(event_id, refresh_masters)
                 continue
             known = self.items.get(event_id)
-            if known is None and not (complete(event) and event.get("seriesMasterId")):
-                # a bare entry is no booking, and a new single needs its link: read the item whole, with $expand
+            if known is None and self.needs_get(event):
                 fetch.add(event_id)
                 continue
             item = self._parse_or_skip(event, known)
@@ -174,6 +194,7 @@ class MailboxState:
                 self.items.pop(item_id, None)
                 continue
             self.items[item_id] = fetched
+            self.linked.discard(hash(item_id))
             if fetched.series_master_id:
                 refresh_masters.add(fetched.series_master_id)
         self.stale.clear()
@@ -184,11 +205,42 @@ class MailboxState:
         self.masters.update(refreshed)
         self.delta_link = link
 
+    def needs_get(self, event: Json) -> bool:
+        """Whether a delta entry for an item the cache does not hold must be read whole (a GET with ``$expand``).
+
+        Delta returns no extended properties (graph-and-ews.md 1.2), so an entry cannot show a RoomSync link. The
+        GET is skipped only where no link can be: a single meeting a person organised (a meeting request the room
+        received) that RoomSync never linked in this process. RoomSync writes links only on items it created (the
+        room organises them) or read (held, or in :attr:`linked` once they left), and Planon carries the link of
+        every pair, so such an item pairs by Planon's link all the same (docs/exchange-online.md, section 4).
+        Kept: an entry that is not whole, anything a room of ours organises (our creates, also one whose answer
+        was lost, and the copies other rooms receive of them), series, and ids RoomSync linked.
+        """
+        if not complete(event):
+            return True  # a bare entry is no booking: read the item whole
+        if event.get("seriesMasterId"):
+            return False  # an occurrence or exception: its link is its master's, fetched with the master
+        if carries_properties(event):
+            return False  # a Graph that sends the extended properties in delta: nothing to fetch
+        if event.get("type") != "singleInstance" or hash(event["id"]) in self.linked:
+            return True
+        if event.get("isOrganizer") is not False or "responseStatus" not in event or "attendees" not in event:
+            return True
+        organizer = organizer_of(event)
+        return not organizer or organizer == self.calls.mailbox or organizer in self.room_mailboxes
+
+    def _left(self, item: Item) -> None:
+        """An item leaves the cache: remember its id if it carried a link (see :attr:`linked`)."""
+        if item.link_text is not None:
+            self.linked.add(hash(item.id))
+
     def _removed(self, item_id: str, refresh_masters: set[str]) -> None:
         self.skipped.pop(item_id, None)
         gone = self.items.pop(item_id, None)
-        if gone is not None and gone.series_master_id:
-            refresh_masters.add(gone.series_master_id)
+        if gone is not None:
+            self._left(gone)
+            if gone.series_master_id:
+                refresh_masters.add(gone.series_master_id)
         if item_id in self.masters:
             # a series changed outside the window: fetched again while occurrences of it are held, else dropped
             if any(i.series_master_id == item_id for i in self.items.values()):
@@ -235,6 +287,9 @@ class MailboxState:
         change_key: str | None = None,
     ) -> None:
         """Record what our write stored: link and people (``False``: unchanged) and the item's new version."""
+        held = item_id in self.items or item_id in self.masters
+        if link_text and not held:  # written without being held (a lookup's copy): fetched should it come in
+            self.linked.add(hash(item_id))
         for table in (self.items, self.masters):
             item = table.get(item_id)
             if item is None:
@@ -249,8 +304,10 @@ class MailboxState:
         self.stale.add(item_id)
 
     def forget(self, item_id: str) -> None:
-        self.items.pop(item_id, None)
-        self.masters.pop(item_id, None)
+        for table in (self.items, self.masters):
+            gone = table.pop(item_id, None)
+            if gone is not None:
+                self._left(gone)
 
     def in_window(self, window: Window) -> tuple[list[Item], list[Item]]:
         """(singles, masters) of this mailbox with something inside ``window``."""

@@ -75,6 +75,8 @@ class GraphClient:
         )
         #: mailbox -> the room key a RoomSync gives it (request counts are per room)
         self.room_keys: dict[str, str] = {}
+        #: every room mailbox of every store (casefolded): the mailbox caches tell rooms' meetings from people's
+        self.room_mailboxes: set[str] = set()
         context = settings.ssl_context()
         self.transport = MailboxTransport(
             EnvironmentProxies(
@@ -125,7 +127,9 @@ class GraphClient:
             calls = MailboxCalls(
                 self.graph, self.exchange, key, [s.link_property_id, s.people_property_id], s.page_size
             )
-            state = self._mailboxes[key] = MailboxState(calls, s.link_property_id, s.people_property_id)
+            state = self._mailboxes[key] = MailboxState(
+                calls, s.link_property_id, s.people_property_id, room_mailboxes=self.room_mailboxes
+            )
         return state
 
     def calls(self, mailbox: str) -> MailboxCalls:
@@ -135,6 +139,7 @@ class GraphClient:
         from roomsync.connectors.graph.store import GraphStore
 
         self.room_keys.update({r.calendar: r.key for r in rooms})
+        self.room_mailboxes.update(r.calendar.casefold() for r in rooms)
         return GraphStore(self, rooms, options)
 
     async def rooms(self) -> list[RoomInfo]:

@@ -161,6 +161,19 @@ def complete(data: Json) -> bool:
     return bool(data.get("id") and data.get("iCalUId") and data.get("type") and data.get("start") and data.get("end"))
 
 
+def carries_properties(data: Json) -> bool:
+    """Whether an entry brings its extended properties (a GET with ``$expand`` does; Graph's delta does not, but an
+    implementation that does is read as it is)."""
+    return data.get("singleValueExtendedProperties") is not None
+
+
+def organizer_of(data: Json) -> str:
+    """The organizer's address as the cache keeps it (casefolded); "" when the entry does not say."""
+    organizer = data.get("organizer")
+    address = organizer.get("emailAddress") if isinstance(organizer, Mapping) else None
+    return str(address.get("address") or "").strip().casefold() if isinstance(address, Mapping) else ""
+
+
 def etag_of(data: Json) -> str | None:
     """The version writes send as ``If-Match``: the event's ``@odata.etag``, else its ``changeKey``."""
     return data.get("@odata.etag") or data.get("changeKey")
@@ -238,11 +251,7 @@ def from_json(
         subject=pick(data.get("subject"), lambda b: b.subject, ""),
         timezone=placed_in,
         all_day=all_day,
-        organizer=(
-            intern(str(organizer_address.get("address") or "").strip().casefold())
-            if organizer_address
-            else (base.organizer if base else "")
-        ),
+        organizer=intern(organizer_of(data)) if organizer_address else (base.organizer if base else ""),
         organizer_name=intern(organizer_address.get("name") or "")
         if organizer_address
         else (base.organizer_name if base else ""),

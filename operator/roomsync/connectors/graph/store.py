@@ -30,7 +30,6 @@ as a calendar change - see docs/reliability.md.)
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -51,6 +50,7 @@ from roomsync.connectors.base import (
     PreconditionFailed,
     Response,
     StoreOptions,
+    read_each_room,
 )
 from roomsync.connectors.exchange import Copy
 from roomsync.connectors.graph import mapping
@@ -79,7 +79,6 @@ from roomsync.model.people_text import encode_people
 if TYPE_CHECKING:
     from roomsync.connectors.graph.client import GraphClient
 
-log = logging.getLogger(__name__)
 PEOPLE_FIELDS = ("organizer", "required", "optional")
 TIME_FIELDS = frozenset({"start", "end", "allDay"})
 _TX_NAMESPACE = uuid.UUID("5b0c7d0e-4f55-4d2b-9a57-52f0a1d3c0de")
@@ -183,24 +182,13 @@ class GraphStore:
     async def read(self, window: Window, *, full: bool, rooms: Collection[str] | None = None) -> Snapshot:
         self.window = window
         wanted = [r for r in self.rooms if full or rooms is None or r.key in rooms or not self._state(r).covers(window)]
-        results = await asyncio.gather(
-            *(self._state(r).refresh(window, full=full) for r in wanted), return_exceptions=True
+        _, unreadable = await read_each_room(
+            wanted,
+            lambda r: self._state(r).refresh(window, full=full),
+            of=len(self.rooms),
+            fatal=(AuthenticationFailed, TokenEndpointUnavailable),
+            one_room=(MailboxAccessDenied,),
         )
-        unreadable: set[str] = set()
-        errors: list[BaseException] = []
-        for room, result in zip(wanted, results, strict=True):
-            if isinstance(result, BaseException):
-                if isinstance(result, AuthenticationFailed | TokenEndpointUnavailable) and not isinstance(
-                    result, MailboxAccessDenied
-                ):
-                    raise result  # no room can be read: one failure for the cycle, not one per room
-                if not isinstance(result, BackendError):
-                    raise result
-                log.warning("room %s (%s) unreadable: %s", room.key, room.calendar, result)
-                unreadable.add(room.key)
-                errors.append(result)
-        if self.rooms and len(unreadable) == len(self.rooms):
-            raise errors[0]
         copies: dict[str, list[Copy[Item]]] = defaultdict(list)
         skipped: list[SkippedItem] = []
         for room in self.rooms:

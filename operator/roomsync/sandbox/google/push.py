@@ -30,7 +30,7 @@ from aiohttp import web
 
 from roomsync.sandbox.google.calendars import ApiError, bad
 from roomsync.sandbox.google.model import Calendar
-from roomsync.sandbox.outbound import Delivery, Fault, Outbound
+from roomsync.sandbox.outbound import Delivery, Outbound, delivery_admin_routes
 
 if TYPE_CHECKING:
     from roomsync.sandbox.google.server import SandboxState
@@ -181,10 +181,7 @@ class Push:
     def admin_routes(self) -> list[web.RouteDef]:
         return [
             web.get("/_admin/channels", self._admin_list),
-            web.put("/_admin/notifications/trust", self._admin_trust),
-            web.post("/_admin/notifications/faults", self._admin_fault),
-            web.delete("/_admin/notifications/faults", self._admin_clear),
-            web.get("/_admin/notifications/log", self._admin_log),
+            *delivery_admin_routes(self.outbound),
         ]
 
     async def _admin_list(self, _: web.Request) -> web.Response:
@@ -193,25 +190,3 @@ class Push:
         return web.json_response(
             [c.to_json() | {"calendar": c.calendar, "address": c.address} for c in self.channels.values()]
         )
-
-    async def _admin_trust(self, request: web.Request) -> web.Response:
-        """Which notification URLs (CA) the sandbox trusts when it delivers."""
-        self.outbound.trust(str((await request.json()).get("ca") or ""))
-        return web.json_response({"ok": True})
-
-    async def _admin_fault(self, request: web.Request) -> web.Response:
-        """Make the next push deliveries fail (lost, slow, refused ...)."""
-        try:
-            self.outbound.add_fault(Fault.from_json(await request.json()))
-        except (ValueError, TypeError) as error:
-            return web.json_response({"error": str(error)}, status=400)
-        return web.json_response({"ok": True})
-
-    async def _admin_clear(self, _: web.Request) -> web.Response:
-        """Remove every armed push fault."""
-        self.outbound.clear_faults()
-        return web.json_response({"ok": True})
-
-    async def _admin_log(self, _: web.Request) -> web.Response:
-        """The push notifications sent so far and their answers."""
-        return web.json_response(self.outbound.log)

@@ -321,9 +321,14 @@ class AdminApi:
         return web.json_response({"now": self.state.calendars.now().isoformat()})
 
     async def set_delta(self, request: web.Request) -> web.Response:
-        """``{"fullObjects": true}``: delta updates carry whole events instead of only what changed."""
-        self.state.delta.full_objects = bool((await self._body(request)).get("fullObjects"))
-        return web.json_response({"fullObjects": self.state.delta.full_objects})
+        """``{"fullObjects": true}``: delta updates carry whole events instead of only what changed;
+        ``{"extendedProperties": true}``: entries carry the events' extended properties. A key left out stays."""
+        body, delta = await self._body(request), self.state.delta
+        if "fullObjects" in body:
+            delta.full_objects = bool(body["fullObjects"])
+        if "extendedProperties" in body:
+            delta.extended_properties = bool(body["extendedProperties"])
+        return web.json_response({"fullObjects": delta.full_objects, "extendedProperties": delta.extended_properties})
 
     async def set_budget(self, request: web.Request) -> web.Response:
         """The per app and mailbox request budget: ``{"requests": 10000, "seconds": 600}``."""

@@ -420,11 +420,17 @@ class GraphApi:
             if entry.instance is None:
                 value.append(tokens.removed(entry.item_id))
                 continue
+            event = entry.instance.event
+            ext_ids = sorted({*event.ext, *(k for exc in event.exceptions.values() for k in exc.ext)})
             whole = {
                 "@odata.type": "#microsoft.graph.event",
-                **render_event(entry.instance.event, tz, instance=entry.instance),
+                **render_event(
+                    event, tz, instance=entry.instance, ext_ids=ext_ids if tokens.extended_properties else None
+                ),
             }
             keys = entry.keys
+            if keys is not None:
+                keys = keys | {"singleValueExtendedProperties"}  # when present: sent with every entry, as GET does
             value.append(whole if keys is None else {k: v for k, v in whole.items() if k in keys})
         link = f"{self._base(request)}/users/{quote(box.address, safe='')}/calendarView/delta?${kind}token={token}"
         data = {

@@ -254,6 +254,11 @@ class SandboxAdmin:
         """Delta updates with whole events (True) or, as Graph promises, only what changed (False, the default)."""
         await self._call("PUT", "delta", {"fullObjects": full})
 
+    async def set_delta_extended_properties(self, on: bool) -> None:
+        """Delta entries with the events' extended properties (True), which Graph's delta does not return (False,
+        the default)."""
+        await self._call("PUT", "delta", {"extendedProperties": on})
+
     async def set_budget(self, requests: int, seconds: float = 600.0) -> None:
         """The request budget per app and mailbox (Exchange Online: 10,000 per 600 seconds)."""
         await self._call("PUT", "budget", {"requests": requests, "seconds": seconds})

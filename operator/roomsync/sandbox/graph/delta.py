@@ -11,7 +11,9 @@ describe (graph-and-ews.md 1.2):
   all Graph promises; ``full_objects`` sends whole objects instead;
 - a single event changed outside the window, and a series changed while none of its occurrences is in the window,
   come back as ``@removed`` (for a series: its master's id, besides the ids of occurrences that left);
-- Exchange keeps a limited number of sync states per mailbox: the oldest tokens expire first.
+- Exchange keeps a limited number of sync states per mailbox: the oldest tokens expire first;
+- entries carry no extended properties (delta supports no ``$expand``); ``extended_properties`` adds them all, as a
+  Graph that returned them might.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class DeltaTokens:
         self.by_mailbox: dict[str, dict[str, None]] = {}
         #: send whole objects for updates instead of the changed properties (a sandbox setting)
         self.full_objects = False
+        #: entries carry the event's single-value extended properties, which Graph's delta does not return (a sandbox
+        #: setting: a Graph that did must be read as well)
+        self.extended_properties = False
 
     def expire(self, mailbox: str | None = None) -> int:
         """Forget delta and skip tokens (Exchange's token cache was trimmed): the next use answers 410."""

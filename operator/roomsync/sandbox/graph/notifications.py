@@ -37,7 +37,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from roomsync.sandbox.graph.model import change_key
-from roomsync.sandbox.outbound import Delivery, Fault, Outbound
+from roomsync.sandbox.outbound import Delivery, Outbound, delivery_admin_routes
 
 if TYPE_CHECKING:
     from roomsync.sandbox.graph.server import SandboxState
@@ -327,10 +327,9 @@ class Notifications:
             web.get("/_admin/subscriptions", self._admin_list),
             web.post("/_admin/subscriptions/{id}/lifecycle", self._admin_lifecycle),
             web.post("/_admin/subscriptions/{id}/expire", self._admin_expire),
-            web.put("/_admin/notifications/trust", self._admin_trust),
-            web.post("/_admin/notifications/faults", self._admin_fault),
-            web.delete("/_admin/notifications/faults", self._admin_clear),
-            web.get("/_admin/notifications/log", self._admin_log),
+            *delivery_admin_routes(
+                self.outbound, trust=self.trust, log=lambda: self.outbound.log + self.validation.log
+            ),
         ]
 
     async def _admin_list(self, _: web.Request) -> web.Response:
@@ -356,26 +355,3 @@ class Notifications:
         except KeyError:
             return web.json_response({"error": "no such subscription"}, status=404)
         return web.json_response({"ok": True})
-
-    async def _admin_trust(self, request: web.Request) -> web.Response:
-        """Which notification URLs (CA) the sandbox trusts when it delivers."""
-        body = await request.json()
-        self.trust(str(body.get("ca") or ""))
-        return web.json_response({"ok": True})
-
-    async def _admin_fault(self, request: web.Request) -> web.Response:
-        """Make the next notification deliveries fail (lost, slow, refused ...)."""
-        try:
-            self.outbound.add_fault(Fault.from_json(await request.json()))
-        except (ValueError, TypeError) as error:
-            return web.json_response({"error": str(error)}, status=400)
-        return web.json_response({"ok": True})
-
-    async def _admin_clear(self, _: web.Request) -> web.Response:
-        """Remove every armed notification fault."""
-        self.outbound.clear_faults()
-        return web.json_response({"ok": True})
-
-    async def _admin_log(self, _: web.Request) -> web.Response:
-        """The notifications sent so far and their answers."""
-        return web.json_response(self.outbound.log + self.validation.log)
