@@ -1,7 +1,10 @@
 """Child process of the engine benchmark: build two snapshots of linked pairs, time ``roomsync.engine.plan``.
 
 A fresh process per size, so its peak RSS is the engine's (plus the snapshots it reads), not the harness's.
-``python -m benchmarks.engine_worker ROOMS PER_ROOM REPEATS`` prints one JSON line.
+``python -m benchmarks.engine_worker ROOMS PER_ROOM REPEATS [BASELINE_PAIRS]`` prints one JSON line when the
+snapshots are built and one after every plan, each with every figure so far (the last line is the result): a long
+run (1M pairs) that is stopped or dies still leaves what it measured. With ``BASELINE_PAIRS`` the first that many
+pairs are planned alone before each plan of the whole, for the growth per pair measured at the same moment.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -86,38 +90,71 @@ def snapshots(rooms: int, per_room: int, policy: Policy) -> tuple[Snapshot, Snap
     return Snapshot(tuple(planon)), Snapshot(tuple(calendar)), changed
 
 
-def main(rooms: int, per_room: int, repeats: int) -> dict[str, object]:
+def _report(figures: dict[str, object]) -> None:
+    print(json.dumps(figures), flush=True)
+
+
+def main(
+    rooms: int,
+    per_room: int,
+    repeats: int,
+    baseline_pairs: int = 0,
+    report: Callable[[dict[str, object]], None] = _report,
+) -> dict[str, object]:
     policy = Policy(window_future=timedelta(days=90))
-    clock = time.perf_counter()
-    planon, calendar, changed = snapshots(rooms, per_room, policy)
+    clock, cpu_clock = time.perf_counter(), time.process_time()
+    # The cycle collector is kept out of the build (its passes over a growing heap of a million bookings cost more
+    # than the build itself); the data is the same. plan() pauses it too, and a real cycle's snapshots are not built
+    # in one go.
+    gc.disable()
+    try:
+        planon, calendar, changed = snapshots(rooms, per_room, policy)
+    finally:
+        gc.enable()
     gc.collect()
-    build = time.perf_counter() - clock
-    rss_inputs = peak_rss_mb()
-    walls, cpus = [], []
-    actions = 0
-    updates = 0
+    figures: dict[str, object] = {
+        "pairs": rooms * per_room,
+        "rooms": rooms,
+        "changed": changed,
+        "build_s": time.perf_counter() - clock,
+        "build_cpu_s": time.process_time() - cpu_clock,
+        "rss_inputs_mb": peak_rss_mb(),
+        "repeats_done": 0,
+    }
+    report(figures)
+    walls: list[float] = []
+    cpus: list[float] = []
+    # the first ``baseline_pairs`` pairs (their own rooms) planned alone, just before each plan of the whole: the
+    # growth per pair is then measured on the same machine at the same moment (a shared VM's CPU time varies)
+    part = (Snapshot(planon.bookings[:baseline_pairs]), Snapshot(calendar.bookings[:baseline_pairs]))
+    part_cpus: list[float] = []
     for _ in range(repeats):
+        if baseline_pairs:
+            cpu = time.process_time()
+            plan(policy, *part, NOW)
+            part_cpus.append(time.process_time() - cpu)
+            figures.update({"baseline_pairs": baseline_pairs, "baseline_cpu_s": statistics.median(part_cpus)})
         wall, cpu = time.perf_counter(), time.process_time()
         result = plan(policy, planon, calendar, NOW)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-        actions, updates = len(result.actions), result.count(ActionKind.UPDATE)
+        figures.update(
+            {
+                "actions": len(result.actions),
+                "updates": result.count(ActionKind.UPDATE),
+                "repeats_done": len(cpus),
+                "plan_wall_s": statistics.median(walls),
+                "plan_cpu_s": statistics.median(cpus),
+                "plan_cpu_min_s": min(cpus),
+                "plan_cpu_max_s": max(cpus),
+                "plan_cpu_each_s": [round(c, 4) for c in cpus],
+                "rss_peak_mb": peak_rss_mb(),
+            }
+        )
         del result
-    return {
-        "pairs": rooms * per_room,
-        "rooms": rooms,
-        "changed": changed,
-        "actions": actions,
-        "updates": updates,
-        "build_s": build,
-        "plan_wall_s": statistics.median(walls),
-        "plan_cpu_s": statistics.median(cpus),
-        "plan_cpu_min_s": min(cpus),
-        "plan_cpu_max_s": max(cpus),
-        "rss_inputs_mb": rss_inputs,
-        "rss_peak_mb": peak_rss_mb(),
-    }
+        report(figures)
+    return figures
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))))
+    main(*(int(arg) for arg in sys.argv[1:5]))

@@ -142,12 +142,16 @@ class Loop:
                 continue
             cadence = Cadence()
             if not runner.config.suspend:
-                result = await runner.cycle(self.clock())
-                if self.json_output:
-                    output.emit_json(output.result_json(result))
-                else:
-                    output.result_summary(result, when=self.clock())
+                await self._cycle(runner)
             await asyncio.sleep(cadence.remaining(runner.config.interval.total_seconds()))
+
+    async def _cycle(self, runner: RoomSyncRunner) -> None:
+        """One cycle, printed; its result (a first sync's plan and outcomes) is not held through the sleep."""
+        result = await runner.cycle(self.clock())
+        if self.json_output:
+            output.emit_json(output.result_json(result))
+        else:
+            output.result_summary(result, when=self.clock())
 
     async def _current(self, key: str) -> RoomSyncRunner | None:
         """The runner for ``key`` as the files say now: reopened when its spec, Connections or Secrets changed."""

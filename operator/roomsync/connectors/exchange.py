@@ -24,7 +24,7 @@ LINK_PROPERTY: Final = "RoomSyncLink"
 PEOPLE_PROPERTY: Final = "RoomSyncPeople"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attendee:
     """An attendee as either face reports it (the address case-folded)."""
 

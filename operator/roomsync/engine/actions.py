@@ -28,7 +28,7 @@ class ActionKind(StrEnum):
     RELINK = "relink"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """One write on one side.
 

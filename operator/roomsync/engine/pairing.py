@@ -138,8 +138,8 @@ def _newest_live_linkers(calendar: Iterable[Booking]) -> dict[str, Booking]:
         if link is None or c.status is cancelled:
             continue
         peer = link.peer_id
-        current = newest.get(peer)
-        if current is None or _seq_to(current, peer) < link.seq:
+        current = newest.setdefault(peer, c)  # one dict operation for the usual peer, linked to once
+        if current is not c and _seq_to(current, peer) < link.seq:
             newest[peer] = c
     return newest
 

@@ -76,19 +76,24 @@ async def apply(
     groups: dict[str, list[Action]] = {}
     for action in plan.actions:
         groups.setdefault(_meeting_key(action), []).append(action)
-    gate = asyncio.Semaphore(concurrency)
+    waiting = iter(groups.values())
 
     async def run_group(actions: list[Action]) -> None:
-        async with gate:
-            for index, action in enumerate(actions):
-                outcome = await _run(action, stores)
-                report.outcomes.append(outcome)
-                _count(report.counters, outcome)
-                if not outcome.ok:
-                    report.outcomes += [_not_attempted(later, action) for later in actions[index + 1 :]]
-                    return
+        for index, action in enumerate(actions):
+            outcome = await _run(action, stores)
+            report.outcomes.append(outcome)
+            _count(report.counters, outcome)
+            if not outcome.ok:
+                report.outcomes += [_not_attempted(later, action) for later in actions[index + 1 :]]
+                return
 
-    await asyncio.gather(*(run_group(g) for g in groups.values()))
+    async def worker() -> None:
+        for actions in waiting:  # shared: each meeting is taken by exactly one worker
+            await run_group(actions)
+
+    # ``concurrency`` workers, not one task per meeting: a first sync of 20,000 meetings would otherwise hold
+    # 20,000 tasks at once and queue them on one semaphore (whose acquire scans its waiters: quadratic)
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(groups)))))
     return report
 
 

@@ -60,7 +60,6 @@ class RoomSyncRunner:
         limits = stores[Side.PLANON].capabilities.limits.narrowest(stores[Side.CALENDAR].capabilities.limits)
         self.policy = replace(config.policy, limits=limits)
         self.last_full: datetime | None = None
-        self.last_result: CycleResult | None = None
 
     @classmethod
     async def open(cls, config: RoomSyncConfig, pool: ClientPool, inputs: Inputs) -> RoomSyncRunner:
@@ -101,5 +100,4 @@ class RoomSyncRunner:
         )
         if full and result.error is None:
             self.last_full = now
-        self.last_result = result
         return result

@@ -43,7 +43,7 @@ class RowError(ValueError):
     """A reservation record RoomSync cannot read; it is reported as skipped, never deleted."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One reservation as the connector understands it."""
 

@@ -96,6 +96,23 @@ class _Made:
         )
 
 
+def _share_values(record: Record, shared: dict[object, object]) -> None:
+    """Make the record's values that equal another record's of the same answer the same objects.
+
+    Records stay in memory between reads (the incremental cache), and a JSON parser makes every value anew: at
+    20,000 reservations the same states, sources, dates and ``{"date", "time"}`` pairs held about 1.5 KB per record
+    (docs/performance.md, section 6). Values are replaced by equal ones, so the record reads the same; nothing
+    writes to a record.
+    """
+    if not isinstance(record, dict):
+        return  # not a record: the codec reports it
+    for key, value in record.items():
+        if isinstance(value, str):
+            record[key] = shared.setdefault(value, value)
+        elif isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            record[key] = shared.setdefault(tuple(value.items()), value)
+
+
 class PlanonStore:
     side = Side.PLANON
     backend = BACKEND
@@ -257,9 +274,10 @@ class PlanonStore:
         rows: list[Row] = []
         skipped: list[SkippedItem] = []
         tainted: set[str] = set()
+        shared: dict[object, object] = {}
         for record in records:
             try:
-                rows.append(self._row(record, rooms_by_syscode))
+                rows.append(self._row(record, rooms_by_syscode, shared))
             except RowError as exc:
                 unit = record.get(self.f.reservation_unit) if isinstance(record, dict) else None
                 syscode = record.get(self.f.syscode) if isinstance(record, dict) else None
@@ -275,11 +293,12 @@ class PlanonStore:
                 )
         return [r for r in rows if r.booking_id not in tainted], skipped
 
-    def _row(self, record: Record, rooms_by_syscode: dict[int, str]) -> Row:
+    def _row(self, record: Record, rooms_by_syscode: dict[int, str], shared: dict[object, object]) -> Row:
         """A record as a row; the same record object (kept from an earlier read) gives the same row object."""
         known = self._parsed.get(id(record))
         if known is not None and known[0] is record and known[1] is rooms_by_syscode:
             return known[2]
+        _share_values(record, shared)
         row = self.codec.row(record, rooms_by_syscode)
         self._parsed[id(record)] = (record, rooms_by_syscode, row)
         return row
