@@ -286,6 +286,23 @@ async def test_a_killed_replica_s_roomsyncs_move_within_one_lease_period_nothing
         assert one_writer_at_a_time(sequence)
 
 
+async def test_a_member_lease_moved_on_unseen_is_still_deleted_on_the_way_out(api):
+    """A renewal whose write landed but whose answer was lost leaves the replica with a stale version of its member
+    Lease: stopping reads it again and deletes it, rather than leaving it to expire (the others would count one
+    replica too many meanwhile)."""
+    async with Replicas(api) as replicas:
+        await replicas.start("r1", shards=4)
+        await eventually(lambda: settled(api, 4, {"r1"}), seconds=30, step=POLL)
+        (name,) = member_leases(api)
+        url = f"/apis/{LEASES.rsplit('/', 1)[0]}/namespaces/{CLUSTER_NS}/leases/{name}"
+        change = {"metadata": {"annotations": {"renewed": "but the answer was lost"}}}
+        headers = {"Content-Type": "application/merge-patch+json"}
+        async with api.patch(url, json=change, headers=headers) as response:
+            assert response.status == 200, await response.text()
+        await replicas.stop("r1")
+    assert member_leases(api) == []
+
+
 async def test_a_graceful_stop_releases_the_leases_at_once(api, looptime):
     async with Replicas(api) as replicas:
         planon, calendar = await replicas_then_estate(api, replicas, ("r1", "r2"), 6, shards=4)

@@ -492,11 +492,17 @@ class ShardElector:
                     self.held[shard].resource_version = lease.resource_version
 
     async def _leave(self) -> None:
-        if self._member_version is None:
-            return
-        if not await self.api.delete_lease(self.options.namespace, self.options.member_lease, self._member_version):
-            log.info("shard leases: the member Lease changed meanwhile; it expires instead")
-        self._member_version = None
+        """Delete the member Lease. A renewal cancelled in flight may have moved it on unseen (the write landed, its
+        answer was lost): then it is read again and deleted at its new version while this replica still holds it."""
+        version, self._member_version = self._member_version, None
+        name = self.options.member_lease
+        for _ in range(2):
+            if version is None or await self.api.delete_lease(self.options.namespace, name, version):
+                return
+            leases = [Lease.of(body) for body in await self.api.list_leases(self.options.namespace, self._selector)]
+            mine = [lease for lease in leases if lease.name == name and lease.holder == self.options.identity]
+            version = mine[0].resource_version if mine else None
+        log.info("shard leases: the member Lease changed meanwhile; it expires instead")
 
     # -- giving shards up ---------------------------------------------------------------------------------------------
     def _hand_over(self, shard: int) -> None:
