@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -84,8 +83,10 @@ Benchmark = Callable[[Context], Any]  # an async function (Context) -> Result
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size: ``VmHWM``, which belongs to the process's own memory. Not
+    ``getrusage``'s ``ru_maxrss``: Linux keeps that across ``execve``, so a worker started by a harness that already
+    held 340 MB reported the harness's peak, not its own."""
+    return proc_status_mb(os.getpid(), "VmHWM")
 
 
 def proc_status_mb(pid: int, field_name: str) -> float:
