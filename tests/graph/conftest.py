@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from roomsync.connectors.graph import GraphClient, open_client
 from roomsync.connectors.graph.store import GraphStore
 from roomsync.connectors.registry import StoreOptions
-from roomsync.model import RoomPair, Side, Window
+from roomsync.model import Booking, Link, Person, RoomPair, Side, Window, people
 from roomsync.sandbox.graph import GraphSandbox
 
 UTC = UTC
@@ -25,6 +26,22 @@ WINDOW = Window(T0 - timedelta(days=1), T0 + timedelta(days=60))
 
 def at(days: float = 0, hours: float = 0) -> datetime:
     return T0 + timedelta(days=days, hours=hours)
+
+
+def planon_booking(booking_id: str = "RES-1", **overrides: object) -> Booking:
+    """A one-hour meeting tomorrow in MR-1, as Planon hands it to the calendar side (linked to itself)."""
+    base = Booking(
+        id=booking_id,
+        subject="Board meeting",
+        start=at(days=1),
+        end=at(days=1, hours=1),
+        timezone="Europe/Amsterdam",
+        organizer=Person("carol@contoso.com", "Carol"),
+        required=people(["dave@contoso.com"]),
+        rooms=frozenset({"MR-1"}),
+        link=Link(booking_id, "fp1"),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -8,17 +8,16 @@ entry says. Requests are counted by the client, as the sandbox served them.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from roomsync.connectors.base import BackendUnavailable
 from roomsync.connectors.graph import GraphClient
 from roomsync.connectors.graph.store import GraphStore
-from roomsync.model import Booking, Link, Person, Response, people
+from roomsync.model import Booking, Link, Person, Response
 from roomsync.sandbox.graph import GraphSandbox
 
 from .conftest import ROOM1, ROOM3, WINDOW, ClientFactory, at, store_of
+from .conftest import planon_booking as graph_planon_booking
 
 ALICE = "alice@contoso.com"
 
@@ -28,18 +27,7 @@ def gets(client: GraphClient, room: str = "MR-1") -> int:
 
 
 def planon_booking(**overrides: object) -> Booking:
-    base = Booking(
-        id="RES-9",
-        subject="Board meeting",
-        start=at(days=1),
-        end=at(days=1, hours=1),
-        timezone="Europe/Amsterdam",
-        organizer=Person("carol@contoso.com", "Carol"),
-        required=people(["dave@contoso.com"]),
-        rooms=frozenset({"MR-1"}),
-        link=Link("RES-9", "fp1"),
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return graph_planon_booking("RES-9", **overrides)
 
 
 async def test_a_meeting_request_from_a_person_costs_no_get(

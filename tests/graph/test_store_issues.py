@@ -13,11 +13,12 @@ import pytest
 from roomsync.connectors.base import BackendUnavailable, BookingRefused, PreconditionFailed
 from roomsync.connectors.graph import GraphClient
 from roomsync.connectors.graph.store import GraphStore
-from roomsync.model import Booking, Link, Person, Recurrence, Response, Status, changed_fields, fingerprint, people
+from roomsync.model import Booking, Link, Recurrence, Response, Status, changed_fields, fingerprint
 from roomsync.model.fingerprint import field_digests
 from roomsync.sandbox.graph import GraphSandbox
 
 from .conftest import ROOM1, ROOM2, ROOM3, WINDOW, at, mailbox_requests
+from .conftest import planon_booking as graph_planon_booking
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 ALICE = "alice@contoso.com"
@@ -29,18 +30,7 @@ def midnight(day: int, zone: ZoneInfo = AMSTERDAM) -> datetime:
 
 
 def planon_booking(**overrides: object) -> Booking:
-    base = Booking(
-        id="RES-7",
-        subject="Weekly review",
-        start=at(days=1),
-        end=at(days=1, hours=1),
-        timezone="Europe/Amsterdam",
-        organizer=Person("carol@contoso.com", "Carol"),
-        required=people(["dave@contoso.com"]),
-        rooms=frozenset({"MR-1"}),
-        link=Link("RES-7", "fp1"),
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return graph_planon_booking("RES-7", **{"subject": "Weekly review", **overrides})
 
 
 async def writes(sandbox: GraphSandbox, room: str, since: int = 0) -> list[tuple[str, str, int]]:

@@ -9,25 +9,10 @@ import pytest
 from roomsync.connectors.base import BookingRefused, Response
 from roomsync.connectors.graph import GraphClient
 from roomsync.connectors.graph.store import GraphStore, transaction_id
-from roomsync.model import Booking, Link, OccurrenceOverride, Person, Recurrence, Status, changed_fields, people
+from roomsync.model import Link, OccurrenceOverride, Recurrence, Status, changed_fields
 from roomsync.sandbox.graph import GraphSandbox
 
-from .conftest import ROOM1, ROOM2, ROOM3, WINDOW, ClientFactory, at, store_of
-
-
-def planon_booking(**overrides: object) -> Booking:
-    base = Booking(
-        id="RES-1",
-        subject="Board meeting",
-        start=at(days=1),
-        end=at(days=1, hours=1),
-        timezone="Europe/Amsterdam",
-        organizer=Person("carol@contoso.com", "Carol"),
-        required=people(["dave@contoso.com"]),
-        rooms=frozenset({"MR-1"}),
-        link=Link("RES-1", "fp1"),
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+from .conftest import ROOM1, ROOM2, ROOM3, WINDOW, ClientFactory, at, planon_booking, store_of
 
 
 async def test_create_single_and_read_back_equal(sandbox: GraphSandbox, store: GraphStore) -> None:
