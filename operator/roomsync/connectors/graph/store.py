@@ -201,11 +201,7 @@ class GraphStore:
         for uid, group in copies.items():
             items = tuple(c.item for c in group)
             known = self._made.get(uid)
-            if (
-                known is not None
-                and len(known[0]) == len(items)
-                and all(a is b for a, b in zip(known[0], items, strict=True))
-            ):
+            if known is not None and known[0] == items:  # identity first, element by element (equal items: same)
                 booking = known[1]  # the same items as last cycle: the same booking (see __init__)
             else:
                 try:

@@ -88,12 +88,8 @@ class _Made:
     booking: Booking
 
     def same(self, rows: Sequence[Row], people: tuple[Person | None, ...], zones: dict[str, str]) -> bool:
-        return (
-            zones is self.zones
-            and len(rows) == len(self.rows)
-            and all(a is b for a, b in zip(rows, self.rows, strict=True))
-            and people == self.people
-        )
+        # one tuple comparison (identity first, element by element, in C): this runs for every meeting every cycle
+        return zones is self.zones and tuple(rows) == self.rows and people == self.people
 
 
 def _share_values(record: Record, shared: dict[object, object]) -> None:
