@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,6 +113,32 @@ async def _serve(worker: Worker, ca: trustme.CA) -> tuple[web.AppRunner, int]:
     return runner, runner.addresses[0][1]
 
 
+@contextlib.asynccontextmanager
+async def _notified_world(ctx: Context, rooms: int, calendar: str) -> AsyncIterator[tuple[World, Worker, str]]:
+    """A synced World whose Planon Event Connector calls the product's receiver (HTTPS with a throw-away CA): the
+    world, the worker behind the receiver, and the CA's PEM for the calendar side to trust."""
+    async with World(rooms, latency=0.020, interval="5m", calendar=calendar) as world:
+        assert world.runner is not None and world.planon is not None and world.graph is not None
+        ctx.say(f"notify: {calendar}, preparing {rooms} rooms")
+        await world.seed_planon(5)
+        await world.sync_until_agreed()
+        ca = trustme.CA()
+        worker = Worker(world, "")
+        server, port = await _serve(worker, ca)
+        try:
+            worker.base = f"https://127.0.0.1:{port}/notifications"
+            pem = ca.cert_pem.bytes().decode()
+            trigger = {"url": Address.trigger(PLANON).url(worker.base), "token": TOKEN, "ca": pem}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.put(f"{world.info['planon']['root']}/_admin/event-connector", json=trigger) as answer,
+            ):
+                answer.raise_for_status()
+            yield world, worker, pem
+        finally:
+            await server.cleanup()
+
+
 async def _lag(
     ctx: Context, world: World, worker: Worker, poll: float, changes: int, spacing: float, label: str
 ) -> list[float]:
@@ -127,56 +154,43 @@ async def _lag(
 async def run(ctx: Context) -> Result:
     result = Result("notify", "6. Change notifications: lag with a 5-minute poll, beside polling; idle cost")
     rooms, changes, spacing = (10, 30, 0.2) if ctx.quick else (50, 100, 0.5)
-    async with World(rooms, latency=0.020, interval="5m") as world:
-        assert world.runner is not None and world.planon is not None and world.graph is not None
-        ctx.say(f"notify: preparing {rooms} rooms")
-        await world.seed_planon(5)
-        await world.sync_until_agreed()
-        ca = trustme.CA()
-        worker = Worker(world, "")
-        server, port = await _serve(worker, ca)
-        try:
-            worker.base = f"https://127.0.0.1:{port}/notifications"
-            pem = ca.cert_pem.bytes().decode()
-            async with aiohttp.ClientSession() as session:
-                graph, planon = world.info["graph"]["origin"], world.info["planon"]["root"]
-                graph_ca = ssl.create_default_context(cadata=world.info["graph"]["ca"])
-                trust = session.put(f"{graph}/_admin/notifications/trust", json={"ca": pem}, ssl=graph_ca)
-                async with trust as answer:
-                    answer.raise_for_status()
-                trigger = {"url": Address.trigger(PLANON).url(worker.base), "token": TOKEN, "ca": pem}
-                async with session.put(f"{planon}/_admin/event-connector", json=trigger) as answer:
-                    answer.raise_for_status()
-            client = next(c for c in world.pool.clients() if c.backend == "graph")
-            push: PushChannels = client.push  # type: ignore[attr-defined]
-            keeper = ChannelKeeper(CALENDAR, "graph", ROOMSYNC)
-            settings = await worker.settings(CALENDAR, "graph")
-            assert settings is not None
-            calendars = [r.calendar for r in world.runner.config.rooms]
-            clock = time.perf_counter()
-            await keeper.keep(push, settings, calendars, datetime.now(UTC))
-            subscribe_seconds = time.perf_counter() - clock
-            subscribed = len(keeper.kept)
+    async with _notified_world(ctx, rooms, "graph") as (world, worker, pem):
+        assert world.runner is not None
+        async with aiohttp.ClientSession() as session:
+            graph_ca = ssl.create_default_context(cadata=world.info["graph"]["ca"])
+            trust = session.put(
+                f"{world.info['graph']['origin']}/_admin/notifications/trust", json={"ca": pem}, ssl=graph_ca
+            )
+            async with trust as answer:
+                answer.raise_for_status()
+        client = next(c for c in world.pool.clients() if c.backend == "graph")
+        push: PushChannels = client.push  # type: ignore[attr-defined]
+        keeper = ChannelKeeper(CALENDAR, "graph", ROOMSYNC)
+        settings = await worker.settings(CALENDAR, "graph")
+        assert settings is not None
+        calendars = [r.calendar for r in world.runner.config.rooms]
+        clock = time.perf_counter()
+        await keeper.keep(push, settings, calendars, datetime.now(UTC))
+        subscribe_seconds = time.perf_counter() - clock
+        subscribed = len(keeper.kept)
 
-            ctx.say("notify: lag with notifications, 5-minute safety-net poll")
-            notified = await _lag(ctx, world, worker, SAFETY_NET.total_seconds(), changes, spacing, "notified")
-            ctx.say("notify: an idle hour's requests per room")
-            await world.reset_counters()
-            await world.runner.cycle(datetime.now(UTC))
-            idle = await world.traffic()
-            poll_per_room = (idle.graph_total + idle.planon_total) / rooms
-            await world.reset_counters()
-            keeper.resubscribe |= {c.casefold() for c in calendars}  # one renewal pass, as when a third is left
-            await keeper.keep(push, settings, calendars, datetime.now(UTC))
-            renewal = await world.traffic()
-            renew_per_room = renewal.graph_total / rooms
-            await keeper.close(push)  # the baseline runs without subscriptions
+        ctx.say("notify: lag with notifications, 5-minute safety-net poll")
+        notified = await _lag(ctx, world, worker, SAFETY_NET.total_seconds(), changes, spacing, "notified")
+        ctx.say("notify: an idle hour's requests per room")
+        await world.reset_counters()
+        await world.runner.cycle(datetime.now(UTC))
+        idle = await world.traffic()
+        poll_per_room = (idle.graph_total + idle.planon_total) / rooms
+        await world.reset_counters()
+        keeper.resubscribe |= {c.casefold() for c in calendars}  # one renewal pass, as when a third is left
+        await keeper.keep(push, settings, calendars, datetime.now(UTC))
+        renewal = await world.traffic()
+        renew_per_room = renewal.graph_total / rooms
+        await keeper.close(push)  # the baseline runs without subscriptions
 
-            ctx.say(f"notify: lag when polling every {POLLING:.0f} s (baseline)")
-            baseline = Worker(world, worker.base)
-            polled = await _lag(ctx, world, baseline, POLLING, changes // 2, spacing, "polling")
-        finally:
-            await server.cleanup()
+        ctx.say(f"notify: lag when polling every {POLLING:.0f} s (baseline)")
+        baseline = Worker(world, worker.base)
+        polled = await _lag(ctx, world, baseline, POLLING, changes // 2, spacing, "polling")
         ctx.step()
 
     ews = await _ews(ctx, rooms, changes, spacing)
@@ -298,49 +312,32 @@ class EwsFigures:
 
 async def _ews(ctx: Context, rooms: int, changes: int, spacing: float) -> EwsFigures:
     """The same probe with the rooms on Exchange on-premises: streaming subscriptions, one connection for all."""
-    async with World(rooms, latency=0.020, interval="5m", calendar="ews") as world:
-        assert world.runner is not None and world.planon is not None and world.graph is not None
-        ctx.say(f"notify: EWS, preparing {rooms} rooms")
-        await world.seed_planon(5)
-        await world.sync_until_agreed()
-        ca = trustme.CA()
-        worker = Worker(world, "")
-        server, port = await _serve(worker, ca)
-        try:
-            worker.base = f"https://127.0.0.1:{port}/notifications"
-            pem = ca.cert_pem.bytes().decode()
-            async with aiohttp.ClientSession() as session:
-                trigger = {"url": Address.trigger(PLANON).url(worker.base), "token": TOKEN, "ca": pem}
-                async with session.put(
-                    f"{world.info['planon']['root']}/_admin/event-connector", json=trigger
-                ) as answer:
-                    answer.raise_for_status()
-            client = next(c for c in world.pool.clients() if c.backend == "ews")
-            push: Any = client.push  # type: ignore[attr-defined]
-            assert worker.receiver is not None
-            push.sink = worker.receiver.local
-            keeper = ChannelKeeper(CALENDAR, "ews", ROOMSYNC)
-            settings = await worker.settings(CALENDAR, "ews")
-            assert settings is not None
-            calendars = [r.calendar for r in world.runner.config.rooms]
-            await keeper.keep(push, settings, calendars, datetime.now(UTC))
-            admin: Any = world.graph
-            await _streaming(admin, rooms)
-            ctx.say("notify: EWS lag with streaming, 5-minute safety-net poll")
-            lags = await _lag(ctx, world, worker, SAFETY_NET.total_seconds(), changes, spacing, "ews")
-            await world.reset_counters()
-            await world.runner.cycle(datetime.now(UTC))
-            idle = await world.traffic()
-            poll_per_room = (idle.ews_total + idle.planon_total) / rooms
-            await world.reset_counters()
-            await admin.drop_ews_streams()  # what every re-opened connection costs (a drop is one more read)
-            await _streaming(admin, rooms)
-            opened = await world.traffic()
-            open_requests = opened.ews_total  # GetStreamingEvents and the new session's NTLM handshake legs
-            connections = len((await admin.ews_streaming())["connections"])
-            await keeper.close(push)
-        finally:
-            await server.cleanup()
+    async with _notified_world(ctx, rooms, "ews") as (world, worker, _):
+        assert world.runner is not None
+        client = next(c for c in world.pool.clients() if c.backend == "ews")
+        push: Any = client.push  # type: ignore[attr-defined]
+        assert worker.receiver is not None
+        push.sink = worker.receiver.local
+        keeper = ChannelKeeper(CALENDAR, "ews", ROOMSYNC)
+        settings = await worker.settings(CALENDAR, "ews")
+        assert settings is not None
+        calendars = [r.calendar for r in world.runner.config.rooms]
+        await keeper.keep(push, settings, calendars, datetime.now(UTC))
+        admin: Any = world.graph
+        await _streaming(admin, rooms)
+        ctx.say("notify: EWS lag with streaming, 5-minute safety-net poll")
+        lags = await _lag(ctx, world, worker, SAFETY_NET.total_seconds(), changes, spacing, "ews")
+        await world.reset_counters()
+        await world.runner.cycle(datetime.now(UTC))
+        idle = await world.traffic()
+        poll_per_room = (idle.ews_total + idle.planon_total) / rooms
+        await world.reset_counters()
+        await admin.drop_ews_streams()  # what every re-opened connection costs (a drop is one more read)
+        await _streaming(admin, rooms)
+        opened = await world.traffic()
+        open_requests = opened.ews_total  # GetStreamingEvents and the new session's NTLM handshake legs
+        connections = len((await admin.ews_streaming())["connections"])
+        await keeper.close(push)
         ctx.step()
     return EwsFigures(rooms, lags, poll_per_room, open_requests, connections)
 

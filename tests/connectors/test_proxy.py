@@ -5,6 +5,8 @@ exempts the host."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import niquests.utils
@@ -48,7 +50,11 @@ async def read_both(planon_box: PlanonSandbox, graph_box: GraphSandbox) -> None:
             await client.aclose()
 
 
-async def test_both_sides_go_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+@contextlib.asynccontextmanager
+async def behind_a_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[PlanonSandbox, GraphSandbox, LoopbackProxy]]:
+    """The Planon and Graph sandboxes, and a proxy that HTTPS_PROXY and HTTP_PROXY name."""
     async with (
         PlanonSandbox() as planon_box,
         GraphSandbox([{"address": ROOM.calendar}]) as graph_box,
@@ -56,6 +62,11 @@ async def test_both_sides_go_through_the_proxy_the_environment_names(monkeypatch
     ):
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        yield planon_box, graph_box, proxy
+
+
+async def test_both_sides_go_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with behind_a_proxy(monkeypatch) as (planon_box, graph_box, proxy):
         await read_both(planon_box, graph_box)
         planon_at, graph_at = f"127.0.0.1:{planon_box.port}", f"127.0.0.1:{graph_box.port}"
         assert proxy.targets() == {planon_at, graph_at}
@@ -67,13 +78,7 @@ async def test_both_sides_go_through_the_proxy_the_environment_names(monkeypatch
 
 
 async def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    async with (
-        PlanonSandbox() as planon_box,
-        GraphSandbox([{"address": ROOM.calendar}]) as graph_box,
-        LoopbackProxy().running() as proxy,
-    ):
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with behind_a_proxy(monkeypatch) as (planon_box, graph_box, proxy):
         monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
         await read_both(planon_box, graph_box)
         assert proxy.seen == []
